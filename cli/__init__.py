@@ -1,0 +1,1 @@
+"""Command-line shells over ``ledger`` and ``verifier``."""

@@ -1,0 +1,252 @@
+"""Log entries and the signed statements inside them (specs/entry.md).
+
+``entry_bytes`` is the one function that produces an entry's bytes; the
+ledger calls it, the verifier parses with ``parse_entry``. Statements are what
+an actor signs; an entry embeds the statement text verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .canonical import canonical_json, check_json_value, decode_canonical
+from .encoding import b64decode, b64encode
+from .errors import MalformedInputError
+from .merkle import leaf_hash
+
+MAX_ENTRY_SIZE = 65_535
+VERSION = 1
+
+_NAME = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NAME)]
+Text = Annotated[str, Meta(max_length=4000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+KeyName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\s+\x00-\x1f\x7f]+$")]
+Hex64 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+Hex8 = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}$")]
+StatementId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{16,128}$")]
+Nanos = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+Role = Literal["writer", "admin"]
+JsonObject = dict[str, Any]
+
+MODEL_FIELDS = ("owner", "model_type", "tier", "purpose", "status", "metadata")
+
+
+class _Statement(Struct, tag_field="op", forbid_unknown_fields=True, kw_only=True, frozen=True):
+    v: Literal[1]
+    id: StatementId
+    actor: KeyName
+    origin: Annotated[str, Meta(min_length=1, max_length=400, pattern=_NAME)]
+    claimed_at: Nanos
+
+
+class Genesis(_Statement, tag="genesis", frozen=True):
+    """Opens the log: names its origin, its checkpoint key and the first admin key."""
+
+    log_key: Annotated[str, Meta(max_length=1024)]
+    admin_key: Annotated[str, Meta(max_length=1024)]
+
+
+class Grant(_Statement, tag="grant", frozen=True):
+    """Grants an actor key a role."""
+
+    key: Annotated[str, Meta(max_length=1024)]
+    role: Role
+
+
+class Revoke(_Statement, tag="revoke", frozen=True):
+    """Revokes the active key of actor ``name``."""
+
+    name: KeyName
+    reason: Text | None
+
+
+class Register(_Statement, tag="register", frozen=True):
+    """Registers a model (or a group of models) under a unique name."""
+
+    name: Name
+    owner: Name
+    model_type: Name
+    tier: Name
+    purpose: Text
+    status: Name
+    metadata: JsonObject
+
+
+class Event(_Statement, tag="event", frozen=True):
+    """Records an event about a model. ``updated`` and ``retired`` change fields."""
+
+    model: Name
+    event_type: Name
+    payload: JsonObject
+
+
+class TagMove(_Statement, tag="tag", frozen=True):
+    """Points tag ``tag`` of ``model`` at one of its snapshots."""
+
+    model: Name
+    tag: Name
+    target: Hex64
+
+
+class MemberAdd(_Statement, tag="member_add", frozen=True):
+    """Adds ``member`` to group ``group``."""
+
+    group: Name
+    member: Name
+    role: Text | None
+
+
+class MemberRemove(_Statement, tag="member_remove", frozen=True):
+    """Removes ``member`` from group ``group``."""
+
+    group: Name
+    member: Name
+    reason: Text | None
+
+
+Statement = Union[Genesis, Grant, Revoke, Register, Event, TagMove, MemberAdd, MemberRemove]
+MODEL_OPS = (Register, Event, TagMove, MemberAdd, MemberRemove)
+
+
+class Entry(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A log leaf: the statement text, its signature, and what the log assigned."""
+
+    v: Literal[1]
+    index: Annotated[int, Meta(ge=0)]
+    recorded_at: Nanos
+    prev: Hex64 | None
+    statement: str
+    key_id: Hex8
+    sig: str
+
+
+_statement_decoder = msgspec.json.Decoder(Statement)
+_entry_decoder = msgspec.json.Decoder(Entry)
+
+
+def statement_model(st: Statement) -> str | None:
+    """The model whose chain a statement extends (the group for memberships)."""
+    if isinstance(st, Register):
+        return st.name
+    if isinstance(st, (Event, TagMove)):
+        return st.model
+    if isinstance(st, (MemberAdd, MemberRemove)):
+        return st.group
+    return None
+
+
+def op_name(st: Statement) -> str:
+    """The ``op`` tag of a statement, e.g. ``"register"``."""
+    return str(type(st).__struct_config__.tag)
+
+
+def _check_payloads(st: Statement) -> None:
+    if isinstance(st, Register):
+        check_json_value(st.metadata, "metadata")
+    elif isinstance(st, Event):
+        check_json_value(st.payload, "payload")
+
+
+def statement_bytes(st: Statement) -> bytes:
+    """The canonical bytes of a statement: what its actor signs.
+
+    Raises ValueError/TypeError for values JSON cannot carry exactly (NaN,
+    non-string keys, too deep) and ValueError if the result is oversize.
+    """
+    if not isinstance(st, _Statement):
+        raise TypeError(f"expected a statement, not {type(st).__name__}")
+    _check_payloads(st)
+    data = canonical_json(st)
+    parse_statement(data)  # the schema's constraints hold for what we emit
+    if len(data) > MAX_ENTRY_SIZE - 256:
+        raise ValueError(f"statement is {len(data)} bytes; an entry holds at most {MAX_ENTRY_SIZE}")
+    return data
+
+
+def parse_statement(data: bytes) -> Statement:
+    """Parse canonical statement bytes; MalformedInputError on any deviation."""
+    st = decode_canonical(data, _statement_decoder, "statement")
+    try:
+        _check_payloads(st)
+    except (ValueError, TypeError) as exc:
+        raise MalformedInputError(f"statement: {exc}") from exc
+    return st
+
+
+def entry_bytes(
+    *, index: int, recorded_at: int, prev: str | None, statement: bytes, key_id: bytes, sig: bytes
+) -> bytes:
+    """THE canonical bytes of a log entry (specs/entry.md).
+
+    Preconditions: ``statement`` is canonical statement bytes, ``key_id`` 4
+    bytes, ``sig`` a 64-byte Ed25519 signature. Raises ValueError if the entry
+    would exceed 65,535 bytes.
+    """
+    if len(key_id) != 4 or len(sig) != 64:
+        raise ValueError("key_id must be 4 bytes and sig 64 bytes")
+    entry = Entry(
+        v=VERSION,
+        index=index,
+        recorded_at=recorded_at,
+        prev=prev,
+        statement=statement.decode("utf-8"),
+        key_id=key_id.hex(),
+        sig=b64encode(sig),
+    )
+    data = canonical_json(entry)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise ValueError(f"entry is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
+    return data
+
+
+class ParsedEntry(Struct, frozen=True):
+    """An entry with its statement parsed and its raw parts decoded."""
+
+    entry: Entry
+    statement: Statement
+    statement_bytes: bytes
+    key_id: bytes
+    sig: bytes
+    leaf_hash: bytes
+
+    @property
+    def snapshot_hash(self) -> str:
+        """The entry's leaf hash, lowercase hex."""
+        return self.leaf_hash.hex()
+
+
+def parse_entry(data: bytes) -> ParsedEntry:
+    """Parse exact entry bytes and the statement inside; nothing is re-encoded for hashing.
+
+    Raises MalformedInputError for oversize, non-canonical or schema-violating input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"entry data must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise MalformedInputError(f"entry is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
+    entry = decode_canonical(data, _entry_decoder, "entry")
+    try:
+        st_bytes = entry.statement.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedInputError("entry statement is not valid Unicode") from exc
+    statement = parse_statement(st_bytes)
+    sig = b64decode(entry.sig, "entry signature")
+    if len(sig) != 64:
+        raise MalformedInputError("entry signature must be 64 bytes")
+    return ParsedEntry(entry, statement, st_bytes, bytes.fromhex(entry.key_id), sig, leaf_hash(data))
+
+
+def snapshot_hash(data: bytes) -> str:
+    """The snapshot hash of entry bytes: its RFC 9162 leaf hash in lowercase hex."""
+    return leaf_hash(data).hex()
+
+
+def model_hash(name: str, owner: str, registered_at: int) -> str:
+    """A model's permanent id: SHA-256 of canonical {name, owner, registered_at}, hex."""
+    doc = {"name": name, "owner": owner, "registered_at": registered_at}
+    return hashlib.sha256(canonical_json(doc)).hexdigest()

@@ -1,0 +1,349 @@
+"""Replay of log entries into an inventory: the one definition of the log's rules.
+
+``Inventory.apply(entry_bytes)`` checks an entry against everything before it
+(order, time, chain link, signature, the actor's grant and role, the
+inventory rules) and only then applies it; a failed check changes nothing.
+The ledger uses ``check_statement`` to refuse a write before assigning it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .encoding import MAX_UINT64
+from .entry import (
+    MODEL_FIELDS,
+    Event,
+    Genesis,
+    Grant,
+    MemberAdd,
+    MemberRemove,
+    ParsedEntry,
+    Register,
+    Revoke,
+    Statement,
+    TagMove,
+    model_hash,
+    op_name,
+    parse_entry,
+    statement_model,
+)
+from .errors import (
+    AuthorizationError,
+    ChainError,
+    RuleError,
+    SignatureError,
+)
+from .keys import VerifierKey
+
+VALIDATION_EVENT = "validated"
+UPDATE_EVENT = "updated"
+RETIRE_EVENT = "retired"
+
+
+@dataclass
+class KeyRecord:
+    """One grant of an actor key, and its revocation if any."""
+
+    key: VerifierKey
+    role: str
+    granted_index: int
+    granted_at: int
+    granted_by: str
+    revoked_index: int | None = None
+    revoked_at: int | None = None
+    revoked_by: str | None = None
+    reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The actor's name."""
+        return self.key.name
+
+    @property
+    def vkey(self) -> str:
+        """The key's ``name+hex8+base64`` text."""
+        return self.key.vkey
+
+
+@dataclass
+class TimelineItem:
+    """One entry in a model's chain."""
+
+    index: int
+    recorded_at: int
+    snapshot: str
+    op: str
+    event_type: str | None
+    actor: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class ModelState:
+    """A model's fields and links as of the last applied entry."""
+
+    name: str
+    model_hash: str
+    owner: str
+    model_type: str
+    tier: str
+    purpose: str
+    status: str
+    metadata: dict[str, Any]
+    registered_at: int
+    latest: str
+    last_event_type: str = "registered"
+    last_event_at: int = 0
+    last_validation_at: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    members: dict[str, str | None] = field(default_factory=dict)
+    snapshots: set[str] = field(default_factory=set)
+    timeline: list[TimelineItem] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        """The identity and status fields, as plain JSON."""
+        return {
+            "name": self.name,
+            "model_hash": self.model_hash,
+            "owner": self.owner,
+            "model_type": self.model_type,
+            "tier": self.tier,
+            "purpose": self.purpose,
+            "status": self.status,
+            "metadata": self.metadata,
+            "registered_at": self.registered_at,
+            "latest": self.latest,
+            "last_event_type": self.last_event_type,
+            "last_event_at": self.last_event_at,
+            "last_validation_at": self.last_validation_at,
+            "tags": dict(sorted(self.tags.items())),
+            "members": dict(sorted(self.members.items())),
+        }
+
+
+class Inventory:
+    """The state replayed from entries 0..size-1 of one log."""
+
+    def __init__(self) -> None:
+        self.origin: str | None = None
+        self.log_key: VerifierKey | None = None
+        self.size = 0
+        self.last_recorded_at = 0
+        self.keys: dict[str, KeyRecord] = {}
+        self.key_history: list[KeyRecord] = []
+        self.models: dict[str, ModelState] = {}
+        self.statement_ids: dict[str, int] = {}
+
+    # -- order, time and chain ------------------------------------------------
+
+    def _check_position(self, p: ParsedEntry) -> None:
+        e = p.entry
+        if e.index != self.size:
+            raise ChainError(f"entry at position {self.size} says index {e.index}")
+        if e.recorded_at < self.last_recorded_at:
+            raise ChainError(f"entry {e.index}: recorded_at goes back in time")
+        name = statement_model(p.statement)
+        expected: str | None = None
+        if name is not None and not isinstance(p.statement, Register):
+            model = self.models.get(name)
+            expected = model.latest if model else None
+        if e.prev != expected:
+            raise ChainError(
+                f"entry {e.index}: prev is {e.prev}, but the chain of {name or 'the keyring'} "
+                f"ends at {expected}"
+            )
+
+    # -- signature and authority ----------------------------------------------
+
+    def check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes, sig: bytes) -> None:
+        """Raise unless ``st`` (signed as given) may be appended next.
+
+        Checks the statement is for this log, its id is new, its actor's key is
+        granted and not revoked, the signature verifies over ``st_bytes``
+        exactly, the actor holds the role, and the inventory rules hold.
+        """
+        if isinstance(st, Genesis):
+            self._check_genesis(st, key_id)
+            key = VerifierKey.parse(st.admin_key)
+        else:
+            if self.origin is None:
+                raise ChainError("the first entry of a log must be its genesis")
+            if st.origin != self.origin:
+                raise RuleError(f"statement is for log {st.origin!r}, not {self.origin!r}")
+            record = self.keys.get(st.actor)
+            if record is None:
+                raise AuthorizationError(f"actor {st.actor!r} has no granted key")
+            key = record.key
+            if key.key_id != key_id:
+                raise AuthorizationError(f"key {key_id.hex()} of {st.actor!r} is not granted")
+            if isinstance(st, (Grant, Revoke)) and record.role != "admin":
+                raise AuthorizationError(f"actor {st.actor!r} is a {record.role}, not an admin")
+        if st.id in self.statement_ids:
+            raise ChainError(f"statement {st.id} was already logged at {self.statement_ids[st.id]}")
+        if not key.verify(sig, st_bytes):
+            raise SignatureError(f"signature of {st.actor!r} on statement {st.id} does not verify")
+        self._check_rules(st)
+
+    def _check_genesis(self, st: Genesis, key_id: bytes) -> None:
+        if self.size != 0 or self.origin is not None:
+            raise ChainError("a genesis entry may only open the log")
+        log_key = VerifierKey.parse(st.log_key)
+        admin = VerifierKey.parse(st.admin_key)
+        if log_key.name != st.origin:
+            raise RuleError("the log key's name must be the log's origin")
+        if admin.name != st.actor or admin.key_id != key_id:
+            raise AuthorizationError("genesis must be signed by the admin key it names")
+
+    def _check_rules(self, st: Statement) -> None:
+        if isinstance(st, Grant):
+            key = VerifierKey.parse(st.key)
+            if key.name in self.keys:
+                raise RuleError(f"actor {key.name!r} already has an active key; revoke it first")
+        elif isinstance(st, Revoke):
+            record = self.keys.get(st.name)
+            if record is None:
+                raise RuleError(f"actor {st.name!r} has no active key to revoke")
+            admins = [r for r in self.keys.values() if r.role == "admin"]
+            if record.role == "admin" and len(admins) == 1:
+                raise RuleError("cannot revoke the last admin key")
+        elif isinstance(st, Register):
+            if st.name in self.models:
+                raise RuleError(f"model {st.name!r} is already registered")
+        elif isinstance(st, Event):
+            self._model(st.model)
+            if st.event_type == UPDATE_EVENT:
+                check_update(st.payload)
+        elif isinstance(st, TagMove):
+            if st.target not in self._model(st.model).snapshots:
+                raise RuleError(f"tag target {st.target} is not a snapshot of {st.model!r}")
+        elif isinstance(st, MemberAdd):
+            group, member = self._model(st.group), self._model(st.member)
+            if member.name in group.members:
+                raise RuleError(f"{member.name!r} is already a member of {group.name!r}")
+            if self._reaches(member.name, group.name):
+                raise RuleError(f"adding {member.name!r} to {group.name!r} would make a cycle")
+        elif isinstance(st, MemberRemove):
+            if st.member not in self._model(st.group).members:
+                raise RuleError(f"{st.member!r} is not a member of {st.group!r}")
+
+    def _model(self, name: str) -> ModelState:
+        model = self.models.get(name)
+        if model is None:
+            raise RuleError(f"unknown model {name!r}")
+        return model
+
+    def _reaches(self, start: str, target: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name == target:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.models[name].members)
+        return False
+
+    # -- applying ---------------------------------------------------------------
+
+    def apply(self, data: bytes) -> ParsedEntry:
+        """Check entry bytes against the state, then apply them; raise and change nothing otherwise."""
+        p = parse_entry(data)
+        self._check_position(p)
+        self.check_statement(p.statement, p.statement_bytes, p.key_id, p.sig)
+        self._mutate(p)
+        return p
+
+    def _mutate(self, p: ParsedEntry) -> None:
+        st, e, snap = p.statement, p.entry, p.snapshot_hash
+        if isinstance(st, Genesis):
+            self.origin = st.origin
+            self.log_key = VerifierKey.parse(st.log_key)
+            self._grant(VerifierKey.parse(st.admin_key), "admin", e.index, e.recorded_at, st.actor)
+        elif isinstance(st, Grant):
+            self._grant(VerifierKey.parse(st.key), st.role, e.index, e.recorded_at, st.actor)
+        elif isinstance(st, Revoke):
+            record = self.keys.pop(st.name)
+            record.revoked_index, record.revoked_at = e.index, e.recorded_at
+            record.revoked_by, record.reason = st.actor, st.reason
+        else:
+            self._mutate_model(st, p, snap)
+        self.statement_ids[st.id] = e.index
+        self.size += 1
+        self.last_recorded_at = e.recorded_at
+
+    def _grant(self, key: VerifierKey, role: str, index: int, at: int, by: str) -> None:
+        record = KeyRecord(key, role, index, at, by)
+        self.keys[key.name] = record
+        self.key_history.append(record)
+
+    def _mutate_model(self, st: Statement, p: ParsedEntry, snap: str) -> None:
+        e = p.entry
+        detail: dict[str, Any] = {}
+        event_type: str | None = None
+        if isinstance(st, Register):
+            model = ModelState(
+                st.name, model_hash(st.name, st.owner, e.recorded_at), st.owner,
+                st.model_type, st.tier, st.purpose, st.status, dict(st.metadata),
+                e.recorded_at, snap, last_event_at=e.recorded_at,
+            )
+            self.models[st.name] = model
+            model.snapshots.add(snap)
+            event_type = "registered"
+        else:
+            model = self.models[statement_model(st) or ""]
+        if isinstance(st, Event):
+            event_type = st.event_type
+            detail = st.payload
+            if st.event_type == UPDATE_EVENT:
+                for key, value in st.payload.items():
+                    setattr(model, key, dict(value) if key == "metadata" else value)
+            elif st.event_type == RETIRE_EVENT:
+                model.status = "retired"
+            elif st.event_type == VALIDATION_EVENT:
+                model.last_validation_at = e.recorded_at
+            model.snapshots.add(snap)
+        elif isinstance(st, TagMove):
+            model.tags[st.tag] = st.target
+            detail = {"tag": st.tag, "target": st.target}
+        elif isinstance(st, MemberAdd):
+            model.members[st.member] = st.role
+            detail = {"member": st.member, "role": st.role}
+        elif isinstance(st, MemberRemove):
+            del model.members[st.member]
+            detail = {"member": st.member, "reason": st.reason}
+        if event_type is not None:
+            model.last_event_type, model.last_event_at = event_type, e.recorded_at
+        model.latest = snap
+        model.timeline.append(
+            TimelineItem(e.index, e.recorded_at, snap, op_name(st), event_type, st.actor, detail)
+        )
+
+
+def check_update(payload: dict[str, Any]) -> None:
+    """Raise RuleError unless ``payload`` of an ``updated`` event names model fields with valid values."""
+    if not payload:
+        raise RuleError("an 'updated' event must name at least one field")
+    for key, value in payload.items():
+        if key not in MODEL_FIELDS:
+            raise RuleError(f"'updated' may change {', '.join(MODEL_FIELDS)}; not {key!r}")
+        if key == "metadata":
+            if not isinstance(value, dict):
+                raise RuleError("'updated' metadata must be an object")
+        elif not isinstance(value, str) or not value or len(value) > 4000:
+            raise RuleError(f"'updated' {key} must be a non-empty string")
+        elif key != "purpose" and (len(value) > 200 or any(ord(c) < 0x20 or c == "\x7f" for c in value)):
+            raise RuleError(f"'updated' {key} must be one line of at most 200 characters")
+
+
+def replay(entries: list[bytes], *, until: int = MAX_UINT64) -> Inventory:
+    """Replay entries in order; each must have recorded_at <= ``until``."""
+    inv = Inventory()
+    for data in entries:
+        p = inv.apply(data)
+        if p.entry.recorded_at > until:
+            raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time bound")
+    return inv
+
+
