@@ -20,7 +20,7 @@ from .proofs import verify_consistency, verify_inclusion
 from .replay import Inventory, ModelState
 from .timeutil import from_ns, iso
 
-BUNDLE_FORMAT = "modelseal-bundle"
+BUNDLE_FORMAT: Literal["modelseal-bundle"] = "modelseal-bundle"
 BUNDLE_VERSION = 1
 
 

@@ -8,6 +8,7 @@ an actor signs; an entry embeds the statement text verbatim.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -19,9 +20,11 @@ from .errors import MalformedInputError
 from .merkle import leaf_hash
 
 MAX_ENTRY_SIZE = 65_535
-VERSION = 1
+VERSION: Literal[1] = 1
 
 _NAME = r"^[^\x00-\x1f\x7f]+$"
+NAME_RE = re.compile(r"[^\x00-\x1f\x7f]+")
+TEXT_RE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]*")
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NAME)]
 Text = Annotated[str, Meta(max_length=4000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 KeyName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\s+\x00-\x1f\x7f]+$")]
@@ -169,7 +172,7 @@ def statement_bytes(st: Statement) -> bytes:
 
 def parse_statement(data: bytes) -> Statement:
     """Parse canonical statement bytes; MalformedInputError on any deviation."""
-    st = decode_canonical(data, _statement_decoder, "statement")
+    st: Statement = decode_canonical(data, _statement_decoder, "statement")
     try:
         _check_payloads(st)
     except (ValueError, TypeError) as exc:

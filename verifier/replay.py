@@ -14,6 +14,8 @@ from typing import Any
 from .encoding import MAX_UINT64
 from .entry import (
     MODEL_FIELDS,
+    NAME_RE,
+    TEXT_RE,
     Event,
     Genesis,
     Grant,
@@ -322,7 +324,7 @@ class Inventory:
 
 
 def check_update(payload: dict[str, Any]) -> None:
-    """Raise RuleError unless ``payload`` of an ``updated`` event names model fields with valid values."""
+    """Raise RuleError unless an ``updated`` payload names model fields with valid values."""
     if not payload:
         raise RuleError("an 'updated' event must name at least one field")
     for key, value in payload.items():
@@ -331,10 +333,11 @@ def check_update(payload: dict[str, Any]) -> None:
         if key == "metadata":
             if not isinstance(value, dict):
                 raise RuleError("'updated' metadata must be an object")
-        elif not isinstance(value, str) or not value or len(value) > 4000:
-            raise RuleError(f"'updated' {key} must be a non-empty string")
-        elif key != "purpose" and (len(value) > 200 or any(ord(c) < 0x20 or c == "\x7f" for c in value)):
-            raise RuleError(f"'updated' {key} must be one line of at most 200 characters")
+        elif key == "purpose":
+            if not isinstance(value, str) or len(value) > 4000 or not TEXT_RE.fullmatch(value):
+                raise RuleError("'updated' purpose must be text of at most 4000 characters")
+        elif not isinstance(value, str) or len(value) > 200 or not NAME_RE.fullmatch(value):
+            raise RuleError(f"'updated' {key} must be one non-empty line of at most 200 characters")
 
 
 def replay(entries: list[bytes], *, until: int = MAX_UINT64) -> Inventory:
