@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -103,7 +103,7 @@ class VerifiedInventory:
         return from_ns(self.time)
 
     @property
-    def models(self) -> dict[str, ModelState]:
+    def models(self) -> Mapping[str, ModelState]:
         """Each model's state as of the point in time, by name."""
         return self.inventory.models
 

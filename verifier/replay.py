@@ -8,6 +8,7 @@ The ledger uses ``check_statement`` to refuse a write before assigning it.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +85,11 @@ class TimelineItem:
 
 @dataclass
 class ModelState:
-    """A model's fields and links as of the last applied entry."""
+    """A model's fields and links as of the last applied entry.
+
+    ``latest`` is its newest snapshot (registration or event); ``head`` its
+    newest entry of any kind (what the next entry's ``prev`` must name).
+    """
 
     name: str
     model_hash: str
@@ -96,13 +101,12 @@ class ModelState:
     metadata: dict[str, Any]
     registered_at: int
     latest: str
+    head: str
     last_event_type: str = "registered"
     last_event_at: int = 0
     last_validation_at: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     members: dict[str, str | None] = field(default_factory=dict)
-    snapshots: set[str] = field(default_factory=set)
-    timeline: list[TimelineItem] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
         """The identity and status fields, as plain JSON."""
@@ -117,6 +121,7 @@ class ModelState:
             "metadata": self.metadata,
             "registered_at": self.registered_at,
             "latest": self.latest,
+            "head": self.head,
             "last_event_type": self.last_event_type,
             "last_event_at": self.last_event_at,
             "last_validation_at": self.last_validation_at,
@@ -128,15 +133,31 @@ class ModelState:
 class Inventory:
     """The state replayed from entries 0..size-1 of one log."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        models: MutableMapping[str, ModelState] | None = None,
+        statement_ids: MutableMapping[str, int] | None = None,
+        snapshot_owner: MutableMapping[str, str] | None = None,
+        keep_timelines: bool = True,
+    ) -> None:
+        """An empty state. The maps may be given (e.g. backed by a store);
+        ``models`` values are written back whenever a model changes."""
         self.origin: str | None = None
         self.log_key: VerifierKey | None = None
         self.size = 0
         self.last_recorded_at = 0
         self.keys: dict[str, KeyRecord] = {}
         self.key_history: list[KeyRecord] = []
-        self.models: dict[str, ModelState] = {}
-        self.statement_ids: dict[str, int] = {}
+        self.models: MutableMapping[str, ModelState] = {} if models is None else models
+        self.statement_ids: MutableMapping[str, int] = (
+            {} if statement_ids is None else statement_ids
+        )
+        # snapshot hash -> model name, for registrations and events (tag targets)
+        self.snapshot_owner: MutableMapping[str, str] = (
+            {} if snapshot_owner is None else snapshot_owner
+        )
+        self.timelines: dict[str, list[TimelineItem]] | None = {} if keep_timelines else None
 
     # -- order, time and chain ------------------------------------------------
 
@@ -150,7 +171,7 @@ class Inventory:
         expected: str | None = None
         if name is not None and not isinstance(p.statement, Register):
             model = self.models.get(name)
-            expected = model.latest if model else None
+            expected = model.head if model else None
         if e.prev != expected:
             raise ChainError(
                 f"entry {e.index}: prev is {e.prev}, but the chain of {name or 'the keyring'} "
@@ -218,7 +239,8 @@ class Inventory:
             if st.event_type == UPDATE_EVENT:
                 check_update(st.payload)
         elif isinstance(st, TagMove):
-            if st.target not in self._model(st.model).snapshots:
+            self._model(st.model)
+            if self.snapshot_owner.get(st.target) != st.model:
                 raise RuleError(f"tag target {st.target} is not a snapshot of {st.model!r}")
         elif isinstance(st, MemberAdd):
             group, member = self._model(st.group), self._model(st.member)
@@ -252,10 +274,14 @@ class Inventory:
     def apply(self, data: bytes) -> ParsedEntry:
         """Check entry bytes against the state, then apply them; raise and change nothing otherwise."""
         p = parse_entry(data)
+        self.apply_parsed(p)
+        return p
+
+    def apply_parsed(self, p: ParsedEntry) -> None:
+        """``apply`` for an entry already parsed with ``parse_entry``."""
         self._check_position(p)
         self.check_statement(p.statement, p.statement_bytes, p.key_id, p.sig)
         self._mutate(p)
-        return p
 
     def _mutate(self, p: ParsedEntry) -> None:
         st, e, snap = p.statement, p.entry, p.snapshot_hash
@@ -288,11 +314,10 @@ class Inventory:
             model = ModelState(
                 st.name, model_hash(st.name, st.owner, e.recorded_at), st.owner,
                 st.model_type, st.tier, st.purpose, st.status, dict(st.metadata),
-                e.recorded_at, snap, last_event_at=e.recorded_at,
+                e.recorded_at, snap, snap, last_event_at=e.recorded_at,
             )
-            self.models[st.name] = model
-            model.snapshots.add(snap)
             event_type = "registered"
+            self.snapshot_owner[snap] = st.name
         else:
             model = self.models[statement_model(st) or ""]
         if isinstance(st, Event):
@@ -305,7 +330,8 @@ class Inventory:
                 model.status = "retired"
             elif st.event_type == VALIDATION_EVENT:
                 model.last_validation_at = e.recorded_at
-            model.snapshots.add(snap)
+            model.latest = snap
+            self.snapshot_owner[snap] = model.name
         elif isinstance(st, TagMove):
             model.tags[st.tag] = st.target
             detail = {"tag": st.tag, "target": st.target}
@@ -317,10 +343,13 @@ class Inventory:
             detail = {"member": st.member, "reason": st.reason}
         if event_type is not None:
             model.last_event_type, model.last_event_at = event_type, e.recorded_at
-        model.latest = snap
-        model.timeline.append(
-            TimelineItem(e.index, e.recorded_at, snap, op_name(st), event_type, st.actor, detail)
-        )
+        model.head = snap
+        self.models[model.name] = model
+        if self.timelines is not None:
+            self.timelines.setdefault(model.name, []).append(
+                TimelineItem(e.index, e.recorded_at, snap, op_name(st), event_type, st.actor,
+                             detail)
+            )
 
 
 def check_update(payload: dict[str, Any]) -> None:

@@ -1,0 +1,142 @@
+"""The LMDB environment: named databases, write transactions that retry when
+the map is full, and errors translated into StoreError.
+
+One write is one LMDB write transaction: a caller's function runs inside it
+and everything it put commits together or not at all. LMDB serialises
+writers across processes; readers never block.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+
+from .errors import StoreError
+
+T = TypeVar("T")
+
+FORMAT = b"modelseal-store 1"
+INITIAL_MAP = 64 << 20
+MAX_MAP = 1 << 40
+DB_NAMES = (
+    "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_model", "by_time",
+    "model_hashes", "models", "versions", "snap_owner", "checkpoints",
+)
+_DUPSORT = {"by_model"}
+
+
+def u64(n: int) -> bytes:
+    """8-byte big-endian: keys sort in numeric order."""
+    return n.to_bytes(8, "big")
+
+
+def from_u64(b: bytes) -> int:
+    """Inverse of u64."""
+    return int.from_bytes(b, "big")
+
+
+class Store:
+    """An open LMDB environment with modelseal's databases."""
+
+    def __init__(self, path: Path, env: lmdb.Environment) -> None:
+        self.path = path
+        self.env = env
+        self.db: dict[str, Any] = {
+            name: env.open_db(name.encode(), dupsort=name in _DUPSORT, dupfixed=name in _DUPSORT)
+            for name in DB_NAMES
+        }
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> Store:
+        """Open the store at directory ``path``; ``create`` makes a new, empty one.
+
+        Raises StoreError if it is missing (or, with ``create``, already holds a store).
+        """
+        target = Path(path)
+        data_file = target / "data.mdb"
+        if create:
+            if data_file.exists():
+                raise StoreError(f"{target} already holds a store")
+            target.mkdir(parents=True, exist_ok=True)
+        elif not data_file.exists():
+            raise StoreError(f"no modelseal store at {target}")
+        size = max(INITIAL_MAP, data_file.stat().st_size if data_file.exists() else 0)
+        try:
+            env = lmdb.open(str(target), map_size=size, max_dbs=len(DB_NAMES) + 1,
+                            subdir=True, sync=True, metasync=True, readahead=False,
+                            max_readers=256)
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot open store at {target}: {exc}") from None
+        store = cls(target, env)
+        if create:
+            store.write(lambda txn: txn.put(b"format", FORMAT, db=store.db["meta"]))
+        elif store.read(lambda txn: txn.get(b"format", db=store.db["meta"])) != FORMAT:
+            env.close()
+            raise StoreError(f"{target} is not a modelseal store of this version")
+        return store
+
+    def close(self) -> None:
+        """Close the environment."""
+        self.env.close()
+
+    def write(self, fn: Callable[[lmdb.Transaction], T], *, on_retry: Callable[[], None] | None = None) -> T:
+        """Run ``fn`` in one write transaction and commit; return its result.
+
+        If the map fills, the transaction is aborted, the map doubled, and ``fn``
+        run again from scratch (``on_retry`` resets any caller state first).
+        Any exception from ``fn`` aborts and propagates; LMDB failures become
+        StoreError. The result is returned only after the commit succeeded.
+        """
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    result = fn(txn)
+                return result
+            except lmdb.MapFullError:
+                self._grow()
+                if on_retry is not None:
+                    on_retry()
+            except lmdb.Error as exc:
+                raise _store_error(exc) from None
+
+    def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``fn`` in a read transaction (a consistent snapshot)."""
+        try:
+            with self.env.begin(buffers=False) as txn:
+                return fn(txn)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from None
+
+    @contextmanager
+    def reader(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction as a context manager."""
+        try:
+            with self.env.begin(buffers=False) as txn:
+                yield txn
+        except lmdb.Error as exc:
+            raise _store_error(exc) from None
+
+    def _grow(self) -> None:
+        size = self.env.info()["map_size"]
+        if size >= MAX_MAP:
+            raise StoreError("the store has reached its maximum size")
+        self.env.set_mapsize(min(size * 2, MAX_MAP))
+
+    def put(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes, *,
+            append: bool = False, overwrite: bool = True) -> None:
+        """``txn.put`` that raises StoreError when py-lmdb reports False."""
+        if not txn.put(key, value, db=self.db[db], append=append, overwrite=overwrite):
+            raise StoreError(f"store refused a write to {db} (key exists or out of order)")
+
+
+def _store_error(exc: lmdb.Error) -> StoreError:
+    text = str(exc)
+    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StoreError(f"disk full: the write was not stored ({text})")
+    return StoreError(f"store error: {text}")
