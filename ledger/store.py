@@ -42,11 +42,18 @@ def from_u64(b: bytes) -> int:
 
 
 class Store:
-    """An open LMDB environment with modelseal's databases."""
+    """An open LMDB environment with modelseal's databases.
+
+    LMDB allows one environment per file per process, so stores opened twice
+    in one process share it (counted; the last close closes it).
+    """
+
+    _open: dict[str, tuple[lmdb.Environment, int]] = {}
 
     def __init__(self, path: Path, env: lmdb.Environment) -> None:
         self.path = path
         self.env = env
+        self._closed = False
         self.db: dict[str, Any] = {
             name: env.open_db(name.encode(), dupsort=name in _DUPSORT, dupfixed=name in _DUPSORT)
             for name in DB_NAMES
@@ -66,24 +73,39 @@ class Store:
             target.mkdir(parents=True, exist_ok=True)
         elif not data_file.exists():
             raise StoreError(f"no modelseal store at {target}")
+        real = str(target.resolve())
+        if real in cls._open:
+            env, count = cls._open[real]
+            cls._open[real] = (env, count + 1)
+            return cls(target, env)
         size = max(INITIAL_MAP, data_file.stat().st_size if data_file.exists() else 0)
         try:
-            env = lmdb.open(str(target), map_size=size, max_dbs=len(DB_NAMES) + 1,
+            env = lmdb.open(real, map_size=size, max_dbs=len(DB_NAMES) + 1,
                             subdir=True, sync=True, metasync=True, readahead=False,
                             max_readers=256)
         except lmdb.Error as exc:
             raise StoreError(f"cannot open store at {target}: {exc}") from None
+        cls._open[real] = (env, 1)
         store = cls(target, env)
         if create:
             store.write(lambda txn: txn.put(b"format", FORMAT, db=store.db["meta"]))
         elif store.read(lambda txn: txn.get(b"format", db=store.db["meta"])) != FORMAT:
-            env.close()
+            store.close()
             raise StoreError(f"{target} is not a modelseal store of this version")
         return store
 
     def close(self) -> None:
-        """Close the environment."""
-        self.env.close()
+        """Release the environment (closed when its last user closes it)."""
+        if self._closed:
+            return
+        self._closed = True
+        real = str(self.path.resolve())
+        env, count = self._open.get(real, (self.env, 1))
+        if count <= 1:
+            self._open.pop(real, None)
+            env.close()
+        else:
+            self._open[real] = (env, count - 1)
 
     def write(self, fn: Callable[[lmdb.Transaction], T], *, on_retry: Callable[[], None] | None = None) -> T:
         """Run ``fn`` in one write transaction and commit; return its result.
@@ -127,6 +149,18 @@ class Store:
         if size >= MAX_MAP:
             raise StoreError("the store has reached its maximum size")
         self.env.set_mapsize(min(size * 2, MAX_MAP))
+
+    def get(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes | None:
+        """The value at ``key`` in ``db``, or None."""
+        value = txn.get(key, db=self.db[db])
+        return None if value is None else bytes(value)
+
+    def need(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes:
+        """The value at ``key`` in ``db``; StoreError if it is missing (a damaged store)."""
+        value = txn.get(key, db=self.db[db])
+        if value is None:
+            raise StoreError(f"store is damaged: {db} has no row {key.hex()}")
+        return bytes(value)
 
     def put(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes, *,
             append: bool = False, overwrite: bool = True) -> None:

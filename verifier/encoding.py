@@ -51,6 +51,8 @@ def parse_decimal(text: str, what: str, *, maximum: int = MAX_UINT64) -> int:
     """Parse an ASCII decimal with no sign and no leading zeros, at most ``maximum``."""
     if not _DECIMAL.match(text):
         raise MalformedInputError(f"{what}: {text[:40]!r} is not a decimal without leading zeros")
+    if len(text) > len(str(maximum)):  # int() refuses over 4300 digits with ValueError
+        raise MalformedInputError(f"{what}: {text[:40]}... is larger than {maximum}")
     value = int(text)
     if value > maximum:
         raise MalformedInputError(f"{what}: {value} is larger than {maximum}")

@@ -253,3 +253,45 @@ def model_hash(name: str, owner: str, registered_at: int) -> str:
     """A model's permanent id: SHA-256 of canonical {name, owner, registered_at}, hex."""
     doc = {"name": name, "owner": owner, "registered_at": registered_at}
     return hashlib.sha256(canonical_json(doc)).hexdigest()
+
+
+class SignedStatement(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The envelope a pipeline submits: statement text, key ID, signature."""
+
+    statement: str
+    key_id: Hex8
+    sig: str
+
+
+_signed_decoder = msgspec.json.Decoder(SignedStatement)
+
+
+def signed_statement_bytes(statement: bytes, key_id: bytes, sig: bytes) -> bytes:
+    """The canonical envelope of a signed statement (what ``Ledger.submit`` takes)."""
+    if len(key_id) != 4 or len(sig) != 64:
+        raise ValueError("key_id must be 4 bytes and sig 64 bytes")
+    doc = SignedStatement(statement=statement.decode("utf-8"), key_id=key_id.hex(),
+                          sig=b64encode(sig))
+    return canonical_json(doc)
+
+
+def parse_signed_statement(data: bytes) -> tuple[Statement, bytes, bytes, bytes]:
+    """Parse an envelope: (statement, exact statement bytes, key ID, signature).
+
+    Raises MalformedInputError for anything but a canonical envelope holding a
+    canonical statement; the signature itself is not checked here.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a signed statement is bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise MalformedInputError(f"signed statement is larger than {MAX_ENTRY_SIZE} bytes")
+    env = decode_canonical(data, _signed_decoder, "signed statement")
+    try:
+        st_bytes = env.statement.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedInputError("statement is not valid Unicode") from exc
+    sig = b64decode(env.sig, "statement signature")
+    if len(sig) != 64:
+        raise MalformedInputError("statement signature must be 64 bytes")
+    return parse_statement(st_bytes), st_bytes, bytes.fromhex(env.key_id), sig

@@ -1,0 +1,454 @@
+"""``Ledger``: the Python API of the writer (verbs follow model-ledger's)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from verifier import (
+    EMPTY_ROOT,
+    ModelState,
+    RuleError,
+    encode_bundle,
+    from_ns,
+    parse_entry,
+    to_ns,
+)
+
+from . import queries as q
+from . import tree
+from .errors import StoreError
+from .keys import ActorKey, LogKey
+from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
+from .statements import sign_statement
+from .store import Store
+from .writer import Appender, sign_checkpoint
+
+Clock = Callable[[], datetime]
+
+
+class _Batch:
+    """One open write transaction for many writes; replays them if the map must grow."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.items: list[tuple[bytes, int]] = []
+        self._begin()
+
+    def _begin(self) -> None:
+        store = self.ledger._store
+        self.txn = store.env.begin(write=True)
+        self.app = Appender(store, self.txn, self.ledger._now_ns)
+
+    def _regrow(self) -> None:
+        self.txn.abort()
+        self.ledger._store._grow()
+        self._begin()
+        for signed, at in self.items:
+            self.app.append(signed, recorded_at=at)
+
+    def append(self, signed: bytes) -> Any:
+        try:
+            try:
+                p, dup = self.app.append(signed)
+            except lmdb.MapFullError:
+                self._regrow()
+                p, dup = self.app.append(signed)
+        except lmdb.Error as exc:
+            raise StoreError(f"store error in batch: {exc}") from None
+        if not dup:
+            self.items.append((signed, p.entry.recorded_at))
+        return p
+
+    def commit(self, log_key: LogKey) -> None:
+        try:
+            try:
+                self.app.finish(log_key)
+                self.txn.commit()
+            except lmdb.MapFullError:
+                self._regrow()
+                self.app.finish(log_key)
+                self.txn.commit()
+        except lmdb.Error as exc:
+            self.txn.abort()
+            raise StoreError(f"store error committing batch: {exc}") from None
+
+
+class Ledger:
+    """An open modelseal store. Writes need the log key and, for the convenience
+    methods, a ``signer`` (the actor key that signs what they build)."""
+
+    def __init__(self, store: Store, log_key: LogKey | None, signer: ActorKey | None,
+                 clock: Clock | None) -> None:
+        self._store = store
+        self._log_key = log_key
+        self.signer = signer
+        self._clock = clock
+        self._batch: _Batch | None = None
+        with store.reader() as txn:
+            origin = store.get(txn, "meta", b"origin")
+            vkey = store.get(txn, "meta", b"log_vkey")
+        self.origin = origin.decode() if origin else ""
+        self.log_vkey = vkey.decode() if vkey else ""
+
+    # -- opening ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, origin: str, log_key: LogKey,
+               admin: ActorKey, clock: Clock | None = None) -> Ledger:
+        """Make a new store at ``path`` whose genesis names ``origin``, the log key and
+        the first admin key; returns it open, with ``admin`` as signer."""
+        log_key.named(origin)
+        store = Store.open(path, create=True)
+        ledger = cls(store, log_key, admin, clock)
+        ledger.origin, ledger.log_vkey = origin, log_key.vkey
+        ledger._sign_and_write("genesis", actor=admin, log_key=log_key.vkey, admin_key=admin.vkey)
+        return ledger
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, log_key: LogKey | None = None,
+             signer: ActorKey | None = None, clock: Clock | None = None) -> Ledger:
+        """Open an existing store. Without ``log_key`` it is read-only."""
+        store = Store.open(path)
+        ledger = cls(store, None, signer, clock)
+        if log_key is not None:
+            log_key.named(ledger.origin)
+            if log_key.vkey != ledger.log_vkey:
+                store.close()
+                raise ValueError("that log key is not this store's log key")
+            ledger._log_key = log_key
+        return ledger
+
+    def close(self) -> None:
+        """Close the store."""
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- time -------------------------------------------------------------------------
+
+    def _now_ns(self) -> int:
+        """The one place the ledger reads the time."""
+        now = self._clock() if self._clock is not None else datetime.now(timezone.utc)
+        return to_ns(now)
+
+    def _now(self) -> datetime:
+        return from_ns(self._now_ns())
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _need_log_key(self) -> LogKey:
+        if self._log_key is None:
+            raise ValueError("open the ledger with its log key to write")
+        return self._log_key
+
+    def submit(self, signed_statement: bytes) -> Snapshot | None:
+        """Append a statement signed elsewhere (see ledger.statements.sign_statement).
+
+        Returns its snapshot (None for keyring statements). Submitting the same
+        signed statement again returns the original and appends nothing.
+        Refusals raise MalformedInputError or a VerificationError subclass and
+        write nothing. Outside a batch, returns only after the commit.
+        """
+        log_key = self._need_log_key()
+        if self._batch is not None:
+            p = self._batch.append(signed_statement)
+            return self._snapshot_of(p.entry.index)
+
+        def fn(txn: lmdb.Transaction) -> int:
+            app = Appender(self._store, txn, self._now_ns)
+            p, _ = app.append(signed_statement)
+            app.finish(log_key)
+            return p.entry.index
+
+        index = self._store.write(fn)
+        return self._snapshot_of(index)
+
+    def _snapshot_of(self, index: int) -> Snapshot | None:
+        with self._reader() as txn:
+            p = parse_entry(q.entry(self._store, txn, index))
+            from verifier.entry import statement_model
+
+            if statement_model(p.statement) is None:
+                return None
+            return q.snapshot(self._store, txn, index)
+
+    def _sign_and_write(self, op: str, *, actor: ActorKey | None = None,
+                        **body: Any) -> Snapshot | None:
+        signer = actor or self.signer
+        if signer is None:
+            raise ValueError("open the ledger with a signer to use the convenience methods")
+        signed = sign_statement(signer, self.origin, op, claimed_at=self._now(), **body)
+        return self.submit(signed)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many writes, one transaction and one checkpoint. The writes are
+        acknowledged when the block exits without an exception; if it raises,
+        none of them is stored."""
+        log_key = self._need_log_key()
+        if self._batch is not None:
+            raise ValueError("batches do not nest")
+        self._batch = _Batch(self)
+        try:
+            yield
+        except BaseException:
+            self._batch.txn.abort()
+            raise
+        else:
+            self._batch.commit(log_key)
+        finally:
+            self._batch = None
+
+    @contextmanager
+    def _reader(self) -> Iterator[lmdb.Transaction]:
+        if self._batch is not None:
+            yield self._batch.txn
+        else:
+            with self._store.reader() as txn:
+                yield txn
+
+    def grant(self, vkey: str, role: str = "writer") -> None:
+        """Grant an actor key (its ``name+hex8+base64`` string) a role: writer or admin."""
+        self._sign_and_write("grant", key=vkey, role=role)
+
+    def revoke(self, name: str, reason: str | None = None) -> None:
+        """Revoke the active key of actor ``name``."""
+        self._sign_and_write("revoke", name=name, reason=reason)
+
+    def register(self, *, name: str, owner: str, model_type: str, tier: str, purpose: str,
+                 status: str = "active", metadata: dict[str, Any] | None = None) -> ModelRef:
+        """Register a model. The same fields again return the existing ref; other
+        fields raise RuleError (record an ``updated`` event instead)."""
+        fields: dict[str, Any] = {"owner": owner, "model_type": model_type, "tier": tier,
+                                  "purpose": purpose, "status": status,
+                                  "metadata": metadata or {}}
+        with self._reader() as txn:
+            existing = q.chain(self._store, txn, name)
+        if existing:
+            first = self._snapshot_of(existing[0])
+            assert first is not None
+            if first.payload != fields:
+                raise RuleError(f"model {name!r} is registered with other fields; "
+                                f"record an 'updated' event to change them")
+            return self._ref(first)
+        snap = self._sign_and_write("register", name=name, **fields)
+        assert snap is not None
+        return self._ref(snap)
+
+    def _ref(self, snap: Snapshot) -> ModelRef:
+        p = snap.payload
+        return ModelRef(snap.model, snap.model_hash, p["owner"], p["model_type"], p["tier"],
+                        p["purpose"], p["status"], p["metadata"], snap)
+
+    def record(self, name: str, event: str, payload: dict[str, Any] | None = None) -> Snapshot:
+        """Record event ``event`` about model ``name``."""
+        snap = self._sign_and_write("event", model=name, event_type=event, payload=payload or {})
+        assert snap is not None
+        return snap
+
+    def update(self, name: str, **fields: Any) -> Snapshot:
+        """Change identity fields (owner, model_type, tier, purpose, status, metadata)."""
+        return self.record(name, "updated", fields)
+
+    def retire(self, name: str, reason: str | None = None) -> Snapshot:
+        """Mark a model retired."""
+        return self.record(name, "retired", {} if reason is None else {"reason": reason})
+
+    def tag(self, name: str, tag: str, snapshot: str | None = None) -> Tag:
+        """Point ``tag`` at ``snapshot`` (default: the model's latest snapshot)."""
+        if snapshot is None:
+            current = self._state(name)
+            if current is None:
+                raise RuleError(f"unknown model {name!r}")
+            snapshot = current.latest
+        moved = self._sign_and_write("tag", model=name, tag=tag, target=snapshot)
+        assert moved is not None
+        return Tag(name, tag, snapshot, moved)
+
+    def register_group(self, *, name: str, owner: str, model_type: str = "group",
+                       tier: str, purpose: str, status: str = "active",
+                       metadata: dict[str, Any] | None = None,
+                       members: list[str] | None = None) -> ModelRef:
+        """Register a group and add its members, in one transaction."""
+        if self._batch is not None:
+            return self._group(name, owner, model_type, tier, purpose, status, metadata, members)
+        with self.batch():
+            ref = self._group(name, owner, model_type, tier, purpose, status, metadata, members)
+        return ref
+
+    def _group(self, name: str, owner: str, model_type: str, tier: str, purpose: str,
+               status: str, metadata: dict[str, Any] | None, members: list[str] | None
+               ) -> ModelRef:
+        ref = self.register(name=name, owner=owner, model_type=model_type, tier=tier,
+                            purpose=purpose, status=status, metadata=metadata)
+        for member in members or []:
+            self.add_member(name, member)
+        return ref
+
+    def add_member(self, group: str, member: str, role: str | None = None) -> Snapshot:
+        """Add ``member`` to ``group``."""
+        snap = self._sign_and_write("member_add", group=group, member=member, role=role)
+        assert snap is not None
+        return snap
+
+    def remove_member(self, group: str, member: str, reason: str | None = None) -> Snapshot:
+        """Remove ``member`` from ``group``."""
+        snap = self._sign_and_write("member_remove", group=group, member=member, reason=reason)
+        assert snap is not None
+        return snap
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The number of entries in the log."""
+        with self._reader() as txn:
+            return q.size(self._store, txn)
+
+    def checkpoint(self) -> bytes:
+        """The latest signed checkpoint note, byte for byte."""
+        with self._reader() as txn:
+            latest = q.latest_checkpoint(self._store, txn)
+        if latest is None:
+            raise StoreError("the store has no checkpoint")
+        return latest[1]
+
+    def entry(self, ref: int | str) -> bytes:
+        """The exact bytes of an entry, by index or snapshot hash."""
+        with self._reader() as txn:
+            return q.entry(self._store, txn, q.entry_index(self._store, txn, ref))
+
+    def _state(self, name: str) -> ModelState | None:
+        with self._reader() as txn:
+            return q.state(self._store, txn, name)
+
+    def history(self, name: str) -> list[Snapshot]:
+        """Every entry of a model's chain, oldest first ([] for an unknown model)."""
+        with self._reader() as txn:
+            return q.history(self._store, txn, name)
+
+    def latest(self, name: str, tag: str | None = None) -> Snapshot | None:
+        """The model's newest snapshot, or the one ``tag`` points at; None if there is none."""
+        current = self._state(name)
+        if current is None:
+            return None
+        target = current.latest if tag is None else current.tags.get(tag)
+        if target is None:
+            return None
+        with self._reader() as txn:
+            return q.snapshot(self._store, txn, q.entry_index(self._store, txn, target))
+
+    def tags(self, name: str) -> dict[str, Tag]:
+        """The model's tags now, by tag name."""
+        out: dict[str, Tag] = {}
+        for snap in self.history(name):
+            if snap.event_type == "tag_moved":
+                tag = snap.payload["tag"]
+                out[tag] = Tag(name, tag, snap.payload["target"], snap)
+        return dict(sorted(out.items()))
+
+    def tag_history(self, name: str, tag: str) -> list[Tag]:
+        """Every move of ``tag``, oldest first."""
+        return [Tag(name, tag, s.payload["target"], s) for s in self.history(name)
+                if s.event_type == "tag_moved" and s.payload["tag"] == tag]
+
+    def inventory_at(self, when: datetime | None = None) -> dict[str, ModelState]:
+        """Every model as it stood at ``when`` (timezone-aware; default now), by the
+        ledger-assigned time. A naive datetime raises ValueError."""
+        t = self._now_ns() if when is None else to_ns(when)
+        with self._reader() as txn:
+            return q.states_at(self._store, txn, q.size_at(self._store, txn, t))
+
+    def members(self, group: str, at: datetime | None = None) -> dict[str, str | None]:
+        """The members of ``group`` (and their roles) now or at ``at``."""
+        if at is None:
+            current = self._state(group)
+            return {} if current is None else dict(current.members)
+        state = self.inventory_at(at).get(group)
+        return {} if state is None else dict(state.members)
+
+    def groups(self, member: str, at: datetime | None = None) -> list[str]:
+        """The groups that hold ``member`` now or at ``at``."""
+        states = self.inventory_at(at)
+        return sorted(name for name, s in states.items() if member in s.members)
+
+    # -- proofs and bundles -------------------------------------------------------------
+
+    def _note_for(self, txn: lmdb.Transaction, n: int) -> bytes:
+        note = q.checkpoint_note(self._store, txn, n)
+        if note is not None:
+            return note
+        log_key = self._need_log_key()
+        return sign_checkpoint(log_key, self.origin, n, tree.root(q.getter(self._store, txn), n))
+
+    def _size_arg(self, txn: lmdb.Transaction, n: int | None) -> int:
+        current = q.size(self._store, txn)
+        if n is None:
+            return current
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= current:
+            raise ValueError(f"size must be an int in 1..{current}")
+        return n
+
+    def prove_inclusion(self, ref: int | str, size: int | None = None) -> InclusionProof:
+        """Inclusion proof of an entry (index or snapshot hash) in the tree of ``size``."""
+        with self._reader() as txn:
+            n = self._size_arg(txn, size)
+            index = q.entry_index(self._store, txn, ref)
+            if index >= n:
+                raise ValueError(f"entry {index} is not in the tree of size {n}")
+            hashes = tree.inclusion_proof(q.getter(self._store, txn), index, n)
+            return InclusionProof(index, n, tuple(hashes), self._note_for(txn, n))
+
+    def prove_consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Consistency proof from ``old_size`` to ``new_size`` (default: the current size)."""
+        with self._reader() as txn:
+            n = self._size_arg(txn, new_size)
+            if isinstance(old_size, bool) or not isinstance(old_size, int) or not 0 <= old_size <= n:
+                raise ValueError(f"old size must be an int in 0..{n}")
+            hashes = tree.consistency_proof(q.getter(self._store, txn), old_size, n)
+            return ConsistencyProof(old_size, n, tuple(hashes), self._note_for(txn, n))
+
+    def export_bundle(self, at: datetime | None = None, size: int | None = None,
+                      trusted_size: int | None = None) -> bytes:
+        """A proof bundle (specs/bundle.md) of the inventory as of ``at`` (default: the
+        time of the last entry) under the checkpoint of ``size`` (default: latest)."""
+        with self._reader() as txn:
+            s = self._size_arg(txn, size)
+            get = q.getter(self._store, txn)
+            if at is None:
+                last = parse_entry(q.entry(self._store, txn, s - 1))
+                t = last.entry.recorded_at
+            else:
+                t = to_ns(at)
+            n = min(q.size_at(self._store, txn, t), s)
+            entries = [q.entry(self._store, txn, i) for i in range(n)]
+            nxt = q.entry(self._store, txn, n) if n < s else None
+            trusted = None
+            if trusted_size is not None:
+                if not 0 < trusted_size <= s:
+                    raise ValueError(f"trusted size must be in 1..{s}")
+                trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
+            return encode_bundle(
+                checkpoint=self._note_for(txn, s), size=n, time=t,
+                root=tree.root(get, n) if n else EMPTY_ROOT,
+                consistency=tree.consistency_proof(get, n, s), entries=entries,
+                next_entry=nxt,
+                next_proof=tree.inclusion_proof(get, n, s) if nxt is not None else [],
+                from_trusted=trusted,
+            )
+
+    @property
+    def path(self) -> Path:
+        """The store's directory."""
+        return self._store.path

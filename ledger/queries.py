@@ -1,0 +1,129 @@
+"""Read-side lookups over one read (or the batch's write) transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lmdb
+
+from verifier import ModelState, parse_entry
+
+from . import tree
+from .codec import decode_state
+from .results import Snapshot
+from .store import Store, from_u64, u64
+
+
+def size(store: Store, txn: lmdb.Transaction) -> int:
+    """The number of entries."""
+    raw = store.get(txn, "meta", b"size")
+    return 0 if raw is None else from_u64(raw)
+
+
+def getter(store: Store, txn: lmdb.Transaction) -> tree.Get:
+    """A node getter for the tree functions."""
+    return lambda level, index: store.need(txn, "nodes", tree.node_key(level, index))
+
+
+def entry_index(store: Store, txn: lmdb.Transaction, ref: int | str) -> int:
+    """The index of an entry given by index or snapshot hash; KeyError if absent."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        raise TypeError("give an entry index (int) or a snapshot hash (hex str)")
+    if isinstance(ref, int):
+        if not 0 <= ref < size(store, txn):
+            raise KeyError(f"no entry {ref}")
+        return ref
+    try:
+        key = bytes.fromhex(ref)
+    except ValueError:
+        raise ValueError(f"{ref!r} is not a snapshot hash") from None
+    raw = store.get(txn, "snapshots", key) if len(key) == 32 else None
+    if raw is None:
+        raise KeyError(f"no snapshot {ref}")
+    return from_u64(raw)
+
+
+def entry(store: Store, txn: lmdb.Transaction, index: int) -> bytes:
+    """The exact bytes of entry ``index``."""
+    return store.need(txn, "entries", u64(index))
+
+
+def state(store: Store, txn: lmdb.Transaction, name: str) -> ModelState | None:
+    """A model's current state, or None."""
+    raw = store.get(txn, "models", name.encode())
+    return None if raw is None else decode_state(raw)
+
+
+def chain(store: Store, txn: lmdb.Transaction, name: str) -> list[int]:
+    """The indexes of a model's entries, oldest first."""
+    cur = txn.cursor(db=store.db["by_model"])
+    if not cur.set_key(name.encode()):
+        return []
+    return [from_u64(bytes(v)) for v in cur.iternext_dup()]
+
+
+def history(store: Store, txn: lmdb.Transaction, name: str) -> list[Snapshot]:
+    """A model's entries as snapshots, oldest first."""
+    current = state(store, txn, name)
+    if current is None:
+        return []
+    return [Snapshot.from_entry(parse_entry(entry(store, txn, i)), current.model_hash)
+            for i in chain(store, txn, name)]
+
+
+def snapshot(store: Store, txn: lmdb.Transaction, index: int) -> Snapshot:
+    """The snapshot of model entry ``index``."""
+    p = parse_entry(entry(store, txn, index))
+    from verifier.entry import statement_model
+
+    name = statement_model(p.statement)
+    if name is None:
+        raise ValueError(f"entry {index} is a keyring entry, not a model snapshot")
+    current = state(store, txn, name)
+    assert current is not None
+    return Snapshot.from_entry(p, current.model_hash)
+
+
+def size_at(store: Store, txn: lmdb.Transaction, t: int) -> int:
+    """How many entries were recorded at or before ``t`` (ns)."""
+    cur = txn.cursor(db=store.db["by_time"])
+    if t >= 2**64 - 1 or not cur.set_range(u64(t + 1)):
+        return size(store, txn)
+    return from_u64(bytes(cur.key())[8:])
+
+
+def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelState]:
+    """Every model's state after the first ``n`` entries, by name."""
+    out: dict[str, ModelState] = {}
+    if n == 0:
+        return out
+    names = txn.cursor(db=store.db["models"])
+    versions = txn.cursor(db=store.db["versions"])
+    for raw_name in names.iternext(keys=True, values=False):
+        prefix = bytes(raw_name) + b"\x00"
+        if versions.set_range(prefix + u64(n)):
+            found = versions.prev()
+        else:
+            found = versions.last()
+        if found and bytes(versions.key()).startswith(prefix):
+            st = decode_state(bytes(versions.value()))
+            out[st.name] = st
+    return out
+
+
+def checkpoint_note(store: Store, txn: lmdb.Transaction, n: int) -> bytes | None:
+    """The stored checkpoint note of size ``n``, if one was signed."""
+    return store.get(txn, "checkpoints", u64(n))
+
+
+def latest_checkpoint(store: Store, txn: lmdb.Transaction) -> tuple[int, bytes] | None:
+    """(size, note) of the newest checkpoint."""
+    cur = txn.cursor(db=store.db["checkpoints"])
+    if not cur.last():
+        return None
+    return from_u64(bytes(cur.key())), bytes(cur.value())
+
+
+def as_json(value: Any) -> Any:
+    """Plain-JSON view of a ModelState (or passthrough)."""
+    return value.fields() if isinstance(value, ModelState) else value

@@ -1,0 +1,135 @@
+"""The append path: inside one LMDB write transaction, check each signed
+statement against the replayed state (verifier's rules), assign index, time
+and chain link, and store the entry, its tree nodes and index rows; then sign
+one checkpoint for the new size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lmdb
+
+from verifier import (
+    ChainError,
+    Genesis,
+    Grant,
+    Inventory,
+    ParsedEntry,
+    Register,
+    Revoke,
+    VerifierKey,
+    assemble_note,
+    checkpoint_text,
+    entry_bytes,
+    parse_entry,
+    parse_signed_statement,
+    signature_line,
+)
+from verifier.entry import statement_model
+
+from . import tree
+from .codec import decode_keyring, encode_keyring, encode_state, index_map, owner_map, state_map
+from .keys import LogKey
+from .store import Store, from_u64, u64
+
+
+def version_key(name: str, index: int) -> bytes:
+    """Key of a model's state after entry ``index``: name, NUL, index."""
+    return name.encode() + b"\x00" + u64(index)
+
+
+def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
+    """The replay state as stored, backed by the transaction."""
+    inv = Inventory(models=state_map(store, txn), statement_ids=index_map(store, txn, "stmt_ids"),
+                    snapshot_owner=owner_map(store, txn), keep_timelines=False)
+    size = store.get(txn, "meta", b"size")
+    if size is not None:
+        inv.size = from_u64(size)
+        inv.last_recorded_at = from_u64(store.need(txn, "meta", b"last_at"))
+        inv.origin = store.need(txn, "meta", b"origin").decode()
+        inv.log_key = VerifierKey.parse(store.need(txn, "meta", b"log_vkey").decode())
+        inv.key_history = decode_keyring(store.need(txn, "meta", b"keyring"))
+        inv.keys = {r.name: r for r in inv.key_history if r.revoked_index is None}
+    return inv
+
+
+class Appender:
+    """Appends to the log inside one write transaction. Not reusable across transactions."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction, now_ns: Callable[[], int]) -> None:
+        self.store, self.txn, self.now_ns = store, txn, now_ns
+        self.inv = load_inventory(store, txn)
+        self.start_size = self.inv.size
+        self._keyring_changed = False
+        self._get: tree.Get = lambda level, index: store.need(txn, "nodes",
+                                                              tree.node_key(level, index))
+        self._put: tree.Put = lambda level, index, h: store.put(txn, "nodes",
+                                                                tree.node_key(level, index), h)
+
+    def append(self, signed: bytes, recorded_at: int | None = None) -> tuple[ParsedEntry, bool]:
+        """Check and append one signed statement; return (entry, False).
+
+        If the same signed statement is already in the log, return (its entry,
+        True) and append nothing. Raises the verifier's MalformedInputError or
+        VerificationError subclasses when the statement is refused.
+        """
+        st, st_bytes, key_id, sig = parse_signed_statement(signed)
+        inv = self.inv
+        existing = inv.statement_ids.get(st.id)
+        if existing is not None:
+            old = parse_entry(self.store.need(self.txn, "entries", u64(existing)))
+            if (old.statement_bytes, old.key_id, old.sig) == (st_bytes, key_id, sig):
+                return old, True
+            raise ChainError(f"statement id {st.id} is already used by another statement")
+        name = statement_model(st)
+        prev = None
+        if name is not None and not isinstance(st, Register) and name in inv.models:
+            prev = inv.models[name].head
+        at = max(self.now_ns() if recorded_at is None else recorded_at, inv.last_recorded_at)
+        data = entry_bytes(index=inv.size, recorded_at=at, prev=prev, statement=st_bytes,
+                           key_id=key_id, sig=sig)
+        p = parse_entry(data)
+        inv.apply_parsed(p)
+        self._store_rows(p, data, name)
+        if isinstance(st, (Genesis, Grant, Revoke)):
+            self._keyring_changed = True
+        return p, False
+
+    def _store_rows(self, p: ParsedEntry, data: bytes, name: str | None) -> None:
+        s, txn, e = self.store, self.txn, p.entry
+        s.put(txn, "entries", u64(e.index), data, append=True)
+        tree.append_leaf(self._get, self._put, e.index, p.leaf_hash)
+        s.put(txn, "snapshots", p.leaf_hash, u64(e.index), overwrite=False)
+        s.put(txn, "by_time", u64(e.recorded_at) + u64(e.index), b"", append=True)
+        if name is not None:
+            s.put(txn, "by_model", name.encode(), u64(e.index))
+            state = self.inv.models[name]
+            s.put(txn, "versions", version_key(name, e.index), encode_state(state))
+            if isinstance(p.statement, Register):
+                s.put(txn, "model_hashes", state.model_hash.encode(), name.encode(),
+                      overwrite=False)
+
+    def finish(self, log_key: LogKey) -> bytes | None:
+        """Write the new size and sign its checkpoint; return the note (None if nothing grew)."""
+        inv, s, txn = self.inv, self.store, self.txn
+        if inv.size == self.start_size:
+            return None
+        assert inv.origin is not None
+        if self.start_size == 0:
+            s.put(txn, "meta", b"origin", inv.origin.encode())
+            s.put(txn, "meta", b"log_vkey", log_key.vkey.encode())
+        s.put(txn, "meta", b"size", u64(inv.size))
+        s.put(txn, "meta", b"last_at", u64(inv.last_recorded_at))
+        if self._keyring_changed:
+            s.put(txn, "meta", b"keyring", encode_keyring(inv.key_history))
+        root = tree.root(self._get, inv.size)
+        note = sign_checkpoint(log_key, inv.origin, inv.size, root)
+        s.put(txn, "checkpoints", u64(inv.size), note, overwrite=False)
+        return note
+
+
+def sign_checkpoint(log_key: LogKey, origin: str, size: int, root: bytes) -> bytes:
+    """A C2SP checkpoint note for (origin, size, root) signed by the log key."""
+    text = checkpoint_text(origin, size, root)
+    return assemble_note(text, [signature_line(log_key.key.name, log_key.key_id,
+                                               log_key.sign(text))])
