@@ -75,6 +75,8 @@ class _SigningKey:
         )
         data = f"{_MAGIC}\nkind: {self.kind}\nname: {self.name}\n".encode() + pem
         target = Path(path)
+        if (target.parent / "data.mdb").exists():
+            raise KeyFileError(f"{target} is inside a store directory; keep keys outside the store")
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

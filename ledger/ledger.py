@@ -23,6 +23,7 @@ from verifier import (
 
 from . import queries as q
 from . import tree
+from .audit import audit
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
@@ -447,6 +448,12 @@ class Ledger:
                 next_proof=tree.inclusion_proof(get, n, s) if nxt is not None else [],
                 from_trusted=trusted,
             )
+
+    def audit(self) -> int:
+        """Recompute every hash, tree node, index row, state and checkpoint signature
+        from the entries; raise AuditError naming the first mismatch. Returns the
+        number of entries checked."""
+        return audit(self._store, self.log_vkey)
 
     @property
     def path(self) -> Path:

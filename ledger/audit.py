@@ -1,0 +1,150 @@
+"""``audit()``: recompute everything the store holds from the entries and
+compare, byte for byte. Raises AuditError naming what and where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lmdb
+
+from verifier import (
+    Checkpoint,
+    Inventory,
+    Register,
+    VerifierError,
+    VerifierKey,
+    parse_entry,
+)
+from verifier.entry import statement_model
+
+from . import tree
+from .codec import decode_keyring, encode_keyring, encode_state
+from .errors import AuditError
+from .store import Store, from_u64, u64
+from .writer import version_key
+
+
+def _rows(txn: lmdb.Transaction, db: Any) -> Iterator[tuple[bytes, bytes]]:
+    cur = txn.cursor(db=db)
+    for key, value in cur.iternext():
+        yield bytes(key), bytes(value)
+
+
+def audit(store: Store, log_vkey: str) -> int:
+    """Check the whole store; return the number of entries checked."""
+    with store.reader() as txn:
+        return _audit(store, txn, VerifierKey.parse(log_vkey))
+
+
+def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
+    db = store.db
+    meta_size = store.get(txn, "meta", b"size")
+    size = 0 if meta_size is None else from_u64(meta_size)
+    inv = Inventory(keep_timelines=False)
+    expect: dict[str, dict[bytes, bytes]] = {
+        name: {} for name in ("snapshots", "stmt_ids", "by_time", "model_hashes", "versions",
+                              "snap_owner", "nodes")
+    }
+    by_model: dict[bytes, list[bytes]] = {}
+    nodes = expect["nodes"]
+
+    def get(level: int, index: int) -> bytes:
+        return nodes[tree.node_key(level, index)]
+
+    def put(level: int, index: int, h: bytes) -> None:
+        nodes[tree.node_key(level, index)] = h
+
+    count = 0
+    for key, data in _rows(txn, db["entries"]):
+        if key != u64(count):
+            raise AuditError("entry key out of sequence", f"entries row {key.hex()}")
+        try:
+            p = parse_entry(data)
+            inv.apply_parsed(p)
+        except VerifierError as exc:
+            raise AuditError(f"entry fails verification ({type(exc).__name__}: {exc})",
+                             f"entry {count}") from None
+        e = p.entry
+        tree.append_leaf(get, put, count, p.leaf_hash)
+        expect["snapshots"][p.leaf_hash] = u64(count)
+        expect["stmt_ids"][p.statement.id.encode()] = u64(count)
+        expect["by_time"][u64(e.recorded_at) + u64(count)] = b""
+        name = statement_model(p.statement)
+        if name is not None:
+            by_model.setdefault(name.encode(), []).append(u64(count))
+            state = inv.models[name]
+            expect["versions"][version_key(name, count)] = encode_state(state)
+            if isinstance(p.statement, Register):
+                expect["model_hashes"][state.model_hash.encode()] = name.encode()
+        count += 1
+    for snap, owner in inv.snapshot_owner.items():
+        expect["snap_owner"][bytes.fromhex(snap)] = owner.encode()
+    if count != size:
+        raise AuditError(f"meta says size {size} but {count} entries are stored", "meta size")
+    for name, rows in expect.items():
+        _compare(txn, db[name], rows, name)
+    _compare(txn, db["models"], {n.encode(): encode_state(s) for n, s in inv.models.items()},
+             "models")
+    stored = {k: sorted(v) for k, v in _dups(txn, db["by_model"]).items()}
+    if stored != by_model:
+        raise AuditError("model index differs from the entries", "by_model")
+    _check_meta(store, txn, inv, count)
+    _check_checkpoints(txn, db["checkpoints"], log_key, get, count)
+    return count
+
+
+def _dups(txn: lmdb.Transaction, db: Any) -> dict[bytes, list[bytes]]:
+    out: dict[bytes, list[bytes]] = {}
+    for key, value in _rows(txn, db):
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _compare(txn: lmdb.Transaction, db: Any, want: dict[bytes, bytes], name: str) -> None:
+    have = dict(_rows(txn, db))
+    if have == want:
+        return
+    for key in sorted(set(have) | set(want)):
+        if have.get(key) != want.get(key):
+            if key not in have:
+                raise AuditError(f"{name} lacks a row", f"{name} key {key.hex()}")
+            if key not in want:
+                raise AuditError(f"{name} has a row no entry explains", f"{name} key {key.hex()}")
+            raise AuditError(f"{name} row differs from what the entries give",
+                             f"{name} key {key.hex()}")
+
+
+def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int) -> None:
+    if count == 0:
+        return
+    checks = {
+        b"last_at": u64(inv.last_recorded_at),
+        b"origin": (inv.origin or "").encode(),
+        b"log_vkey": inv.log_key.vkey.encode() if inv.log_key else b"",
+    }
+    for key, want in checks.items():
+        if store.get(txn, "meta", key) != want:
+            raise AuditError("meta row differs from the entries", f"meta {key.decode()}")
+    raw = store.get(txn, "meta", b"keyring")
+    if raw is None or encode_keyring(decode_keyring(raw)) != encode_keyring(inv.key_history):
+        raise AuditError("keyring differs from the grant and revoke entries", "meta keyring")
+
+
+def _check_checkpoints(txn: lmdb.Transaction, db: Any, log_key: VerifierKey,
+                       get: tree.Get, count: int) -> None:
+    last = 0
+    for key, note in _rows(txn, db):
+        n = from_u64(key)
+        where = f"checkpoint of size {n}"
+        try:
+            cp = Checkpoint.parse_note(note, [log_key])
+        except VerifierError as exc:
+            raise AuditError(f"checkpoint does not verify ({exc})", where) from None
+        if cp.size != n or n > count or n == 0:
+            raise AuditError("checkpoint size does not match its key or the log", where)
+        if cp.root != tree.root(get, n):
+            raise AuditError("checkpoint root differs from the tree (a fork)", where)
+        last = n
+    if count and last != count:
+        raise AuditError(f"latest checkpoint is of size {last}, the log has {count}", "checkpoints")
