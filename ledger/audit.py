@@ -22,7 +22,7 @@ from . import tree
 from .codec import decode_keyring, encode_keyring, encode_state
 from .errors import AuditError
 from .store import Store, from_u64, u64
-from .writer import version_key
+from .versions import version_key, version_value
 
 
 def _rows(txn: lmdb.Transaction, db: Any) -> Iterator[tuple[bytes, bytes]]:
@@ -44,9 +44,10 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
     inv = Inventory(keep_timelines=False)
     expect: dict[str, dict[bytes, bytes]] = {
         name: {} for name in ("snapshots", "stmt_ids", "by_time", "model_hashes", "versions",
-                              "snap_owner", "nodes")
+                              "nodes")
     }
     by_model: dict[bytes, list[bytes]] = {}
+    last_row: dict[str, bytes] = {}
     nodes = expect["nodes"]
 
     def get(level: int, index: int) -> bytes:
@@ -74,12 +75,12 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
         if name is not None:
             by_model.setdefault(name.encode(), []).append(u64(count))
             state = inv.models[name]
-            expect["versions"][version_key(name, count)] = encode_state(state)
+            previous = last_row.get(name)
+            row = version_value(p, state, previous)
+            expect["versions"][version_key(name, count)] = last_row[name] = row
             if isinstance(p.statement, Register):
                 expect["model_hashes"][state.model_hash.encode()] = name.encode()
         count += 1
-    for snap, owner in inv.snapshot_owner.items():
-        expect["snap_owner"][bytes.fromhex(snap)] = owner.encode()
     if count != size:
         raise AuditError(f"meta says size {size} but {count} entries are stored", "meta size")
     for name, rows in expect.items():

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import lmdb
 import msgspec
 
-from verifier import KeyRecord, ModelState, VerifierKey
+from verifier import Event, KeyRecord, ModelState, Register, VerifierKey, parse_entry
 
 from .store import Store, from_u64, u64
 
@@ -60,22 +60,38 @@ class LmdbMap(MutableMapping[str, V], Generic[V]):
                  enc: Any, dec: Any, key_enc: Any = str.encode) -> None:
         self._store, self._txn, self._db = store, txn, store.db[db]
         self._name, self._enc, self._dec, self._kenc = db, enc, dec, key_enc
+        # Decoded values read or written in this transaction; only this map
+        # writes these rows while the transaction lives, so it stays exact.
+        self._cache: dict[str, V | None] = {}
 
     def __getitem__(self, key: str) -> V:
-        data = self._txn.get(self._kenc(key), db=self._db)
-        if data is None:
+        if key in self._cache:
+            value = self._cache[key]
+        else:
+            data = self._txn.get(self._kenc(key), db=self._db)
+            value = None if data is None else self._dec(data)
+            self._cache[key] = value
+        if value is None:
             raise KeyError(key)
-        return self._dec(data)  # type: ignore[no-any-return]
+        return value
 
     def __setitem__(self, key: str, value: V) -> None:
         self._store.put(self._txn, self._name, self._kenc(key), self._enc(value))
+        self._cache[key] = value
 
     def __delitem__(self, key: str) -> None:
+        self._cache.pop(key, None)
         if not self._txn.delete(self._kenc(key), db=self._db):
             raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._txn.get(self._kenc(key), db=self._db) is not None
+        if not isinstance(key, str):
+            return False
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("iterating a store-backed map is not supported")
@@ -94,6 +110,36 @@ def index_map(store: Store, txn: lmdb.Transaction, db: str) -> LmdbMap[int]:
     return LmdbMap(store, txn, db, u64, from_u64)
 
 
-def owner_map(store: Store, txn: lmdb.Transaction) -> LmdbMap[str]:
-    """snapshot hash (hex) -> model name, stored with 32-byte keys."""
-    return LmdbMap(store, txn, "snap_owner", str.encode, bytes.decode, key_enc=bytes.fromhex)
+class OwnerView(MutableMapping[str, str]):
+    """snapshot hash -> model name for registrations and events, derived from
+    the snapshot index and the entry itself (nothing extra is stored)."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+        self._store, self._txn = store, txn
+
+    def __getitem__(self, snap: str) -> str:
+        try:
+            key = bytes.fromhex(snap)
+        except ValueError:
+            raise KeyError(snap) from None
+        raw = self._store.get(self._txn, "snapshots", key)
+        if raw is None:
+            raise KeyError(snap)
+        p = parse_entry(self._store.need(self._txn, "entries", raw))
+        if isinstance(p.statement, Register):
+            return p.statement.name
+        if isinstance(p.statement, Event):
+            return p.statement.model
+        raise KeyError(snap)
+
+    def __setitem__(self, snap: str, name: str) -> None:
+        """Nothing to store: the snapshot index and the entry already say it."""
+
+    def __delitem__(self, snap: str) -> None:
+        raise TypeError("snapshot owners are never removed")
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("iterating a store-backed map is not supported")
+
+    def __len__(self) -> int:
+        raise TypeError("the size of a derived map is not kept")

@@ -15,6 +15,7 @@ from verifier import (
     EMPTY_ROOT,
     ModelState,
     RuleError,
+    VerifierError,
     encode_bundle,
     from_ns,
     parse_entry,
@@ -40,7 +41,13 @@ class _Batch:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.items: list[tuple[bytes, int]] = []
+        self.broken = False
         self._begin()
+
+    def _abort(self) -> None:
+        if not self.broken:
+            self.broken = True
+            self.txn.abort()
 
     def _begin(self) -> None:
         store = self.ledger._store
@@ -55,14 +62,22 @@ class _Batch:
             self.app.append(signed, recorded_at=at)
 
     def append(self, signed: bytes) -> Any:
+        if self.broken:
+            raise StoreError("this batch failed earlier and was aborted; nothing was stored")
         try:
             try:
                 p, dup = self.app.append(signed)
             except lmdb.MapFullError:
                 self._regrow()
                 p, dup = self.app.append(signed)
+        except (VerifierError, ValueError, TypeError):
+            raise  # a refusal: raised before anything of this write was stored
         except lmdb.Error as exc:
+            self._abort()
             raise StoreError(f"store error in batch: {exc}") from None
+        except BaseException:
+            self._abort()
+            raise
         if not dup:
             self.items.append((signed, p.entry.recorded_at))
         return p
@@ -77,7 +92,7 @@ class _Batch:
                 self.app.finish(log_key)
                 self.txn.commit()
         except lmdb.Error as exc:
-            self.txn.abort()
+            self._abort()
             raise StoreError(f"store error committing batch: {exc}") from None
 
 
@@ -164,16 +179,16 @@ class Ledger:
         log_key = self._need_log_key()
         if self._batch is not None:
             p = self._batch.append(signed_statement)
-            return self._snapshot_of(p.entry.index)
+            return self._batch.app.snapshot(p)
 
-        def fn(txn: lmdb.Transaction) -> int:
+        def fn(txn: lmdb.Transaction) -> Snapshot | None:
             app = Appender(self._store, txn, self._now_ns)
             p, _ = app.append(signed_statement)
+            snap = app.snapshot(p)
             app.finish(log_key)
-            return p.entry.index
+            return snap
 
-        index = self._store.write(fn)
-        return self._snapshot_of(index)
+        return self._store.write(fn)
 
     def _snapshot_of(self, index: int) -> Snapshot | None:
         with self._reader() as txn:
@@ -204,9 +219,11 @@ class Ledger:
         try:
             yield
         except BaseException:
-            self._batch.txn.abort()
+            self._batch._abort()
             raise
         else:
+            if self._batch.broken:
+                raise StoreError("the batch was aborted by an earlier store error")
             self._batch.commit(log_key)
         finally:
             self._batch = None

@@ -12,6 +12,7 @@ from . import tree
 from .codec import decode_state
 from .results import Snapshot
 from .store import Store, from_u64, u64
+from .versions import state_before
 
 
 def size(store: Store, txn: lmdb.Transaction) -> int:
@@ -97,16 +98,16 @@ def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelSta
     out: dict[str, ModelState] = {}
     if n == 0:
         return out
+    if n == size(store, txn):
+        for _, raw in txn.cursor(db=store.db["models"]).iternext():
+            st = decode_state(bytes(raw))
+            out[st.name] = st
+        return out
     names = txn.cursor(db=store.db["models"])
     versions = txn.cursor(db=store.db["versions"])
     for raw_name in names.iternext(keys=True, values=False):
-        prefix = bytes(raw_name) + b"\x00"
-        if versions.set_range(prefix + u64(n)):
-            found = versions.prev()
-        else:
-            found = versions.last()
-        if found and bytes(versions.key()).startswith(prefix):
-            st = decode_state(bytes(versions.value()))
+        st = state_before(store, txn, versions, bytes(raw_name), n)
+        if st is not None:
             out[st.name] = st
     return out
 

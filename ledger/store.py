@@ -26,7 +26,7 @@ INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 DB_NAMES = (
     "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_model", "by_time",
-    "model_hashes", "models", "versions", "snap_owner", "checkpoints",
+    "model_hashes", "models", "versions", "checkpoints",
 )
 _DUPSORT = {"by_model"}
 

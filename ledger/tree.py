@@ -17,19 +17,21 @@ from verifier import EMPTY_ROOT
 
 Get = Callable[[int, int], bytes]
 Put = Callable[[int, int, bytes], None]
-_key = struct.Struct(">BQ")
+_key = struct.Struct(">QB")
 _sha256 = hashlib.sha256
 
 
 def node_key(level: int, index: int) -> bytes:
-    """The 9-byte store key of node (level, index)."""
-    return _key.pack(level, index)
+    """The 9-byte store key of node (level, index): the index of its last leaf,
+    then its level. Nodes are created in exactly this order as leaves are
+    appended, so the store only ever appends (full pages, no splits)."""
+    return _key.pack(((index + 1) << level) - 1, level)
 
 
 def split_node_key(key: bytes) -> tuple[int, int]:
     """(level, index) of a store key."""
-    level, index = _key.unpack(key)
-    return level, index
+    last, level = _key.unpack(key)
+    return level, ((last + 1) >> level) - 1
 
 
 def _lp2(n: int) -> int:

@@ -20,28 +20,24 @@ from verifier import (
     VerifierKey,
     assemble_note,
     checkpoint_text,
-    entry_bytes,
     parse_entry,
     parse_signed_statement,
     signature_line,
 )
-from verifier.entry import statement_model
+from verifier.entry import build_entry, statement_model
 
 from . import tree
-from .codec import decode_keyring, encode_keyring, encode_state, index_map, owner_map, state_map
+from .codec import OwnerView, decode_keyring, encode_keyring, index_map, state_map
 from .keys import LogKey
+from .results import Snapshot
 from .store import Store, from_u64, u64
-
-
-def version_key(name: str, index: int) -> bytes:
-    """Key of a model's state after entry ``index``: name, NUL, index."""
-    return name.encode() + b"\x00" + u64(index)
+from .versions import previous_row, version_key, version_value
 
 
 def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
     """The replay state as stored, backed by the transaction."""
     inv = Inventory(models=state_map(store, txn), statement_ids=index_map(store, txn, "stmt_ids"),
-                    snapshot_owner=owner_map(store, txn), keep_timelines=False)
+                    snapshot_owner=OwnerView(store, txn), keep_timelines=False)
     size = store.get(txn, "meta", b"size")
     if size is not None:
         inv.size = from_u64(size)
@@ -63,8 +59,8 @@ class Appender:
         self._keyring_changed = False
         self._get: tree.Get = lambda level, index: store.need(txn, "nodes",
                                                               tree.node_key(level, index))
-        self._put: tree.Put = lambda level, index, h: store.put(txn, "nodes",
-                                                                tree.node_key(level, index), h)
+        self._put: tree.Put = lambda level, index, h: store.put(
+            txn, "nodes", tree.node_key(level, index), h, append=True)
 
     def append(self, signed: bytes, recorded_at: int | None = None) -> tuple[ParsedEntry, bool]:
         """Check and append one signed statement; return (entry, False).
@@ -86,14 +82,20 @@ class Appender:
         if name is not None and not isinstance(st, Register) and name in inv.models:
             prev = inv.models[name].head
         at = max(self.now_ns() if recorded_at is None else recorded_at, inv.last_recorded_at)
-        data = entry_bytes(index=inv.size, recorded_at=at, prev=prev, statement=st_bytes,
-                           key_id=key_id, sig=sig)
-        p = parse_entry(data)
+        data, p = build_entry(index=inv.size, recorded_at=at, prev=prev, statement=st,
+                              statement_bytes=st_bytes, key_id=key_id, sig=sig)
         inv.apply_parsed(p)
         self._store_rows(p, data, name)
         if isinstance(st, (Genesis, Grant, Revoke)):
             self._keyring_changed = True
         return p, False
+
+    def snapshot(self, p: ParsedEntry) -> Snapshot | None:
+        """The snapshot of an appended entry (None for keyring entries)."""
+        name = statement_model(p.statement)
+        if name is None:
+            return None
+        return Snapshot.from_entry(p, self.inv.models[name].model_hash)
 
     def _store_rows(self, p: ParsedEntry, data: bytes, name: str | None) -> None:
         s, txn, e = self.store, self.txn, p.entry
@@ -104,7 +106,9 @@ class Appender:
         if name is not None:
             s.put(txn, "by_model", name.encode(), u64(e.index))
             state = self.inv.models[name]
-            s.put(txn, "versions", version_key(name, e.index), encode_state(state))
+            previous = previous_row(s, txn, name, e.index)
+            s.put(txn, "versions", version_key(name, e.index),
+                  version_value(p, state, previous))
             if isinstance(p.statement, Register):
                 s.put(txn, "model_hashes", state.model_hash.encode(), name.encode(),
                       overwrite=False)

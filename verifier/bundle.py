@@ -138,7 +138,7 @@ def _decode(data: bytes) -> _Bundle:
         raise TypeError(f"a bundle is bytes, not {type(data).__name__}")
     try:
         head = msgspec.json.decode(data, type=_Head)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
         raise MalformedInputError(f"bundle is not a JSON object: {exc}") from exc
     if head.format != BUNDLE_FORMAT:
         raise MalformedInputError(f"not a {BUNDLE_FORMAT} file")
@@ -146,7 +146,7 @@ def _decode(data: bytes) -> _Bundle:
         raise MalformedInputError(f"unsupported bundle version {head.version!r}")
     try:
         return msgspec.json.decode(data, type=_Bundle)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
         raise MalformedInputError(f"bundle: {exc}") from exc
 
 

@@ -164,20 +164,40 @@ def statement_bytes(st: Statement) -> bytes:
         raise TypeError(f"expected a statement, not {type(st).__name__}")
     _check_payloads(st)
     data = canonical_json(st)
-    parse_statement(data)  # the schema's constraints hold for what we emit
+    _decode_statement(data)  # the schema's constraints hold for what we emit
     if len(data) > MAX_ENTRY_SIZE - 256:
         raise ValueError(f"statement is {len(data)} bytes; an entry holds at most {MAX_ENTRY_SIZE}")
     return data
 
 
+def _decode_statement(data: bytes) -> Statement:
+    st: Statement = decode_canonical(data, _statement_decoder, "statement")
+    return st
+
+
 def parse_statement(data: bytes) -> Statement:
     """Parse canonical statement bytes; MalformedInputError on any deviation."""
-    st: Statement = decode_canonical(data, _statement_decoder, "statement")
+    st = _decode_statement(data)
     try:
         _check_payloads(st)
     except (ValueError, TypeError) as exc:
         raise MalformedInputError(f"statement: {exc}") from exc
     return st
+
+
+def _make_entry(index: int, recorded_at: int, prev: str | None, statement: bytes,
+                key_id: bytes, sig: bytes) -> Entry:
+    if len(key_id) != 4 or len(sig) != 64:
+        raise ValueError("key_id must be 4 bytes and sig 64 bytes")
+    return Entry(v=VERSION, index=index, recorded_at=recorded_at, prev=prev,
+                 statement=statement.decode("utf-8"), key_id=key_id.hex(), sig=b64encode(sig))
+
+
+def _encode_entry(entry: Entry) -> bytes:
+    data = canonical_json(entry)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise ValueError(f"entry is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
+    return data
 
 
 def entry_bytes(
@@ -189,21 +209,7 @@ def entry_bytes(
     bytes, ``sig`` a 64-byte Ed25519 signature. Raises ValueError if the entry
     would exceed 65,535 bytes.
     """
-    if len(key_id) != 4 or len(sig) != 64:
-        raise ValueError("key_id must be 4 bytes and sig 64 bytes")
-    entry = Entry(
-        v=VERSION,
-        index=index,
-        recorded_at=recorded_at,
-        prev=prev,
-        statement=statement.decode("utf-8"),
-        key_id=key_id.hex(),
-        sig=b64encode(sig),
-    )
-    data = canonical_json(entry)
-    if len(data) > MAX_ENTRY_SIZE:
-        raise ValueError(f"entry is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
-    return data
+    return _encode_entry(_make_entry(index, recorded_at, prev, statement, key_id, sig))
 
 
 class ParsedEntry(Struct, frozen=True):
@@ -220,6 +226,17 @@ class ParsedEntry(Struct, frozen=True):
     def snapshot_hash(self) -> str:
         """The entry's leaf hash, lowercase hex."""
         return self.leaf_hash.hex()
+
+
+def build_entry(
+    *, index: int, recorded_at: int, prev: str | None, statement: Statement,
+    statement_bytes: bytes, key_id: bytes, sig: bytes,
+) -> tuple[bytes, ParsedEntry]:
+    """``entry_bytes`` plus its parsed form, for a writer that already holds the
+    parsed statement. Precondition: ``statement`` is ``parse_statement(statement_bytes)``."""
+    entry = _make_entry(index, recorded_at, prev, statement_bytes, key_id, sig)
+    data = _encode_entry(entry)
+    return data, ParsedEntry(entry, statement, statement_bytes, key_id, sig, leaf_hash(data))
 
 
 def parse_entry(data: bytes) -> ParsedEntry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -35,14 +35,22 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
+        """Parse ``name+<8 lowercase hex>+base64(0x01 || 32-byte key)`` (cached).
+
+        See ``_parse`` for the rules.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"a verifier key is text, not {type(text).__name__}")
+        return _parse_cached(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> VerifierKey:
         """Parse ``name+<8 lowercase hex>+base64(0x01 || 32-byte key)``.
 
         Splits on the first two '+' only (base64 may contain '+'). Raises
         MalformedInputError for any other shape, another key type, or a key ID
         that is not the derivation of the name and key.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"a verifier key is text, not {type(text).__name__}")
         if len(text) > MAX_VKEY_LEN:
             raise MalformedInputError("verifier key is too long")
         parts = text.split("+", 2)
@@ -96,3 +104,8 @@ class VerifierKey:
         except InvalidSignature:
             return False
         return True
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(text: str) -> VerifierKey:
+    return VerifierKey._parse(text)
