@@ -100,8 +100,8 @@ def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelSta
         return out
     if n == size(store, txn):
         for _, raw in txn.cursor(db=store.db["models"]).iternext():
-            st = decode_state(bytes(raw))
-            out[st.name] = st
+            current = decode_state(bytes(raw))
+            out[current.name] = current
         return out
     names = txn.cursor(db=store.db["models"])
     versions = txn.cursor(db=store.db["versions"])
