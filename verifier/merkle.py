@@ -34,8 +34,8 @@ def root_from_leaf_hashes(hashes: Iterable[bytes]) -> bytes:
     # A stack of (height, hash) of complete subtrees, merged as they fill up.
     stack: list[tuple[int, bytes]] = []
     for h in hashes:
-        if len(h) != 32:
-            check_hash_bytes(h, "leaf hash")
+        if type(h) is not bytes or len(h) != 32:
+            h = check_hash_bytes(h, "leaf hash")
         height = 0
         while stack and stack[-1][0] == height:
             _, left = stack.pop()
