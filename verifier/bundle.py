@@ -12,8 +12,14 @@ from msgspec import Struct
 
 from .checkpoint import Checkpoint
 from .encoding import MAX_UINT64, b64decode, b64encode, decode_hash
-from .entry import parse_entry
-from .errors import ChainError, ConsistencyError, MalformedInputError, RootMismatchError
+from .entry import ParsedEntry, parse_entry
+from .errors import (
+    ChainError,
+    ConsistencyError,
+    MalformedInputError,
+    RootMismatchError,
+    SignatureError,
+)
 from .keys import VerifierKey
 from .merkle import leaf_hash, root_from_leaf_hashes
 from .proofs import verify_consistency, verify_inclusion
@@ -128,9 +134,17 @@ class VerifiedInventory:
                  "revoked_by": r.revoked_by}
                 for r in inv.key_history
             ],
-            "models": [m.fields() for m in sorted(inv.models.values(), key=lambda m: m.name)],
+            "models": [_model_json(m) for m in sorted(inv.models.values(), key=lambda m: m.name)],
             "checks": list(self.checks),
         }
+
+
+def _model_json(m: ModelState) -> dict[str, Any]:
+    out = m.fields()
+    for key in ("registered_at", "last_event_at", "last_validation_at"):
+        if out[key] is not None:
+            out[key] = iso(out[key])
+    return out
 
 
 def _decode(data: bytes) -> _Bundle:
@@ -209,28 +223,37 @@ def verify_bundle(
     checks.append(f"{n} entries hash to the root of size {n}")
     verify_consistency(n, cp.size, _hashes(b.consistency, "consistency proof"), at_root, cp.root)
     checks.append(f"tree of size {n} is a prefix of the checkpoint (size {cp.size})")
-    checks.append(_check_cut(b, cp, n, t))
+    nxt = _check_cut(b, cp, n, t)
+    checks.append(f"entry {n}, the first after the time bound, is in the checkpoint and later"
+                  if nxt is not None else f"the entries cover the whole checkpoint (size {n})")
     inv = Inventory()
     for data in entries:
         p = inv.apply(data)
         if p.entry.recorded_at > t:
             raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time")
-    if n:
-        assert inv.origin is not None and inv.log_key is not None
-        if inv.origin != cp.origin:
-            raise ChainError(f"genesis origin {inv.origin!r} differs from {cp.origin!r}")
-        if inv.log_key.vkey not in {k.vkey for k in keys}:
-            raise ChainError("genesis names a log key the examiner did not give")
+    origin, log_key = inv.origin, inv.log_key
+    if n == 0 and nxt is not None:
+        first = Inventory(keep_timelines=False)
+        first.apply_parsed(nxt)  # the log's genesis: its origin, keys and signature
+        origin, log_key = first.origin, first.log_key
+    if log_key is not None:
+        if origin != cp.origin:
+            raise ChainError(f"genesis origin differs from the checkpoint's {cp.origin!r}")
+        if log_key not in cp.signed_by:
+            raise SignatureError("the checkpoint is not signed by the log key named at genesis")
+        checks.append(f"the checkpoint is signed by the log key named at genesis ({log_key.name})")
+    if nxt is not None and nxt.entry.recorded_at < inv.last_recorded_at:
+        raise ChainError(f"entry {n} was recorded before entry {n - 1}")
     checks.append("every entry's order, chain link, actor grant, signature and rules hold")
     return VerifiedInventory(cp, n, t, at_root, inv, trusted, tuple(checks))
 
 
-def _check_cut(b: _Bundle, cp: Checkpoint, n: int, t: int) -> str:
-    """Check that no entry recorded by time ``t`` is left out; say what was shown."""
+def _check_cut(b: _Bundle, cp: Checkpoint, n: int, t: int) -> ParsedEntry | None:
+    """Check that no entry recorded by time ``t`` is left out; return the next entry."""
     if n == cp.size:
         if b.next is not None:
             raise MalformedInputError("bundle has a next entry, but covers the whole checkpoint")
-        return f"the entries cover the whole checkpoint (size {cp.size})"
+        return None
     if b.next is None:
         raise MalformedInputError("bundle lacks the entry after the time bound")
     data = b64decode(b.next.entry, "next entry")
@@ -243,4 +266,4 @@ def _check_cut(b: _Bundle, cp: Checkpoint, n: int, t: int) -> str:
             f"entry {n} was recorded at {iso(nxt.entry.recorded_at)}, not after the bundle's "
             f"time {iso(t)}: the bundle leaves out entries"
         )
-    return f"entry {n}, the first after the time bound, is in the checkpoint and later than it"
+    return nxt

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .encoding import b64encode, decode_hash, parse_decimal
 from .errors import MalformedInputError
 from .keys import VerifierKey
-from .note import parse_note, verify_note
+from .note import parse_note, verify_note_keys
 
 
 def checkpoint_text(origin: str, size: int, root: bytes, extensions: Sequence[str] = ()) -> bytes:
@@ -32,7 +32,12 @@ class Checkpoint:
     root: bytes
     extensions: tuple[str, ...]
     note: bytes
-    signers: tuple[str, ...]
+    signed_by: tuple[VerifierKey, ...]
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        """The names of the trusted keys whose signatures verified."""
+        return tuple(k.name for k in self.signed_by)
 
     @classmethod
     def parse_body(cls, text: bytes) -> tuple[str, int, bytes, tuple[str, ...]]:
@@ -58,5 +63,5 @@ class Checkpoint:
         """
         parsed = parse_note(note)
         origin, size, root, ext = cls.parse_body(parsed.text)
-        _, signers = verify_note(note, keys)
-        return cls(origin, size, root, ext, bytes(note), signers)
+        _, signed_by = verify_note_keys(note, keys)
+        return cls(origin, size, root, ext, bytes(note), signed_by)

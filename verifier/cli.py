@@ -45,9 +45,10 @@ def _read(path: str) -> bytes:
 
 def _summary(v: VerifiedInventory) -> str:
     cp = v.checkpoint
+    span = f"entries 0..{v.size - 1} of {cp.size}" if v.size else f"no entries yet, of {cp.size}"
     lines = [
-        f"OK: {cp.origin}: inventory as of {iso(v.time)} (entries 0..{v.size - 1} of "
-        f"{cp.size}) verified under a checkpoint signed by {', '.join(cp.signers)}",
+        f"OK: {cp.origin}: inventory as of {iso(v.time)} ({span}) verified under a checkpoint "
+        f"signed by {', '.join(cp.signers)}",
     ]
     for check in v.checks:
         lines.append(f"  checked: {check}")
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         keys = [VerifierKey.parse(k) for k in args.key]
     except MalformedInputError as exc:
+        if args.json:
+            return _fail(EXIT_USAGE, f"bad --key: {exc}", True)
         print(f"error: bad --key: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:

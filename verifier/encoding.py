@@ -60,12 +60,15 @@ def parse_decimal(text: str, what: str, *, maximum: int = MAX_UINT64) -> int:
 
 
 def check_key_name(name: str, what: str = "key name") -> str:
-    """A signed-note key name: non-empty, no Unicode space, no '+', no control character."""
+    """A signed-note key name: non-empty, no Unicode space, no '+', no control character,
+    no lone surrogate (not encodable as UTF-8)."""
     if not name:
         raise MalformedInputError(f"{what} is empty")
     for ch in name:
-        if ch.isspace() or ch == "+" or ord(ch) < 0x20 or ch == "\x7f":
-            raise MalformedInputError(f"{what} {name[:60]!r} has a space, '+' or control character")
+        surrogate = "\ud800" <= ch <= "\udfff"
+        if ch.isspace() or ch == "+" or ord(ch) < 0x20 or ch == "\x7f" or surrogate:
+            raise MalformedInputError(
+                f"{what} {name[:60]!r} has a space, '+', control character or surrogate")
     return name
 
 

@@ -22,15 +22,16 @@ from .merkle import leaf_hash
 MAX_ENTRY_SIZE = 65_535
 VERSION: Literal[1] = 1
 
-_NAME = r"^[^\x00-\x1f\x7f]+$"
+# Patterns end in \Z, not $: '$' would also accept one trailing newline.
+_NAME = r"^[^\x00-\x1f\x7f]+\Z"
 NAME_RE = re.compile(r"[^\x00-\x1f\x7f]+")
 TEXT_RE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]*")
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NAME)]
-Text = Annotated[str, Meta(max_length=4000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
-KeyName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\s+\x00-\x1f\x7f]+$")]
-Hex64 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
-Hex8 = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}$")]
-StatementId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{16,128}$")]
+Text = Annotated[str, Meta(max_length=4000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*\Z")]
+KeyName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\s+\x00-\x1f\x7f]+\Z")]
+Hex64 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+Hex8 = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}\Z")]
+StatementId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{16,128}\Z")]
 Nanos = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 Role = Literal["writer", "admin"]
 JsonObject = dict[str, Any]

@@ -86,18 +86,27 @@ def verify_note(note: bytes, keys: Sequence[VerifierKey]) -> tuple[SignedNote, t
     signature that fails rejects the note; so does having no verified signature.
     Returns the note and the names of the keys that verified.
     """
+    parsed, verified = verify_note_keys(note, keys)
+    return parsed, tuple(k.name for k in verified)
+
+
+def verify_note_keys(
+    note: bytes, keys: Sequence[VerifierKey]
+) -> tuple[SignedNote, tuple[VerifierKey, ...]]:
+    """``verify_note``, returning the keys that verified (each once, in signature order).
+    """
     if isinstance(keys, (str, VerifierKey)):
         raise TypeError("keys must be a sequence of VerifierKey")
     parsed = parse_note(note)
     known = {(k.name, k.key_id): k for k in keys}
-    verified: list[str] = []
+    verified: list[VerifierKey] = []
     for sig in parsed.signatures:
         key = known.get((sig.name, sig.key_id))
         if key is None:
             continue
         if not key.verify(sig.signature, parsed.text):
             raise SignatureError(f"signature by known key {sig.name} does not verify")
-        verified.append(sig.name)
+        verified.append(key)
     if not verified:
         raise SignatureError("no signature by a trusted key")
     return parsed, tuple(dict.fromkeys(verified))
