@@ -329,6 +329,84 @@ def bench_proofs(scale: int, pairs: int, repeat: int, min_time: float,
     }
 
 
+def check_max_size(seed: int) -> dict[str, Any]:
+    """Correctness only (not timed): proofs in a tree of 2**64-1 leaves, the largest size."""
+    n = 2**64 - 1
+    rng = random.Random(seed)
+    idx = [rng.randrange(n) for _ in range(8)] + [0, n - 1]
+    olds = [rng.randrange(1, n) for _ in range(8)] + [1, 2**63, n - 1]
+    tree = SyntheticTree(set(idx) | set(olds) | {o - 1 for o in olds} | {n - 1})
+    inc_len, con_len, ok = [], [], 0
+    for i in idx:
+        p = tree.inclusion(i, n)
+        v.verify_inclusion(tree.leaf_hash(i), i, n, p, tree.root(n))
+        inc_len.append(len(p))
+        ok += 1
+    for o in olds:
+        p = tree.consistency(o, n)
+        v.verify_consistency(o, n, p, tree.root(o), tree.root(n))
+        con_len.append(len(p))
+        ok += 1
+    return {"size": n, "verified": f"{ok}/{len(idx) + len(olds)}",
+            "inclusion_lengths": sorted(set(inc_len)), "consistency_lengths": sorted(set(con_len))}
+
+
+def malleability_check() -> dict[str, Any]:
+    """Correctness only: re-encodings of one real entry must all be refused by parse_entry."""
+    from tests.logsim import sample_log
+
+    lg, _ = sample_log(models=2, seed="malleable")
+    e = lg.entries[3]
+    d = json.loads(e)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    sig = d["sig"]
+    spare = sig[:-3] + alphabet[alphabet.index(sig[-3]) ^ 1] + "=="
+    st_spaced = dict(d, statement=d["statement"].replace('"v":1', '"v": 1'))
+    variants = {
+        "space after a colon": e.replace(b'"index":', b'"index": ', 1),
+        "trailing newline": e + b"\n",
+        "keys in another order": json.dumps(dict(reversed(list(d.items()))),
+                                            separators=(",", ":")).encode(),
+        "\\u escape for an ASCII key": e.replace(b'"v":1', b'"\\u0076":1', 1),
+        "duplicate key": e[:-1] + b',"v":1}',
+        "1e0 for the integer 1": e.replace(b'"v":1', b'"v":1e0', 1),
+        "spare base64 bits in sig": json.dumps(dict(d, sig=spare), separators=(",", ":"),
+                                               sort_keys=True).encode(),
+        "space inside the embedded statement": json.dumps(st_spaced, separators=(",", ":"),
+                                                          sort_keys=True).encode(),
+    }
+    v.parse_entry(e)
+    out = {}
+    for name, data in variants.items():
+        assert data != e
+        try:
+            v.parse_entry(data)
+            out[name] = "ACCEPTED"
+        except MalformedInputError as exc:
+            out[name] = f"rejected: {str(exc)[:70]}"
+    return {"original_accepted": True, "variants": out,
+            "rejected": f"{sum(x.startswith('rejected') for x in out.values())}/{len(out)}"}
+
+
+def verifier_imports() -> dict[str, Any]:
+    """Top-level non-stdlib modules loaded by `import verifier` in a fresh interpreter."""
+    import subprocess
+
+    code = ("import sys; b = {m.split('.')[0] for m in sys.modules}; import verifier; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} - b"
+            " - set(sys.stdlib_module_names) - {'verifier'})))")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       check=False)
+    return {"third_party_top_level_added_by_import": r.stdout.split() if r.returncode == 0
+            else None,
+            "note": "modules already loaded at interpreter start (site .pth hooks) are excluded; "
+                    "_cffi_backend/_openssl belong to cryptography, typing_extensions is an "
+                    "optional import of msgspec",
+            "error": r.stderr[-300:] if r.returncode else None,
+            "import_wall_s": round(time.perf_counter() - t0, 3)}
+
+
 # -- 2. full-bundle hashing --------------------------------------------------------
 
 
@@ -353,7 +431,7 @@ _encoder_statement = msgspec.json.Encoder(order="sorted")
 
 
 def _entry(i: int, base: dict[str, Any], pad: str) -> bytes:
-    t = 1_735_689_600 * 10**9 + i * 21_600 * 10**9
+    t = 1_735_689_600 * 10**9 + i * 60 * 10**9
     doc = dict(base, id=f"stmt-{i:012d}-ml-pipeline", claimed_at=t, model=f"model_{i % 500:03d}",
                payload={"accuracy": 0.9 + (i % 97) / 1000, "rows": i * 13, "note": pad})
     st = _encoder_statement.encode(doc)
@@ -529,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse_sizes(args.sizes)
     bsizes = parse_sizes(args.bundle_sizes or ("1e4" if q else "1e4,1e5,1e6"))
     bentries = args.bundle_entries or (500 if q else 3000)
-    hash_repeat = args.repeat or (2 if q else 3)
+    hash_repeat = args.repeat or (2 if q else 5)
     e2e_repeat = args.repeat or (2 if q else 5)
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -561,8 +639,9 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": "per scale: size (or new size) uniform in (scale/2, scale], index uniform "
                      "in [0, size), old size uniform in [1, new-1]",
             "timing": "timeit loops over all pairs, loops calibrated so one repeat takes at "
-                      f">= {min_time}s, {repeat} repeats, median reported; µs per verification "
-                      "includes argument checks (types, 32-byte hashes, proof length)",
+                      f"least {min_time}s, {repeat} repeats, median reported; µs per "
+                      "verification includes argument checks (types, 32-byte hashes, proof "
+                      "length); as in timeit, the garbage collector is off while timing",
         },
     }
 
@@ -578,12 +657,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"proof verification at scale {scale:.0e} ({pairs} pairs, load {loadavg()})")
         proofs.append(bench_proofs(scale, pairs, repeat, min_time, args.seed))
     result["proof_verification"] = proofs
+    log("correctness spot check at size 2**64-1")
+    result["max_size_check"] = check_max_size(args.seed)
     result["proof_verification_summary"] = [
         {"scale": p["scale"], "inclusion_per_s": p["inclusion"]["ops_per_s_median"],
          "inclusion_us": p["inclusion"]["us_per_op_median"],
+         "inclusion_us_min": p["inclusion"]["us_per_op_min"],
          "inclusion_len_mean": p["inclusion"]["proof_length"]["mean"],
          "consistency_per_s": p["consistency"]["ops_per_s_median"],
          "consistency_us": p["consistency"]["us_per_op_median"],
+         "consistency_us_min": p["consistency"]["us_per_op_min"],
          "consistency_len_mean": p["consistency"]["proof_length"]["mean"]}
         for p in proofs
     ]
@@ -597,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"end-to-end verify_bundle on a logsim bundle of ~{bentries} entries (load {loadavg()})")
     result["verify_bundle"] = bench_verify_bundle(bentries, e2e_repeat)
 
+    result["canonical_malleability_check"] = malleability_check()
+    result["verifier_imports"] = verifier_imports()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     result["loadavg_end"] = loadavg()
     result["wall_s"] = round(wall, 1)
