@@ -19,7 +19,7 @@ from verifier import (
 from verifier.entry import statement_model
 
 from . import tree
-from .codec import decode_keyring, encode_keyring, encode_state
+from .codec import encode_keyring, encode_state
 from .errors import AuditError
 from .store import Store, from_u64, u64
 from .versions import version_key, version_value
@@ -33,8 +33,12 @@ def _rows(txn: lmdb.Transaction, db: Any) -> Iterator[tuple[bytes, bytes]]:
 
 def audit(store: Store, log_vkey: str) -> int:
     """Check the whole store; return the number of entries checked."""
+    try:
+        key = VerifierKey.parse(log_vkey)
+    except VerifierError as exc:
+        raise AuditError(f"the stored log key does not parse ({exc})", "meta log_vkey") from None
     with store.reader() as txn:
-        return _audit(store, txn, VerifierKey.parse(log_vkey))
+        return _audit(store, txn, key)
 
 
 def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
@@ -128,7 +132,7 @@ def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int)
         if store.get(txn, "meta", key) != want:
             raise AuditError("meta row differs from the entries", f"meta {key.decode()}")
     raw = store.get(txn, "meta", b"keyring")
-    if raw is None or encode_keyring(decode_keyring(raw)) != encode_keyring(inv.key_history):
+    if raw != encode_keyring(inv.key_history):
         raise AuditError("keyring differs from the grant and revoke entries", "meta keyring")
 
 

@@ -13,7 +13,7 @@ import msgspec
 
 from verifier import Event, KeyRecord, ModelState, Register, VerifierKey, parse_entry
 
-from .store import Store, from_u64, u64
+from .store import MAX_KEY, Store, from_u64, u64
 
 V = TypeVar("V")
 
@@ -68,7 +68,8 @@ class LmdbMap(MutableMapping[str, V], Generic[V]):
         if key in self._cache:
             value = self._cache[key]
         else:
-            data = self._txn.get(self._kenc(key), db=self._db)
+            k = self._kenc(key)
+            data = self._txn.get(k, db=self._db) if 0 < len(k) <= MAX_KEY else None
             value = None if data is None else self._dec(data)
             self._cache[key] = value
         if value is None:

@@ -121,10 +121,18 @@ class Ledger:
         """Make a new store at ``path`` whose genesis names ``origin``, the log key and
         the first admin key; returns it open, with ``admin`` as signer."""
         log_key.named(origin)
+        # Sign the genesis before creating anything, so a bad clock or key leaves no store.
+        now = clock() if clock is not None else datetime.now(timezone.utc)
+        genesis = sign_statement(admin, origin, "genesis", claimed_at=now,
+                                 log_key=log_key.vkey, admin_key=admin.vkey)
         store = Store.open(path, create=True)
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
-        ledger._sign_and_write("genesis", actor=admin, log_key=log_key.vkey, admin_key=admin.vkey)
+        try:
+            ledger.submit(genesis)
+        except BaseException:
+            store.close()
+            raise
         return ledger
 
     @classmethod
@@ -134,7 +142,11 @@ class Ledger:
         store = Store.open(path)
         ledger = cls(store, None, signer, clock)
         if log_key is not None:
-            log_key.named(ledger.origin)
+            try:
+                log_key.named(ledger.origin)
+            except BaseException:
+                store.close()
+                raise
             if log_key.vkey != ledger.log_vkey:
                 store.close()
                 raise ValueError("that log key is not this store's log key")
@@ -382,11 +394,12 @@ class Ledger:
                 if s.event_type == "tag_moved" and s.payload["tag"] == tag]
 
     def inventory_at(self, when: datetime | None = None) -> dict[str, ModelState]:
-        """Every model as it stood at ``when`` (timezone-aware; default now), by the
-        ledger-assigned time. A naive datetime raises ValueError."""
-        t = self._now_ns() if when is None else to_ns(when)
+        """Every model as it stood at ``when`` (timezone-aware; default: after every entry
+        so far), by the ledger-assigned time. A naive datetime raises ValueError."""
+        t = None if when is None else to_ns(when)
         with self._reader() as txn:
-            return q.states_at(self._store, txn, q.size_at(self._store, txn, t))
+            n = q.size(self._store, txn) if t is None else q.size_at(self._store, txn, t)
+            return q.states_at(self._store, txn, n)
 
     def members(self, group: str, at: datetime | None = None) -> dict[str, str | None]:
         """The members of ``group`` (and their roles) now or at ``at``."""
@@ -407,6 +420,9 @@ class Ledger:
         note = q.checkpoint_note(self._store, txn, n)
         if note is not None:
             return note
+        if self._batch is not None and n > self._batch.app.start_size:
+            # never sign a tree head the batch might still abort (it would be a fork)
+            raise ValueError("proofs of a batch's writes are available once it commits")
         log_key = self._need_log_key()
         return sign_checkpoint(log_key, self.origin, n, tree.root(q.getter(self._store, txn), n))
 
@@ -449,6 +465,8 @@ class Ledger:
                 t = last.entry.recorded_at
             else:
                 t = to_ns(at)
+                if t < 0:
+                    raise ValueError("a bundle's time cannot be before 1970-01-01")
             n = min(q.size_at(self._store, txn, t), s)
             entries = [q.entry(self._store, txn, i) for i in range(n)]
             nxt = q.entry(self._store, txn, n) if n < s else None

@@ -11,7 +11,7 @@ from verifier import ModelState, parse_entry
 from . import tree
 from .codec import decode_state
 from .results import Snapshot
-from .store import Store, from_u64, u64
+from .store import MAX_NAME_BYTES, Store, from_u64, u64
 from .versions import state_before
 
 
@@ -51,12 +51,16 @@ def entry(store: Store, txn: lmdb.Transaction, index: int) -> bytes:
 
 def state(store: Store, txn: lmdb.Transaction, name: str) -> ModelState | None:
     """A model's current state, or None."""
+    if not 0 < len(name.encode()) <= MAX_NAME_BYTES:
+        return None
     raw = store.get(txn, "models", name.encode())
     return None if raw is None else decode_state(raw)
 
 
 def chain(store: Store, txn: lmdb.Transaction, name: str) -> list[int]:
     """The indexes of a model's entries, oldest first."""
+    if not 0 < len(name.encode()) <= MAX_NAME_BYTES:
+        return []
     cur = txn.cursor(db=store.db["by_model"])
     if not cur.set_key(name.encode()):
         return []
@@ -87,6 +91,8 @@ def snapshot(store: Store, txn: lmdb.Transaction, index: int) -> Snapshot:
 
 def size_at(store: Store, txn: lmdb.Transaction, t: int) -> int:
     """How many entries were recorded at or before ``t`` (ns)."""
+    if t < 0:
+        return 0
     cur = txn.cursor(db=store.db["by_time"])
     if t >= 2**64 - 1 or not cur.set_range(u64(t + 1)):
         return size(store, txn)

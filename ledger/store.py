@@ -24,6 +24,8 @@ T = TypeVar("T")
 FORMAT = b"modelseal-store 1"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
+MAX_KEY = 511  # LMDB's key size limit
+MAX_NAME_BYTES = MAX_KEY - 9  # a model name is a key, and with 9 bytes more a versions key
 DB_NAMES = (
     "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_model", "by_time",
     "model_hashes", "models", "versions", "checkpoints",

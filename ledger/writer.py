@@ -14,6 +14,7 @@ from verifier import (
     Genesis,
     Grant,
     Inventory,
+    MalformedInputError,
     ParsedEntry,
     Register,
     Revoke,
@@ -30,7 +31,7 @@ from . import tree
 from .codec import OwnerView, decode_keyring, encode_keyring, index_map, state_map
 from .keys import LogKey
 from .results import Snapshot
-from .store import Store, from_u64, u64
+from .store import MAX_NAME_BYTES, Store, from_u64, u64
 from .versions import previous_row, version_key, version_value
 
 
@@ -78,14 +79,21 @@ class Appender:
                 return old, True
             raise ChainError(f"statement id {st.id} is already used by another statement")
         name = statement_model(st)
+        if name is not None and len(name.encode()) > MAX_NAME_BYTES:
+            raise MalformedInputError(f"model name is {len(name.encode())} bytes in UTF-8; "
+                                      f"this store holds names of at most {MAX_NAME_BYTES}")
         prev = None
         if name is not None and not isinstance(st, Register) and name in inv.models:
             prev = inv.models[name].head
         at = max(self.now_ns() if recorded_at is None else recorded_at, inv.last_recorded_at)
-        data, p = build_entry(index=inv.size, recorded_at=at, prev=prev, statement=st,
-                              statement_bytes=st_bytes, key_id=key_id, sig=sig)
+        try:
+            data, p = build_entry(index=inv.size, recorded_at=at, prev=prev, statement=st,
+                                  statement_bytes=st_bytes, key_id=key_id, sig=sig)
+        except ValueError as exc:
+            raise MalformedInputError(f"statement does not fit in an entry: {exc}") from None
         inv.apply_parsed(p)
         self._store_rows(p, data, name)
+        self.store.put(self.txn, "meta", b"size", u64(inv.size))  # reads in a batch see it
         if isinstance(st, (Genesis, Grant, Revoke)):
             self._keyring_changed = True
         return p, False

@@ -447,7 +447,7 @@ def test_submit_statement_signed_elsewhere(ledger: Ledger, pipe: ActorKey) -> No
     assert (snap.actor, snap.event_type, snap.payload) == ("ml-pipeline", "validated", {"auc": 0.9})
     assert snap.claimed_at == T0
     p = v.parse_entry(ledger.entry(snap.index))
-    st, st_bytes, key_id, sig = v.parse_signed_statement(signed)
+    _, st_bytes, key_id, sig = v.parse_signed_statement(signed)
     assert (p.statement_bytes, p.key_id, p.sig) == (st_bytes, key_id, sig)
     assert ledger.inventory_at()["fraud"].last_validation_at == p.entry.recorded_at
     grant = sign_statement(ledger.signer, ORIGIN, "grant", claimed_at=T0,

@@ -118,7 +118,7 @@ def test_forged_signature(ledger: Ledger, pipe: ActorKey) -> None:
         bad = bytearray(sig)
         bad[pos] ^= 0x01
         forged = reseal({**doc, "sig": v.encoding.b64encode(bytes(bad))})
-        refused(ledger, v.SignatureError, lambda: ledger.submit(forged))
+        refused(ledger, v.SignatureError, lambda f=forged: ledger.submit(f))
     stranger = ActorKey.generate("stranger")
     stolen = reseal({**doc, "sig": v.encoding.b64encode(stranger.sign(doc["statement"].encode()))})
     refused(ledger, v.SignatureError, lambda: ledger.submit(stolen))
@@ -134,7 +134,7 @@ def test_admin_name_with_a_forged_signature(ledger: Ledger, keys: Keys) -> None:
     st = base(keys.admin, "grant", key=stranger.vkey, role="admin")
     data = v.canonical_json(st)
     forged = v.signed_statement_bytes(data, keys.admin.key_id, stranger.sign(data))
-    refused(ledger, v.SignatureError, lambda: ledger.submit(forged))
+    refused(ledger, v.SignatureError, lambda f=forged: ledger.submit(f))
 
 
 def test_writer_cannot_do_admin_work(ledger: Ledger, path: Path, keys: Keys,
@@ -178,7 +178,7 @@ def test_malformed_envelopes(ledger: Ledger, pipe: ActorKey) -> None:
                 reseal({**doc, "sig": doc["sig"][:-4]}),
                 reseal({**doc, "key_id": "XYZ"}),
                 reseal({**doc, "statement": doc["statement"].replace('{"actor"', '{ "actor"')})):
-        refused(ledger, v.MalformedInputError, lambda: ledger.submit(bad))
+        refused(ledger, v.MalformedInputError, lambda b=bad: ledger.submit(b))
     refused(ledger, TypeError, lambda: ledger.submit(good.decode()))  # type: ignore[arg-type]
 
 
@@ -216,10 +216,10 @@ def test_envelope_that_fits_but_its_entry_does_not(ledger: Ledger, pipe: ActorKe
 def test_nan_and_infinity(ledger: Ledger, pipe: ActorKey) -> None:
     """NaN or Infinity anywhere in a payload raises ValueError."""
     for bad in (float("nan"), float("inf"), -float("inf")):
-        refused(ledger, ValueError, lambda: ledger.record("fraud", event="e",
-                                                          payload={"x": [1, {"y": bad}]}))
-        refused(ledger, ValueError, lambda: event(pipe, payload={"x": bad}))
-        refused(ledger, ValueError, lambda: register(ledger, "new", metadata={"x": bad}))
+        refused(ledger, ValueError, lambda b=bad: ledger.record("fraud", event="e",
+                                                                payload={"x": [1, {"y": b}]}))
+        refused(ledger, ValueError, lambda b=bad: event(pipe, payload={"x": b}))
+        refused(ledger, ValueError, lambda b=bad: register(ledger, "new", metadata={"x": b}))
 
 
 def nest(levels: int) -> dict[str, Any]:

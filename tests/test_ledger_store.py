@@ -15,9 +15,8 @@ import msgspec
 import pytest
 
 import verifier as v
-from ledger import ActorKey, AuditError, KeyFileError, Ledger, LogKey, StoreError
+from ledger import ActorKey, AuditError, KeyFileError, Ledger, LogKey, StoreError, tree
 from ledger import store as lstore
-from ledger import tree
 from ledger.writer import sign_checkpoint
 from tests import reference as ref
 from tests.ledger_support import ORIGIN, Clock, Keys, entries, flip, make_ledger, register
@@ -444,7 +443,7 @@ def test_tree_roots_match_reference(dict_tree: Any) -> None:
     """root(n) equals MTH(D[n]) for every n up to 130, including the empty tree."""
     nodes, _ = dict_tree
     get = getter(nodes)
-    for n in range(0, len(LEAVES) + 1):
+    for n in range(len(LEAVES) + 1):
         assert tree.root(get, n) == ref.mth(LEAVES[:n])
     assert tree.root(get, 0) == v.EMPTY_ROOT
 
@@ -463,7 +462,7 @@ def test_tree_consistency_matches_reference(dict_tree: Any) -> None:
     nodes, _ = dict_tree
     get = getter(nodes)
     for n in range(1, len(LEAVES) + 1):
-        for m in range(0, n + 1):
+        for m in range(n + 1):
             assert tree.consistency_proof(get, m, n) == ref.proof(m, LEAVES[:n]), (m, n)
 
 

@@ -113,7 +113,7 @@ def test_consistency_proofs_verify_for_every_old_size(built: Any) -> None:
     """prove_consistency(m, n) verifies as add-checkpoint and equals RFC 9162 PROOF(m, D[n])."""
     led, keys, ents = built
     for n in range(1, len(ents) + 1):
-        for m in range(0, n + 1):
+        for m in range(n + 1):
             proof = led.prove_consistency(m, n)
             assert (proof.old_size, proof.new_size) == (m, n)
             assert list(proof.hashes) == ref.proof(m, ents[:n])
@@ -232,7 +232,7 @@ def test_bundle_default_covers_the_log(built: Any) -> None:
 
 def test_bundle_trusted_checks_bite(built: Any) -> None:
     """A bundle without a proof from the trusted size, or older than it, is refused."""
-    led, keys, ents = built
+    led, keys, _ = built
     trusted = v.Checkpoint.parse_note(led.prove_inclusion(0, size=30).checkpoint, keys.trusted)
     with pytest.raises(v.ConsistencyError):
         v.verify_bundle(led.export_bundle(), keys.trusted, trusted=trusted)
@@ -245,7 +245,7 @@ def test_bundle_trusted_checks_bite(built: Any) -> None:
 
 def test_export_bundle_bad_arguments(built: Any) -> None:
     """Sizes out of range, naive and pre-1970 times raise ValueError."""
-    led, keys, ents = built
+    led = built[0]
     for kwargs in ({"size": 0}, {"size": 41}, {"trusted_size": 0}, {"trusted_size": 41},
                    {"size": 10, "trusted_size": 11}, {"at": datetime(2024, 1, 1)},
                    {"at": datetime(1969, 12, 31, tzinfo=timezone.utc)}):
