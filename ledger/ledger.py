@@ -16,6 +16,7 @@ from verifier import (
     ModelState,
     RuleError,
     VerifierError,
+    VerifierKey,
     encode_bundle,
     from_ns,
     parse_entry,
@@ -142,15 +143,13 @@ class Ledger:
         store = Store.open(path)
         ledger = cls(store, None, signer, clock)
         if log_key is not None:
-            try:
-                log_key.named(ledger.origin)
-            except BaseException:
-                store.close()
-                raise
-            if log_key.vkey != ledger.log_vkey:
+            expected = VerifierKey.parse(ledger.log_vkey)
+            if log_key.public_bytes != expected.public_key or log_key.name not in (
+                None, expected.name
+            ):
                 store.close()
                 raise ValueError("that log key is not this store's log key")
-            ledger._log_key = log_key
+            ledger._log_key = log_key.named(expected.name)
         return ledger
 
     def close(self) -> None:
@@ -322,8 +321,11 @@ class Ledger:
                ) -> ModelRef:
         ref = self.register(name=name, owner=owner, model_type=model_type, tier=tier,
                             purpose=purpose, status=status, metadata=metadata)
+        current = self._state(name)
+        present = set() if current is None else set(current.members)
         for member in members or []:
-            self.add_member(name, member)
+            if member not in present:  # a repeated call adds nothing twice
+                self.add_member(name, member)
         return ref
 
     def add_member(self, group: str, member: str, role: str | None = None) -> Snapshot:

@@ -653,3 +653,27 @@ def test_export_bundle_and_audit(ledger: Ledger, keys: Keys) -> None:
     assert out.time == recorded_at(ledger.entry(ledger.size - 1))
     assert dict(out.models) == ledger.inventory_at()
     assert ledger.audit() == ledger.size
+
+
+def test_register_group_twice_adds_nothing(ledger: Ledger) -> None:
+    """A repeated register_group with the same arguments returns the group and appends nothing."""
+    register(ledger, "a")
+    register(ledger, "b")
+    first = ledger.register_group(name="g", owner="o", tier="high", purpose="p",
+                                  members=["a", "b"])
+    size = ledger.size
+    again = ledger.register_group(name="g", owner="o", tier="high", purpose="p",
+                                  members=["a", "b"])
+    assert again.model_hash == first.model_hash
+    assert ledger.size == size
+    assert ledger.members("g") == {"a": None, "b": None}
+
+
+def test_open_with_a_foreign_unnamed_log_key_leaves_it_unnamed(tmp_path: Path) -> None:
+    """Opening with the wrong log key raises and does not rename the caller's key."""
+    keys = Keys()
+    make_ledger(tmp_path / "s", keys).close()
+    stranger = LogKey.generate()
+    with pytest.raises(ValueError, match="not this store's log key"):
+        Ledger.open(tmp_path / "s", log_key=stranger)
+    assert stranger.name is None
