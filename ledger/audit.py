@@ -3,7 +3,7 @@ compare, byte for byte. Raises AuditError naming what and where."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lmdb
@@ -31,17 +31,23 @@ def _rows(txn: lmdb.Transaction, db: Any) -> Iterator[tuple[bytes, bytes]]:
         yield bytes(key), bytes(value)
 
 
-def audit(store: Store, log_vkey: str) -> int:
-    """Check the whole store; return the number of entries checked."""
+Progress = Callable[[int, int], None]
+
+
+def audit(store: Store, log_vkey: str, progress: Progress | None = None) -> int:
+    """Check the whole store; return the number of entries checked.
+
+    ``progress(done, total)`` is called now and then, if given."""
     try:
         key = VerifierKey.parse(log_vkey)
     except VerifierError as exc:
         raise AuditError(f"the stored log key does not parse ({exc})", "meta log_vkey") from None
     with store.reader() as txn:
-        return _audit(store, txn, key)
+        return _audit(store, txn, key, progress or (lambda done, total: None))
 
 
-def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
+def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
+           progress: Progress) -> int:
     db = store.db
     meta_size = store.get(txn, "meta", b"size")
     size = 0 if meta_size is None else from_u64(meta_size)
@@ -62,6 +68,8 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey) -> int:
 
     count = 0
     for key, data in _rows(txn, db["entries"]):
+        if count % 4096 == 0:
+            progress(count, size)
         if key != u64(count):
             raise AuditError("entry key out of sequence", f"entries row {key.hex()}")
         try:

@@ -456,9 +456,11 @@ class Ledger:
             return ConsistencyProof(old_size, n, tuple(hashes), self._note_for(txn, n))
 
     def export_bundle(self, at: datetime | None = None, size: int | None = None,
-                      trusted_size: int | None = None) -> bytes:
+                      trusted_size: int | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> bytes:
         """A proof bundle (specs/bundle.md) of the inventory as of ``at`` (default: the
-        time of the last entry) under the checkpoint of ``size`` (default: latest)."""
+        time of the last entry) under the checkpoint of ``size`` (default: latest).
+        ``trusted_size`` adds a consistency proof from that older size."""
         with self._reader() as txn:
             s = self._size_arg(txn, size)
             get = q.getter(self._store, txn)
@@ -470,7 +472,11 @@ class Ledger:
                 if t < 0:
                     raise ValueError("a bundle's time cannot be before 1970-01-01")
             n = min(q.size_at(self._store, txn, t), s)
-            entries = [q.entry(self._store, txn, i) for i in range(n)]
+            entries = []
+            for i in range(n):
+                if progress is not None and i % 4096 == 0:
+                    progress(i, n)
+                entries.append(q.entry(self._store, txn, i))
             nxt = q.entry(self._store, txn, n) if n < s else None
             trusted = None
             if trusted_size is not None:
@@ -486,11 +492,11 @@ class Ledger:
                 from_trusted=trusted,
             )
 
-    def audit(self) -> int:
+    def audit(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Recompute every hash, tree node, index row, state and checkpoint signature
         from the entries; raise AuditError naming the first mismatch. Returns the
         number of entries checked."""
-        return audit(self._store, self.log_vkey)
+        return audit(self._store, self.log_vkey, progress)
 
     @property
     def path(self) -> Path:

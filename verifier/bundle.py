@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -191,7 +191,8 @@ def _check_trusted(b: _Bundle, cp: Checkpoint, trusted: Checkpoint, checks: list
 
 
 def verify_bundle(
-    bundle: bytes, keys: Sequence[VerifierKey], *, trusted: Checkpoint | None = None
+    bundle: bytes, keys: Sequence[VerifierKey], *, trusted: Checkpoint | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifiedInventory:
     """Verify a bundle with nothing but the log's keys; return the inventory it proves.
 
@@ -199,7 +200,8 @@ def verify_bundle(
     the entries' Merkle root and its consistency with the checkpoint; the entry
     after the cut (inclusion and time) so no entry before the time is left out;
     every entry's order, chain, actor grant, signature and rule by replay.
-    Raises MalformedInputError or a VerificationError subclass.
+    Raises MalformedInputError or a VerificationError subclass. ``progress(done,
+    total)`` is called now and then during the replay, if given.
     """
     b = _decode(bytes(bundle))
     checks: list[str] = []
@@ -227,7 +229,9 @@ def verify_bundle(
     checks.append(f"entry {n}, the first after the time bound, is in the checkpoint and later"
                   if nxt is not None else f"the entries cover the whole checkpoint (size {n})")
     inv = Inventory()
-    for data in entries:
+    for i, data in enumerate(entries):
+        if progress is not None and i % 1024 == 0:
+            progress(i, n)
         p = inv.apply(data)
         if p.entry.recorded_at > t:
             raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time")

@@ -1,0 +1,110 @@
+"""init, keygen, grant, revoke: the store and who may write to it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ledger import ActorKey, Ledger, LogKey
+
+from .context import Settings, UsageProblem
+from .output import emit_json
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def _new_passphrase() -> str | None:
+    return os.environ.get("MODELSEAL_KEY_PASSPHRASE") or None
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--origin", required=True,
+              help="The log's name, a schema-less URL such as example.com/models.")
+@click.option("--admin", "admin_name", default="risk-admin", show_default=True,
+              help="The first admin actor's name.")
+@click.option("--keys-dir", type=click.Path(path_type=Path),
+              help="Where to write the key files [default: DIRECTORY-keys beside the store].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
+         as_json: bool) -> None:
+    """Create a store, a log key file and an admin key file (0600, outside the store).
+
+    Prints the log's verifier key: the one thing an examiner must receive out of band.
+    Key files are encrypted when MODELSEAL_KEY_PASSPHRASE is set.
+    """
+    keys_dir = keys_dir or directory.parent / f"{directory.name}-keys"
+    if keys_dir.resolve() == directory.resolve() or directory.resolve() in keys_dir.resolve().parents:
+        raise UsageProblem("the key files must not live inside the store",
+                           "choose --keys-dir outside DIRECTORY")
+    log_path, admin_path = keys_dir / "log.key", keys_dir / f"{admin_name}.key"
+    for path in (log_path, admin_path):
+        if path.exists():
+            raise UsageProblem(f"{path} already exists", "a key file is never overwritten")
+    log_key, admin = LogKey.generate(origin), ActorKey.generate(admin_name)
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ledger = Ledger.create(directory, origin=origin, log_key=log_key, admin=admin)
+    ledger.close()
+    pw = _new_passphrase()
+    log_key.save(log_path, pw)
+    admin.save(admin_path, pw)
+    result = {"store": str(directory), "origin": origin, "log_vkey": log_key.vkey,
+              "log_key_file": str(log_path), "admin": admin_name, "admin_vkey": admin.vkey,
+              "admin_key_file": str(admin_path)}
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"created store {directory} for {origin}")
+    click.echo(f"log key:   {log_path}")
+    click.echo(f"admin key: {admin_path} ({admin_name})")
+    click.echo("\nGive examiners this verifier key, out of band:\n")
+    click.echo(f"  {log_key.vkey}\n")
+    click.echo("To use this store:")
+    click.echo(f"  export MODELSEAL_STORE={directory} MODELSEAL_LOG_KEY={log_path} "
+               f"MODELSEAL_KEY={admin_path}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The key file to write (created 0600, never overwritten).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def keygen(name: str, output: Path, as_json: bool) -> None:
+    """Make an actor key for NAME (a pipeline or a person) and print its public key string.
+
+    An admin then grants it: modelseal grant <printed key> --role writer.
+    """
+    key = ActorKey.generate(name)
+    key.save(output, _new_passphrase())
+    if as_json:
+        emit_json({"name": name, "vkey": key.vkey, "key_file": str(output)})
+    else:
+        click.echo(key.vkey)
+
+
+@click.command()
+@click.argument("pubkey")
+@click.option("--role", type=click.Choice(["writer", "admin"]), default="writer",
+              show_default=True)
+@pass_settings
+def grant(settings: Settings, pubkey: str, role: str) -> None:
+    """Grant an actor key (name+keyid+base64, as keygen prints it) a role. Admins only."""
+    with settings.writer() as ledger:
+        ledger.grant(pubkey, role=role)
+    click.echo(f"granted {pubkey.split('+', 1)[0]} the {role} role")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--reason", help="Why the key is revoked (recorded in the log).")
+@pass_settings
+def revoke(settings: Settings, name: str, reason: str | None) -> None:
+    """Revoke the active key of actor NAME. Admins only."""
+    with settings.writer() as ledger:
+        ledger.revoke(name, reason=reason)
+    click.echo(f"revoked the key of {name}")
+
+
+COMMANDS = [init, keygen, grant, revoke]

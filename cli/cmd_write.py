@@ -1,0 +1,198 @@
+"""register, record, update, retire, tag, group: writes, each a signed statement."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger import Snapshot
+
+from .context import Settings, UsageProblem
+from .output import emit_json
+
+pass_settings = click.make_pass_decorator(Settings)
+_json_flag = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise UsageProblem(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageProblem(f"{what} must be a JSON object")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _done(snap: Snapshot | Any, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json(snap)
+        return
+    click.echo(f"{verb} {snap.model}: {snap.event_type} at entry {snap.index}, "
+               f"snapshot {snap.snapshot_hash}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--owner", required=True)
+@click.option("--type", "model_type", required=True, help="e.g. ml_model, rules, llm")
+@click.option("--tier", required=True, help="Risk tier, e.g. high, medium, low.")
+@click.option("--purpose", required=True)
+@click.option("--status", default="active", show_default=True)
+@click.option("--metadata", help="A JSON object of extra fields.")
+@_json_flag
+@pass_settings
+def register(settings: Settings, name: str, owner: str, model_type: str, tier: str,
+             purpose: str, status: str, metadata: str | None, as_json: bool) -> None:
+    """Register model NAME. The same fields again change nothing."""
+    meta = _json_object(metadata, "--metadata") if metadata else {}
+    with settings.writer() as ledger:
+        ref = ledger.register(name=name, owner=owner, model_type=model_type, tier=tier,
+                              purpose=purpose, status=status, metadata=meta)
+    if as_json:
+        emit_json(ref)
+    else:
+        click.echo(f"registered {ref.name}: model hash {ref.model_hash}, "
+                   f"snapshot {ref.snapshot.snapshot_hash}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--event", required=True, help="The event type, e.g. retrained, deployed.")
+@click.option("--payload", help="A JSON object, or - to read it from stdin.")
+@click.option("--payload-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the JSON object from this file.")
+@_json_flag
+@pass_settings
+def record(settings: Settings, name: str, event: str, payload: str | None,
+           payload_file: Path | None, as_json: bool) -> None:
+    """Record an EVENT about model NAME, with an optional JSON payload."""
+    if payload is not None and payload_file is not None:
+        raise UsageProblem("give --payload or --payload-file, not both")
+    text = sys.stdin.read() if payload == "-" else payload
+    if payload_file is not None:
+        text = payload_file.read_text(encoding="utf-8")
+    body = _json_object(text, "the payload") if text else {}
+    with settings.writer() as ledger:
+        snap = ledger.record(name, event, body)
+    _done(snap, as_json, "recorded")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--owner")
+@click.option("--type", "model_type")
+@click.option("--tier")
+@click.option("--purpose")
+@click.option("--status")
+@click.option("--metadata", help="A JSON object that replaces the metadata.")
+@_json_flag
+@pass_settings
+def update(settings: Settings, name: str, owner: str | None, model_type: str | None,
+           tier: str | None, purpose: str | None, status: str | None, metadata: str | None,
+           as_json: bool) -> None:
+    """Change identity fields of model NAME (recorded as an `updated` event)."""
+    fields: dict[str, Any] = {k: v for k, v in {
+        "owner": owner, "model_type": model_type, "tier": tier, "purpose": purpose,
+        "status": status}.items() if v is not None}
+    if metadata is not None:
+        fields["metadata"] = _json_object(metadata, "--metadata")
+    if not fields:
+        raise UsageProblem("nothing to update", "give at least one of --owner --type --tier "
+                           "--purpose --status --metadata")
+    with settings.writer() as ledger:
+        snap = ledger.update(name, **fields)
+    _done(snap, as_json, "updated")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--reason")
+@_json_flag
+@pass_settings
+def retire(settings: Settings, name: str, reason: str | None, as_json: bool) -> None:
+    """Mark model NAME retired."""
+    with settings.writer() as ledger:
+        snap = ledger.retire(name, reason=reason)
+    _done(snap, as_json, "retired")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("tag")
+@click.option("--snapshot", help="The snapshot hash to point at [default: the latest].")
+@_json_flag
+@pass_settings
+def tag(settings: Settings, name: str, tag: str, snapshot: str | None, as_json: bool) -> None:
+    """Point TAG (e.g. production) of model NAME at a snapshot."""
+    with settings.writer() as ledger:
+        moved = ledger.tag(name, tag, snapshot=snapshot)
+    if as_json:
+        emit_json(moved)
+    else:
+        click.echo(f"tag {tag} of {name} -> {moved.target}")
+
+
+@click.group()
+def group() -> None:
+    """Groups of models (composites): create, add, remove."""
+
+
+@group.command("create")
+@click.argument("name")
+@click.option("--owner", required=True)
+@click.option("--tier", required=True)
+@click.option("--purpose", required=True)
+@click.option("--type", "model_type", default="group", show_default=True)
+@click.option("--member", "members", multiple=True, help="A member model (repeatable).")
+@_json_flag
+@pass_settings
+def group_create(settings: Settings, name: str, owner: str, tier: str, purpose: str,
+                 model_type: str, members: tuple[str, ...], as_json: bool) -> None:
+    """Register group NAME and add its members, in one transaction."""
+    with settings.writer() as ledger:
+        ref = ledger.register_group(name=name, owner=owner, model_type=model_type, tier=tier,
+                                    purpose=purpose, members=list(members))
+    if as_json:
+        emit_json(ref)
+    else:
+        click.echo(f"registered group {name} with {len(members)} member(s)")
+
+
+@group.command("add")
+@click.argument("group_name", metavar="GROUP")
+@click.argument("member")
+@click.option("--role")
+@_json_flag
+@pass_settings
+def group_add(settings: Settings, group_name: str, member: str, role: str | None,
+              as_json: bool) -> None:
+    """Add MEMBER to GROUP."""
+    with settings.writer() as ledger:
+        snap = ledger.add_member(group_name, member, role=role)
+    _done(snap, as_json, "added to")
+
+
+@group.command("remove")
+@click.argument("group_name", metavar="GROUP")
+@click.argument("member")
+@click.option("--reason")
+@_json_flag
+@pass_settings
+def group_remove(settings: Settings, group_name: str, member: str, reason: str | None,
+                 as_json: bool) -> None:
+    """Remove MEMBER from GROUP."""
+    with settings.writer() as ledger:
+        snap = ledger.remove_member(group_name, member, reason=reason)
+    _done(snap, as_json, "removed from")
+
+
+COMMANDS = [register, record, update, retire, tag, group]

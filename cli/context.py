@@ -1,0 +1,95 @@
+"""Where the store and the keys come from: options, else the environment
+(MODELSEAL_STORE, MODELSEAL_KEY, MODELSEAL_LOG_KEY), and passphrases from
+MODELSEAL_KEY_PASSPHRASE (MODELSEAL_LOG_KEY_PASSPHRASE for the log key, if
+set) or a prompt on a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ledger import ActorKey, KeyFileError, Ledger, LogKey
+
+
+class UsageProblem(Exception):
+    """Something the user must supply or change; exit code 2."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def passphrase(kind: str, path: Path) -> str | None:
+    """The passphrase for an encrypted key file: environment, else a prompt on a terminal."""
+    names = ["MODELSEAL_LOG_KEY_PASSPHRASE"] if kind == "log" else []
+    names.append("MODELSEAL_KEY_PASSPHRASE")
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    if sys.stdin.isatty():
+        return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True))
+    raise UsageProblem(f"{path} is encrypted",
+                       "set MODELSEAL_KEY_PASSPHRASE, or run on a terminal to be asked")
+
+
+def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
+          ) -> LogKey | ActorKey:
+    try:
+        return cls.load(path, allow_insecure=allow_insecure)
+    except KeyFileError as exc:
+        if "is encrypted" not in str(exc):
+            raise
+    kind = "log" if cls is LogKey else "actor"
+    return cls.load(path, passphrase(kind, path), allow_insecure=allow_insecure)
+
+
+@dataclass
+class Settings:
+    """The global options, resolved lazily."""
+
+    store: str | None
+    key: str | None
+    log_key: str | None
+    allow_insecure_key: bool
+    json: bool = False
+
+    def store_path(self) -> Path:
+        """The store directory, or a UsageProblem naming how to give it."""
+        path = self.store or os.environ.get("MODELSEAL_STORE")
+        if not path:
+            raise UsageProblem("no store given",
+                               "pass --store DIR or set MODELSEAL_STORE (see modelseal init)")
+        return Path(path)
+
+    def actor_key(self) -> ActorKey:
+        """The actor key that signs what this command writes."""
+        path = self.key or os.environ.get("MODELSEAL_KEY")
+        if not path:
+            raise UsageProblem("no actor key given",
+                               "pass --key FILE or set MODELSEAL_KEY (see modelseal keygen)")
+        key = _load(ActorKey, Path(path), self.allow_insecure_key)
+        assert isinstance(key, ActorKey)
+        return key
+
+    def log_key_obj(self) -> LogKey:
+        """The log key that signs checkpoints."""
+        path = self.log_key or os.environ.get("MODELSEAL_LOG_KEY")
+        if not path:
+            raise UsageProblem("no log key given",
+                               "pass --log-key FILE or set MODELSEAL_LOG_KEY (made by init)")
+        key = _load(LogKey, Path(path), self.allow_insecure_key)
+        assert isinstance(key, LogKey)
+        return key
+
+    def reader(self) -> Ledger:
+        """The ledger opened read-only."""
+        return Ledger.open(self.store_path())
+
+    def writer(self) -> Ledger:
+        """The ledger opened with the log key and the actor key."""
+        return Ledger.open(self.store_path(), log_key=self.log_key_obj(),
+                           signer=self.actor_key())

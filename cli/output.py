@@ -1,0 +1,80 @@
+"""Printing: JSON on stdout for --json, readable tables otherwise, and a
+progress bar only on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any
+
+import click
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.hex()
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"cannot show {type(value).__name__} as JSON")
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as indented JSON with sorted keys."""
+    click.echo(json.dumps(value, default=_default, indent=1, sort_keys=True, ensure_ascii=False))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Print a plain text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        out = []
+        for text, width in zip(row, widths):
+            text = text if len(text) <= width else text[: width - 1] + "…"
+            out.append(text.ljust(width))
+        return "  ".join(out).rstrip()
+
+    click.echo(line(cells[0]))
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        click.echo(line(row))
+
+
+def short(hash_hex: str | None) -> str:
+    """The first 12 hex digits of a hash, for tables."""
+    return "" if not hash_hex else hash_hex[:12]
+
+
+def iso(when: datetime | None) -> str:
+    """A datetime as ISO text with Z."""
+    return "" if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+@contextmanager
+def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A callback ``(done, total)`` that drives a progress bar on a terminal, else nothing."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+            state["bar"].__enter__()
+            state["done"] = 0
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
