@@ -29,7 +29,7 @@ from .audit import audit
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
-from .statements import sign_statement
+from .statements import Signed, build_signed, sign_statement
 from .store import Store
 from .writer import Appender, sign_checkpoint
 
@@ -41,7 +41,7 @@ class _Batch:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.items: list[tuple[bytes, int]] = []
+        self.items: list[tuple[bytes | Signed, int]] = []
         self.broken = False
         self._begin()
 
@@ -62,7 +62,7 @@ class _Batch:
         for signed, at in self.items:
             self.app.append(signed, recorded_at=at)
 
-    def append(self, signed: bytes) -> Any:
+    def append(self, signed: bytes | Signed) -> Any:
         if self.broken:
             raise StoreError("this batch failed earlier and was aborted; nothing was stored")
         try:
@@ -179,7 +179,7 @@ class Ledger:
             raise ValueError("open the ledger with its log key to write")
         return self._log_key
 
-    def submit(self, signed_statement: bytes) -> Snapshot | None:
+    def submit(self, signed_statement: bytes | Signed) -> Snapshot | None:
         """Append a statement signed elsewhere (see ledger.statements.sign_statement).
 
         Returns its snapshot (None for keyring statements). Submitting the same
@@ -215,7 +215,7 @@ class Ledger:
         signer = actor or self.signer
         if signer is None:
             raise ValueError("open the ledger with a signer to use the convenience methods")
-        signed = sign_statement(signer, self.origin, op, claimed_at=self._now(), **body)
+        signed = build_signed(signer, self.origin, op, claimed_at=self._now(), **body)
         return self.submit(signed)
 
     @contextmanager

@@ -31,6 +31,7 @@ from . import tree
 from .codec import OwnerView, decode_keyring, encode_keyring, index_map, state_map
 from .keys import LogKey
 from .results import Snapshot
+from .statements import Signed
 from .store import MAX_NAME_BYTES, Store, from_u64, u64
 from .versions import previous_row, version_key, version_value
 
@@ -63,14 +64,18 @@ class Appender:
         self._put: tree.Put = lambda level, index, h: store.put(
             txn, "nodes", tree.node_key(level, index), h, append=True)
 
-    def append(self, signed: bytes, recorded_at: int | None = None) -> tuple[ParsedEntry, bool]:
+    def append(self, signed: bytes | Signed,
+               recorded_at: int | None = None) -> tuple[ParsedEntry, bool]:
         """Check and append one signed statement; return (entry, False).
 
         If the same signed statement is already in the log, return (its entry,
         True) and append nothing. Raises the verifier's MalformedInputError or
         VerificationError subclasses when the statement is refused.
         """
-        st, st_bytes, key_id, sig = parse_signed_statement(signed)
+        if isinstance(signed, Signed):
+            st, st_bytes, key_id, sig = signed
+        else:
+            st, st_bytes, key_id, sig = parse_signed_statement(signed)
         inv = self.inv
         existing = inv.statement_ids.get(st.id)
         if existing is not None:

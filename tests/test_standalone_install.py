@@ -54,6 +54,11 @@ def test_standalone_install(tmp_path: Path) -> None:
     assert res.stdout.startswith("OK:")
     assert "Traceback" not in res.stderr
 
+    rep = _run([str(bindir / "modelseal-verify"), str(EXAMPLES / "bundle.json"), "--key", key,
+                "--report", "report.html"], cwd=outside)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "<svg" in (outside / "report.html").read_text(encoding="utf-8")
+
     bad = _run([str(bindir / "modelseal-verify"), str(EXAMPLES / "bundle.json"), "--key", "x"],
                cwd=outside)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

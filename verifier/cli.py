@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +17,7 @@ from .bundle import VerifiedInventory, verify_bundle
 from .checkpoint import Checkpoint
 from .errors import MalformedInputError, VerificationError, VerifierError
 from .keys import VerifierKey
+from .report import render_report
 from .timeutil import iso
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MALFORMED, EXIT_IO = 0, 1, 2, 3, 4
@@ -33,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trusted", metavar="CHECKPOINT_FILE",
                    help="a signed checkpoint you already trust; the bundle must extend it")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--report", metavar="FILE",
+                   help="after a successful verification, write a self-contained HTML report "
+                   "to FILE (nothing is written if verification fails)")
     return p
 
 
@@ -41,6 +47,37 @@ def _read(path: str) -> bytes:
         return sys.stdin.buffer.read()
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a new file beside ``path``, then rename it over ``path``."""
+    directory, base = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _clobbers(report: str, inputs: Sequence[str | None]) -> bool:
+    """Whether ``report`` names the same existing file as one of the inputs."""
+    for path in inputs:
+        if path is not None and path != "-":
+            try:
+                if os.path.samefile(report, path):
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def _summary(v: VerifiedInventory) -> str:
@@ -80,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(EXIT_USAGE, f"bad --key: {exc}", True)
         print(f"error: bad --key: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.report is not None and _clobbers(args.report, (args.bundle, args.trusted)):
+        if args.json:
+            return _fail(EXIT_USAGE, "--report would overwrite an input file", True)
+        print("error: --report would overwrite an input file", file=sys.stderr)
+        return EXIT_USAGE
     try:
         bundle = _read(args.bundle)
         trusted_note = _read(args.trusted) if args.trusted else None
@@ -94,10 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_FAILED, f"{type(exc).__name__}: {exc}", args.json)
     except VerifierError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(EXIT_FAILED, str(exc), args.json)
+    extra: dict[str, str] = {}
+    if args.report is not None:
+        try:
+            _write_atomic(args.report, render_report(result).encode("utf-8", "replace"))
+        except OSError as exc:
+            return _fail(EXIT_IO, f"cannot write {args.report}: {exc.strerror or exc}", args.json)
+        extra["report"] = args.report
     if args.json:
-        print(json.dumps({"ok": True, **result.to_json()}, indent=1, sort_keys=True))
+        print(json.dumps({"ok": True, **result.to_json(), **extra}, indent=1, sort_keys=True))
     else:
-        print(_summary(result))
+        print(_summary(result) + "".join(f"\n  report: {p}" for p in extra.values()))
     return EXIT_OK
 
 
