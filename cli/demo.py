@@ -55,7 +55,7 @@ def demo(directory: Path | None) -> None:
         sc = run_year(ledger, log_key, admin, clock, tick)
     for name, key in sc.keys.items():
         if name != "admin":
-            key.save(keys_dir / f"{key.name}-{name}.key")
+            key.save(keys_dir / f"{key.name}.key")
     click.echo(f"{ledger.size} entries, {len(ledger.inventory_at())} models and groups; "
                f"checkpoint size at Q2 end: {sc.quarter_sizes['Q2']}")
     click.echo("incident: fraud_card_txn (May); retired: credit_legacy_scorecard (August); "
