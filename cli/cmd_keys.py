@@ -36,6 +36,12 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     Key files are encrypted when MODELSEAL_KEY_PASSPHRASE is set.
     """
     keys_dir = keys_dir or directory.parent / f"{directory.name}-keys"
+    if (directory / "data.mdb").exists():
+        raise UsageProblem(f"{directory} already holds a store",
+                           "use it with --store DIR or MODELSEAL_STORE, or give a new DIRECTORY")
+    if (keys_dir / "data.mdb").exists():
+        raise UsageProblem(f"{keys_dir} holds a store; the key files must live outside every "
+                           "store", "choose another --keys-dir")
     if keys_dir.resolve() == directory.resolve() or directory.resolve() in keys_dir.resolve().parents:
         raise UsageProblem("the key files must not live inside the store",
                            "choose --keys-dir outside DIRECTORY")
@@ -76,6 +82,8 @@ def keygen(name: str, output: Path, as_json: bool) -> None:
 
     An admin then grants it: modelseal grant <printed key> --role writer.
     """
+    if output.exists():
+        raise UsageProblem(f"{output} already exists", "a key file is never overwritten")
     key = ActorKey.generate(name)
     key.save(output, _new_passphrase())
     if as_json:

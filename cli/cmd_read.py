@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from verifier import ModelState, from_ns, parse_entry
+from verifier import from_ns, parse_entry
 
 from .context import Settings, UsageProblem
 from .output import emit_json, iso, short, table
@@ -17,15 +17,6 @@ from .when import when_callback
 pass_settings = click.make_pass_decorator(Settings)
 _json_flag = click.option("--json", "as_json", is_flag=True,
                           help="Print machine-readable JSON on stdout.")
-
-
-def model_json(m: ModelState) -> dict[str, Any]:
-    """A model state as JSON, with ISO times."""
-    out = m.fields()
-    for key in ("registered_at", "last_event_at", "last_validation_at"):
-        if out[key] is not None:
-            out[key] = iso(from_ns(out[key]))
-    return out
 
 
 @click.command()
@@ -61,7 +52,7 @@ def inventory(settings: Settings, when: datetime | None, as_json: bool) -> None:
         models = ledger.inventory_at(when)
     rows = sorted(models.values(), key=lambda m: m.name)
     if as_json:
-        emit_json({"at": iso(when) if when else None, "models": [model_json(m) for m in rows]})
+        emit_json({"at": iso(when) if when else None, "models": [m.to_json() for m in rows]})
         return
     table([(m.name, m.owner, m.model_type, m.tier, m.status, m.last_event_type,
             iso(from_ns(m.last_event_at)), ",".join(sorted(m.tags)) or "-") for m in rows],
@@ -77,6 +68,8 @@ def tags(settings: Settings, name: str, as_json: bool) -> None:
     """The tags of model NAME and the snapshots they point at."""
     with settings.reader() as ledger:
         found = ledger.tags(name)
+        if not found and not ledger.history(name):
+            raise UsageProblem(f"no model named {name!r}", "`modelseal inventory` lists the models")
     if as_json:
         emit_json({t.name: {"target": t.target, "moved_at": t.moved.timestamp,
                             "moved_by": t.moved.actor} for t in found.values()})
@@ -94,6 +87,9 @@ def members(settings: Settings, group_name: str, when: datetime | None, as_json:
     """The members of GROUP now, or at WHEN."""
     with settings.reader() as ledger:
         found = ledger.members(group_name, at=when)
+        if not found and not ledger.history(group_name):
+            raise UsageProblem(f"no model named {group_name!r}",
+                               "`modelseal inventory` lists the models and groups")
     if as_json:
         emit_json(found)
         return

@@ -6,6 +6,7 @@ set) or a prompt on a terminal."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,14 @@ class UsageProblem(Exception):
     """Something the user must supply or change; exit code 2."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class InsecureKeyFile(KeyFileError):
+    """A key file readable by group or others; exit code 4, with the CLI's own hint."""
+
+    def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
 
@@ -38,6 +47,14 @@ def passphrase(kind: str, path: Path) -> str | None:
 
 def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
           ) -> LogKey | ActorKey:
+    if not allow_insecure:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0  # the load below reports it
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise InsecureKeyFile(f"{path} is readable by group or others (mode {mode:04o})",
+                                  f"run chmod 600 {path}, or pass --allow-insecure-key")
     try:
         return cls.load(path, allow_insecure=allow_insecure)
     except KeyFileError as exc:

@@ -17,7 +17,7 @@ from verifier import (
     VerificationError,
 )
 
-from .context import UsageProblem
+from .context import InsecureKeyFile, UsageProblem
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MALFORMED, EXIT_IO = 0, 1, 2, 3, 4
 
@@ -51,7 +51,7 @@ def fail(exc: BaseException) -> NoReturn:
     if isinstance(exc, OSError) and exc.strerror:
         message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     click.echo(f"error: {message}", err=True)
-    hint = exc.hint if isinstance(exc, UsageProblem) else next(
+    hint = exc.hint if isinstance(exc, (UsageProblem, InsecureKeyFile)) else next(
         (h for cls, h in _HINTS if isinstance(exc, cls)), None)
     if hint:
         click.echo(f"hint: {hint}", err=True)

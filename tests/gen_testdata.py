@@ -27,19 +27,7 @@ from tests import reference as ref
 
 OUT = Path(__file__).resolve().parent / "testdata" / "merkle"
 
-LEAVES = [
-    bytes.fromhex(h)
-    for h in [
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    ]
-]
+LEAVES = ref.RFC6962_LEAVES
 EMPTY = hashlib.sha256(b"").digest()
 OTHER = hashlib.sha256(b"some other data").digest()
 

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import hashlib
 
+# The eight leaves of the RFC 6962 test vectors (transparency-dev/merkle testdata).
+RFC6962_LEAVES = [
+    bytes.fromhex(h)
+    for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+              "606162636465666768696a6b6c6d6e6f"]
+]
+
 
 def _k(n: int) -> int:
     """The largest power of two smaller than n (n > 1)."""

@@ -27,19 +27,7 @@ from tests import reference as ref
 
 U64 = 2**64  # transparency-dev uses uint64: index - 1 for index 0 wraps around.
 
-LEAVES = [
-    bytes.fromhex(h)
-    for h in [
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    ]
-]
+LEAVES = ref.RFC6962_LEAVES
 
 EMPTY_HEX = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 

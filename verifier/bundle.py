@@ -134,17 +134,9 @@ class VerifiedInventory:
                  "revoked_by": r.revoked_by}
                 for r in inv.key_history
             ],
-            "models": [_model_json(m) for m in sorted(inv.models.values(), key=lambda m: m.name)],
+            "models": [m.to_json() for m in sorted(inv.models.values(), key=lambda m: m.name)],
             "checks": list(self.checks),
         }
-
-
-def _model_json(m: ModelState) -> dict[str, Any]:
-    out = m.fields()
-    for key in ("registered_at", "last_event_at", "last_validation_at"):
-        if out[key] is not None:
-            out[key] = iso(out[key])
-    return out
 
 
 def _decode(data: bytes) -> _Bundle:

@@ -39,6 +39,7 @@ from .errors import (
     SignatureError,
 )
 from .keys import VerifierKey
+from .timeutil import iso
 
 VALIDATION_EVENT = "validated"
 UPDATE_EVENT = "updated"
@@ -128,6 +129,14 @@ class ModelState:
             "tags": dict(sorted(self.tags.items())),
             "members": dict(sorted(self.members.items())),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """``fields()`` with times as ISO 8601 UTC text, for people and JSON output."""
+        out = self.fields()
+        for key in ("registered_at", "last_event_at", "last_validation_at"):
+            if out[key] is not None:
+                out[key] = iso(out[key])
+        return out
 
 
 class Inventory:
