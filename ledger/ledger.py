@@ -52,7 +52,7 @@ class _Batch:
 
     def _begin(self) -> None:
         store = self.ledger._store
-        self.txn = store.env.begin(write=True)
+        self.txn = store.begin(write=True)
         self.app = Appender(store, self.txn, self.ledger._now_ns)
 
     def _regrow(self) -> None:

@@ -119,7 +119,7 @@ class Store:
         """
         while True:
             try:
-                with self.env.begin(write=True) as txn:
+                with self.begin(write=True) as txn:
                     result = fn(txn)
                 return result
             except lmdb.MapFullError:
@@ -129,22 +129,33 @@ class Store:
             except lmdb.Error as exc:
                 raise _store_error(exc) from None
 
+    def begin(self, *, write: bool = False) -> lmdb.Transaction:
+        """Begin a transaction, adopting a map that another process has grown."""
+        for _ in range(8):
+            try:
+                return self.env.begin(write=write, buffers=False)
+            except lmdb.MapResizedError:
+                self.env.set_mapsize(0)
+        raise StoreError("the store's map keeps being resized by another process")
+
     def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in a read transaction (a consistent snapshot)."""
-        try:
-            with self.env.begin(buffers=False) as txn:
-                return fn(txn)
-        except lmdb.Error as exc:
-            raise _store_error(exc) from None
+        with self.reader() as txn:
+            return fn(txn)
 
     @contextmanager
     def reader(self) -> Iterator[lmdb.Transaction]:
         """A read transaction as a context manager."""
         try:
-            with self.env.begin(buffers=False) as txn:
-                yield txn
+            txn = self.begin()
         except lmdb.Error as exc:
             raise _store_error(exc) from None
+        try:
+            yield txn
+        except lmdb.Error as exc:
+            raise _store_error(exc) from None
+        finally:
+            txn.abort()
 
     def _grow(self) -> None:
         size = self.env.info()["map_size"]
