@@ -46,7 +46,11 @@ class _SigningKey:
         """The public half as a VerifierKey. Precondition: the key has a name."""
         if self.name is None:
             raise ValueError("this key has no name yet; a log key takes the log's origin")
-        return VerifierKey.from_public_bytes(self.name, self.public_bytes)
+        cached = self.__dict__.get("_key")
+        if cached is None or cached.name != self.name:
+            cached = VerifierKey.from_public_bytes(self.name, self.public_bytes)
+            self.__dict__["_key"] = cached
+        return cached
 
     @property
     def vkey(self) -> str:
