@@ -30,7 +30,7 @@ def prove() -> None:
 def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
                     entry_out: Path | None) -> None:
     """Print a c2sp.org/tlog-proof@v1 file for the entry SNAPSHOT (hash or index)."""
-    ref: int | str = int(snapshot) if snapshot.isdigit() else snapshot
+    ref: int | str = int(snapshot) if snapshot.isascii() and snapshot.isdigit() else snapshot
     with settings.reader() as ledger:
         try:
             proof = ledger.prove_inclusion(ref, size=size)

@@ -102,7 +102,7 @@ def members(settings: Settings, group_name: str, when: datetime | None, as_json:
 @pass_settings
 def show(settings: Settings, snapshot: str, as_json: bool) -> None:
     """One entry, by snapshot hash (or index): its exact bytes, parsed."""
-    ref: int | str = int(snapshot) if snapshot.isdigit() else snapshot
+    ref: int | str = int(snapshot) if snapshot.isascii() and snapshot.isdigit() else snapshot
     with settings.reader() as ledger:
         try:
             data = ledger.entry(ref)
