@@ -42,7 +42,8 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     if (keys_dir / "data.mdb").exists():
         raise UsageProblem(f"{keys_dir} holds a store; the key files must live outside every "
                            "store", "choose another --keys-dir")
-    if keys_dir.resolve() == directory.resolve() or directory.resolve() in keys_dir.resolve().parents:
+    inside = directory.resolve() in (keys_dir.resolve(), *keys_dir.resolve().parents)
+    if inside:
         raise UsageProblem("the key files must not live inside the store",
                            "choose --keys-dir outside DIRECTORY")
     log_path, admin_path = keys_dir / "log.key", keys_dir / f"{admin_name}.key"
@@ -51,11 +52,15 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
             raise UsageProblem(f"{path} already exists", "a key file is never overwritten")
     log_key, admin = LogKey.generate(origin), ActorKey.generate(admin_name)
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ledger = Ledger.create(directory, origin=origin, log_key=log_key, admin=admin)
-    ledger.close()
     pw = _new_passphrase()
-    log_key.save(log_path, pw)
+    log_key.save(log_path, pw)  # keys first: a store whose keys were never saved is useless
     admin.save(admin_path, pw)
+    try:
+        Ledger.create(directory, origin=origin, log_key=log_key, admin=admin).close()
+    except BaseException:
+        log_path.unlink(missing_ok=True)  # these keys sign for no store: leave nothing behind
+        admin_path.unlink(missing_ok=True)
+        raise
     result = {"store": str(directory), "origin": origin, "log_vkey": log_key.vkey,
               "log_key_file": str(log_path), "admin": admin_name, "admin_vkey": admin.vkey,
               "admin_key_file": str(admin_path)}

@@ -25,7 +25,8 @@ _HINTS: list[tuple[type[BaseException], str]] = [
     (AuthorizationError, "only granted, unrevoked keys may write, and grant/revoke need an "
                          "admin key; an admin grants with: modelseal grant <vkey> --role writer"),
     (SignatureError, "the statement changed after it was signed, or another key signed it"),
-    (RuleError, "nothing was written; `modelseal history NAME` shows the model's chain"),
+    (RuleError, "nothing was written; `modelseal inventory` and `modelseal history NAME` "
+                "show what the log holds"),
     (ChainError, "nothing was written; the log's order or a statement id is in conflict"),
     (AuditError, "the store differs from its own entries: keep it as evidence, restore a copy"),
     (KeyFileError, "check the key file's path, its mode (chmod 600) and its passphrase"),

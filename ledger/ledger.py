@@ -469,8 +469,8 @@ class Ledger:
                 t = last.entry.recorded_at
             else:
                 t = to_ns(at)
-                if t < 0:
-                    raise ValueError("a bundle's time cannot be before 1970-01-01")
+                if not 0 <= t <= 2**63 - 1:
+                    raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
             n = min(q.size_at(self._store, txn, t), s)
             entries = []
             for i in range(n):

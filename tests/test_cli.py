@@ -952,3 +952,28 @@ def test_demo_refuses_a_file(tmp_path: Path) -> None:
 def test_demo_into_an_existing_empty_directory(tmp_path: Path) -> None:
     assert "FAIL: " in ok(cli("demo", tmp_path)).out
 
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`modelseal inventory | head -1` stops without an error when head exits early."""
+    import subprocess
+    import sys
+
+    from ledger import ActorKey, Ledger, LogKey
+
+    store = tmp_path / "s"
+    ledger = Ledger.create(store, origin="example.com/pipe", log_key=LogKey.generate(),
+                           admin=ActorKey.generate("risk-admin"))
+    with ledger.batch():
+        for i in range(1500):  # far more output than a pipe buffer holds
+            ledger.register(name=f"model_{i:05d}", owner="o", model_type="t", tier="low",
+                            purpose="p")
+    ledger.close()
+    root = Path(__file__).resolve().parent.parent
+    cmd = (f"{sys.executable} -c 'from cli.main import main; main()' --store {store} "
+           f"inventory | head -n 1")
+    res = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("model")
+    assert res.stderr == ""
