@@ -39,7 +39,7 @@ def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
             raise UsageProblem(f"no entry {snapshot}") from None
     if entry_out is not None:
         entry_out.write_bytes(entry)
-    click.get_binary_stream("stdout").write(proof.to_text())
+    click.echo(proof.to_text(), nl=False)
 
 
 @prove.command("consistency")
@@ -52,7 +52,7 @@ def prove_consistency(settings: Settings, old_size: int, new_size: int | None) -
     """Print the tlog-witness add-checkpoint body proving OLD is a prefix of NEW."""
     with settings.reader() as ledger:
         proof = ledger.prove_consistency(old_size, new_size)
-    click.get_binary_stream("stdout").write(proof.to_text())
+    click.echo(proof.to_text(), nl=False)
 
 
 @click.command()

@@ -139,7 +139,7 @@ def checkpoint(settings: Settings) -> None:
     """Print the latest signed checkpoint note, byte for byte."""
     with settings.reader() as ledger:
         note = ledger.checkpoint()
-    click.get_binary_stream("stdout").write(note)
+    click.echo(note, nl=False)
 
 
 COMMANDS = [history, inventory, tags, members, show, checkpoint]
