@@ -15,7 +15,6 @@ from verifier import (
     EMPTY_ROOT,
     ModelState,
     RuleError,
-    VerifierError,
     VerifierKey,
     encode_bundle,
     from_ns,
@@ -26,6 +25,7 @@ from verifier import (
 from . import queries as q
 from . import tree
 from .audit import audit
+from .batch import Batch
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
@@ -34,67 +34,6 @@ from .store import Store
 from .writer import Appender, sign_checkpoint
 
 Clock = Callable[[], datetime]
-
-
-class _Batch:
-    """One open write transaction for many writes; replays them if the map must grow."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.items: list[tuple[bytes | Signed, int]] = []
-        self.broken = False
-        self._begin()
-
-    def _abort(self) -> None:
-        if not self.broken:
-            self.broken = True
-            self.txn.abort()
-
-    def _begin(self) -> None:
-        store = self.ledger._store
-        self.txn = store.begin(write=True)
-        self.app = Appender(store, self.txn, self.ledger._now_ns)
-
-    def _regrow(self) -> None:
-        self.txn.abort()
-        self.ledger._store._grow()
-        self._begin()
-        for signed, at in self.items:
-            self.app.append(signed, recorded_at=at)
-
-    def append(self, signed: bytes | Signed) -> Any:
-        if self.broken:
-            raise StoreError("this batch failed earlier and was aborted; nothing was stored")
-        try:
-            try:
-                p, dup = self.app.append(signed)
-            except lmdb.MapFullError:
-                self._regrow()
-                p, dup = self.app.append(signed)
-        except (VerifierError, ValueError, TypeError):
-            raise  # a refusal: raised before anything of this write was stored
-        except lmdb.Error as exc:
-            self._abort()
-            raise StoreError(f"store error in batch: {exc}") from None
-        except BaseException:
-            self._abort()
-            raise
-        if not dup:
-            self.items.append((signed, p.entry.recorded_at))
-        return p
-
-    def commit(self, log_key: LogKey) -> None:
-        try:
-            try:
-                self.app.finish(log_key)
-                self.txn.commit()
-            except lmdb.MapFullError:
-                self._regrow()
-                self.app.finish(log_key)
-                self.txn.commit()
-        except lmdb.Error as exc:
-            self._abort()
-            raise StoreError(f"store error committing batch: {exc}") from None
 
 
 class Ledger:
@@ -107,7 +46,7 @@ class Ledger:
         self._log_key = log_key
         self.signer = signer
         self._clock = clock
-        self._batch: _Batch | None = None
+        self._batch: Batch | None = None
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -226,7 +165,7 @@ class Ledger:
         log_key = self._need_log_key()
         if self._batch is not None:
             raise ValueError("batches do not nest")
-        self._batch = _Batch(self)
+        self._batch = Batch(self._store, self._now_ns)
         try:
             yield
         except BaseException:

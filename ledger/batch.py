@@ -1,0 +1,78 @@
+"""A batch: one write transaction for many writes and one checkpoint at the
+end. If the map fills, the transaction is restarted and the batch's writes
+replayed with the times they were given, so what was returned stays true."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lmdb
+
+from verifier import VerifierError
+
+from .errors import StoreError
+from .keys import LogKey
+from .statements import Signed
+from .store import Store
+from .writer import Appender
+
+
+class Batch:
+    """One open write transaction for many writes; replays them if the map must grow."""
+
+    def __init__(self, store: Store, now_ns: Callable[[], int]) -> None:
+        self.store, self.now_ns = store, now_ns
+        self.items: list[tuple[bytes | Signed, int]] = []
+        self.broken = False
+        self._begin()
+
+    def _abort(self) -> None:
+        if not self.broken:
+            self.broken = True
+            self.txn.abort()
+
+    def _begin(self) -> None:
+        self.txn = self.store.begin(write=True)
+        self.app = Appender(self.store, self.txn, self.now_ns)
+
+    def _regrow(self) -> None:
+        self.txn.abort()
+        self.store._grow()
+        self._begin()
+        for signed, at in self.items:
+            self.app.append(signed, recorded_at=at)
+
+    def append(self, signed: bytes | Signed) -> Any:
+        if self.broken:
+            raise StoreError("this batch failed earlier and was aborted; nothing was stored")
+        try:
+            try:
+                p, dup = self.app.append(signed)
+            except lmdb.MapFullError:
+                self._regrow()
+                p, dup = self.app.append(signed)
+        except (VerifierError, ValueError, TypeError):
+            raise  # a refusal: raised before anything of this write was stored
+        except lmdb.Error as exc:
+            self._abort()
+            raise StoreError(f"store error in batch: {exc}") from None
+        except BaseException:
+            self._abort()
+            raise
+        if not dup:
+            self.items.append((signed, p.entry.recorded_at))
+        return p
+
+    def commit(self, log_key: LogKey) -> None:
+        try:
+            try:
+                self.app.finish(log_key)
+                self.txn.commit()
+            except lmdb.MapFullError:
+                self._regrow()
+                self.app.finish(log_key)
+                self.txn.commit()
+        except lmdb.Error as exc:
+            self._abort()
+            raise StoreError(f"store error committing batch: {exc}") from None
