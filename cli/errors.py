@@ -35,6 +35,9 @@ _HINTS: list[tuple[type[BaseException], str]] = [
 ]
 
 
+_SPACE = ("disk full", "file size limit reached")
+
+
 def code_for(exc: BaseException) -> int:
     """The exit code for an exception."""
     if isinstance(exc, (VerificationError, AuditError)):
@@ -54,6 +57,9 @@ def fail(exc: BaseException) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     hint = exc.hint if isinstance(exc, (UsageProblem, InsecureKeyFile)) else next(
         (h for cls, h in _HINTS if isinstance(exc, cls)), None)
+    if isinstance(exc, StoreError) and message.startswith(_SPACE):
+        hint = ("nothing was written and the store is intact: free space on the store's disk "
+                "(or raise the file size limit), then run the command again")
     if hint:
         click.echo(f"hint: {hint}", err=True)
     raise SystemExit(code_for(exc))

@@ -79,6 +79,13 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
             raise AuditError(f"entry fails verification ({type(exc).__name__}: {exc})",
                              f"entry {count}") from None
         e = p.entry
+        stored_leaf = store.get(txn, "nodes", tree.node_key(0, count))
+        if (stored_leaf is not None and stored_leaf != p.leaf_hash
+                and store.get(txn, "snapshots", stored_leaf) == key):
+            # the tree and the snapshot index agree on another hash: the entry changed
+            # (in a field its actor does not sign: index, time or prev)
+            raise AuditError("entry differs from the leaf hash the tree and the snapshot "
+                             "index hold for it", f"entry {count}")
         tree.append_leaf(get, put, count, p.leaf_hash)
         expect["snapshots"][p.leaf_hash] = u64(count)
         expect["stmt_ids"][p.statement.id.encode()] = u64(count)

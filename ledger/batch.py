@@ -37,9 +37,17 @@ class Batch:
         self.app = Appender(self.store, self.txn, self.now_ns)
 
     def _regrow(self) -> None:
+        start = self.app.start_size
         self.txn.abort()
         self.store._grow()
         self._begin()
+        if self.app.start_size != start:
+            # Another process appended while no transaction was open (LMDB grows the map
+            # only then): replayed, every write of the batch would get another index and
+            # hash than the snapshot already returned for it. Store none of it.
+            self._abort()
+            raise StoreError("the map had to grow during this batch and another writer "
+                             "appended meanwhile; nothing of the batch was stored: run it again")
         for signed, at in self.items:
             self.app.append(signed, recorded_at=at)
 
@@ -56,7 +64,7 @@ class Batch:
             raise  # a refusal: raised before anything of this write was stored
         except lmdb.Error as exc:
             self._abort()
-            raise StoreError(f"store error in batch: {exc}") from None
+            raise self.store.error(exc) from None
         except BaseException:
             self._abort()
             raise
@@ -75,4 +83,4 @@ class Batch:
                 self.txn.commit()
         except lmdb.Error as exc:
             self._abort()
-            raise StoreError(f"store error committing batch: {exc}") from None
+            raise self.store.error(exc) from None

@@ -50,8 +50,9 @@ class Ledger:
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
-        self.origin = origin.decode() if origin else ""
-        self.log_vkey = vkey.decode() if vkey else ""
+        # a damaged row must not stop the store from opening: audit() names it
+        self.origin = origin.decode("utf-8", "replace") if origin else ""
+        self.log_vkey = vkey.decode("utf-8", "replace") if vkey else ""
 
     # -- opening ------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,7 +128,11 @@ class Store:
                 if on_retry is not None:
                     on_retry()
             except lmdb.Error as exc:
-                raise _store_error(exc) from None
+                raise self.error(exc) from None
+
+    def error(self, exc: lmdb.Error) -> StoreError:
+        """An LMDB failure on this store as a StoreError that says what happened."""
+        return _store_error(exc, self.path)
 
     def begin(self, *, write: bool = False) -> lmdb.Transaction:
         """Begin a transaction, adopting a map that another process has grown."""
@@ -149,11 +154,11 @@ class Store:
         try:
             txn = self.begin()
         except lmdb.Error as exc:
-            raise _store_error(exc) from None
+            raise self.error(exc) from None
         try:
             yield txn
         except lmdb.Error as exc:
-            raise _store_error(exc) from None
+            raise self.error(exc) from None
         finally:
             txn.abort()
 
@@ -182,8 +187,29 @@ class Store:
             raise StoreError(f"store refused a write to {db} (key exists or out of order)")
 
 
-def _store_error(exc: lmdb.Error) -> StoreError:
+def _store_error(exc: lmdb.Error, path: Path | None = None) -> StoreError:
     text = str(exc)
     if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
         return StoreError(f"disk full: the write was not stored ({text})")
+    if "File too large" in text:
+        return StoreError(f"file size limit reached: the write was not stored ({text})")
+    if "Input/output error" in text and path is not None:
+        # LMDB reports a write that stopped short as EIO: most often the disk filled up
+        # (or the file size limit was reached) in the middle of the commit
+        cause = _short_write_cause(path) or "I/O error (is the disk failing?)"
+        return StoreError(f"{cause}: the write was not stored ({text})")
     return StoreError(f"store error: {text}")
+
+
+def _short_write_cause(path: Path) -> str | None:
+    """Why a write to the store at ``path`` may have stopped short, if that can be seen."""
+    try:
+        fs = os.statvfs(path)
+        if fs.f_bavail * fs.f_frsize < 1 << 20:
+            return "disk full"
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY and (path / "data.mdb").stat().st_size > soft - (1 << 20):
+            return "file size limit reached"
+    except OSError:
+        pass
+    return None
