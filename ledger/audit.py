@@ -3,6 +3,7 @@ compare, byte for byte. Raises AuditError naming what and where."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from verifier.entry import statement_model
 
 from . import tree
 from .codec import encode_keyring, encode_state
+from .compress import make_dictionary
 from .errors import AuditError
 from .store import Store, from_u64, u64
 from .versions import version_key, version_value
@@ -67,11 +69,16 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
         nodes[tree.node_key(level, index)] = h
 
     count = 0
-    for key, data in _rows(txn, db["entries"]):
+    for key, packed in _rows(txn, db["entries"]):
         if count % 4096 == 0:
             progress(count, size)
         if key != u64(count):
             raise AuditError("entry key out of sequence", f"entries row {key.hex()}")
+        try:
+            data = store.codec.unpack(packed)
+        except zlib.error as exc:
+            raise AuditError(f"stored entry does not decompress ({exc})",
+                             f"entry {count}") from None
         try:
             p = parse_entry(data)
             inv.apply_parsed(p)
@@ -146,6 +153,9 @@ def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int)
     for key, want in checks.items():
         if store.get(txn, "meta", key) != want:
             raise AuditError("meta row differs from the entries", f"meta {key.decode()}")
+    if store.get(txn, "meta", b"zdict") != make_dictionary(inv.origin or ""):
+        raise AuditError("the entry dictionary differs from the one the origin gives",
+                         "meta zdict")
     raw = store.get(txn, "meta", b"keyring")
     if raw != encode_keyring(inv.key_history):
         raise AuditError("keyring differs from the grant and revoke entries", "meta keyring")

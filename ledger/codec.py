@@ -141,7 +141,7 @@ class OwnerView(MutableMapping[str, str]):
         raw = self._store.get(self._txn, "snapshots", key)
         if raw is None:
             raise KeyError(snap)
-        p = parse_entry(self._store.need(self._txn, "entries", raw))
+        p = parse_entry(self._store.entry(self._txn, from_u64(raw)))
         if isinstance(p.statement, Register):
             return p.statement.name
         if isinstance(p.statement, Event):

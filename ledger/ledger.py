@@ -66,7 +66,7 @@ class Ledger:
         now = clock() if clock is not None else datetime.now(timezone.utc)
         genesis = sign_statement(admin, origin, "genesis", claimed_at=now,
                                  log_key=log_key.vkey, admin_key=admin.vkey)
-        store = Store.open(path, create=True)
+        store = Store.open(path, create=origin)
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
         try:

@@ -46,7 +46,7 @@ def entry_index(store: Store, txn: lmdb.Transaction, ref: int | str) -> int:
 
 def entry(store: Store, txn: lmdb.Transaction, index: int) -> bytes:
     """The exact bytes of entry ``index``."""
-    return store.need(txn, "entries", u64(index))
+    return store.entry(txn, index)
 
 
 def state(store: Store, txn: lmdb.Transaction, name: str) -> ModelState | None:

@@ -9,6 +9,7 @@ writers across processes; readers never block.
 from __future__ import annotations
 
 import errno
+import zlib
 import os
 import resource
 from collections.abc import Callable, Iterator
@@ -18,11 +19,13 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from .compress import Codec, make_dictionary
+
 from .errors import StoreError
 
 T = TypeVar("T")
 
-FORMAT = b"modelseal-store 2"
+FORMAT = b"modelseal-store 3"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 MAX_KEY = 511  # LMDB's key size limit
@@ -57,16 +60,18 @@ class Store:
         self.path = path
         self.env = env
         self._closed = False
+        self.codec = Codec(b"")
         self.db: dict[str, Any] = {
             name: env.open_db(name.encode(), dupsort=name in _DUPSORT, dupfixed=name in _DUPSORT)
             for name in DB_NAMES
         }
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> Store:
-        """Open the store at directory ``path``; ``create`` makes a new, empty one.
+    def open(cls, path: str | os.PathLike[str], *, create: str | None = None) -> Store:
+        """Open the store at directory ``path``; ``create=origin`` makes a new, empty
+        one for the log ``origin``.
 
-        Raises StoreError if it is missing (or, with ``create``, already holds a store).
+        Raises StoreError if it is missing (or, when creating, already holds a store).
         """
         target = Path(path)
         data_file = target / "data.mdb"
@@ -80,7 +85,7 @@ class Store:
         if real in cls._open:
             env, count = cls._open[real]
             cls._open[real] = (env, count + 1)
-            return cls(target, env)
+            return cls(target, env)._with_codec()
         size = max(INITIAL_MAP, data_file.stat().st_size if data_file.exists() else 0)
         try:
             env = lmdb.open(real, map_size=size, max_dbs=len(DB_NAMES) + 1,
@@ -90,12 +95,27 @@ class Store:
             raise StoreError(f"cannot open store at {target}: {exc}") from None
         cls._open[real] = (env, 1)
         store = cls(target, env)
-        if create:
-            store.write(lambda txn: txn.put(b"format", FORMAT, db=store.db["meta"]))
+        if create is not None:
+            zdict = make_dictionary(create)
+
+            def init(txn: lmdb.Transaction) -> None:
+                txn.put(b"format", FORMAT, db=store.db["meta"])
+                txn.put(b"zdict", zdict, db=store.db["meta"])
+
+            store.write(init)
         elif store.read(lambda txn: txn.get(b"format", db=store.db["meta"])) != FORMAT:
             store.close()
             raise StoreError(f"{target} is not a modelseal store of this version")
-        return store
+        return store._with_codec()
+
+    def _with_codec(self) -> Store:
+        """Load the entry dictionary kept in the store."""
+        zdict = self.read(lambda txn: self.get(txn, "meta", b"zdict"))
+        if zdict is None:
+            self.close()
+            raise StoreError(f"{self.path} lacks its entry dictionary: a damaged store")
+        self.codec = Codec(zdict)
+        return self
 
     def close(self) -> None:
         """Release the environment (closed when its last user closes it)."""
@@ -179,6 +199,19 @@ class Store:
         if value is None:
             raise StoreError(f"store is damaged: {db} has no row {key.hex()}")
         return bytes(value)
+
+    def put_entry(self, txn: lmdb.Transaction, index: int, data: bytes) -> None:
+        """Store entry ``index`` (compressed); entries are only ever appended."""
+        self.put(txn, "entries", u64(index), self.codec.pack(data), append=True)
+
+    def entry(self, txn: lmdb.Transaction, index: int) -> bytes:
+        """The exact bytes of entry ``index``; StoreError if missing or damaged."""
+        stored = self.need(txn, "entries", u64(index))
+        try:
+            return self.codec.unpack(stored)
+        except zlib.error as exc:
+            raise StoreError(f"store is damaged: entry {index} does not decompress ({exc})") \
+                from None
 
     def put(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes, *,
             append: bool = False, overwrite: bool = True) -> None:

@@ -79,7 +79,7 @@ class Appender:
         inv = self.inv
         existing = inv.statement_ids.get(st.id)
         if existing is not None:
-            old = parse_entry(self.store.need(self.txn, "entries", u64(existing)))
+            old = parse_entry(self.store.entry(self.txn, existing))
             if (old.statement_bytes, old.key_id, old.sig) == (st_bytes, key_id, sig):
                 return old, True
             raise ChainError(f"statement id {st.id} is already used by another statement")
@@ -112,7 +112,7 @@ class Appender:
 
     def _store_rows(self, p: ParsedEntry, data: bytes, name: str | None) -> None:
         s, txn, e = self.store, self.txn, p.entry
-        s.put(txn, "entries", u64(e.index), data, append=True)
+        s.put_entry(txn, e.index, data)
         tree.append_leaf(self._get, self._put, e.index, p.leaf_hash)
         s.put(txn, "snapshots", p.leaf_hash, u64(e.index), overwrite=False)
         s.put(txn, "by_time", u64(e.recorded_at) + u64(e.index), b"", append=True)

@@ -3,6 +3,7 @@ and the Merkle node store against the RFC 9162 reference."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import stat
@@ -137,7 +138,9 @@ def test_keys_refused_inside_the_store(tmp_path: Path) -> None:
 
 
 def big_payload(i: int) -> dict[str, Any]:
-    return {"i": i, "blob": hashlib.sha256(str(i).encode()).hexdigest() * 470}  # ~30 KB
+    """~40 KB of base64 that compresses poorly (entries are stored compressed)."""
+    raw = b"".join(hashlib.sha256(f"{i}-{j}".encode()).digest() for j in range(940))
+    return {"i": i, "blob": base64.b64encode(raw).decode()}
 
 
 def test_map_grows_per_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,7 +261,8 @@ def note_entry_index(led: Ledger) -> int:
 
 def tamper_entry_payload(led: Ledger) -> None:
     i = note_entry_index(led)
-    put(led, "entries", lstore.u64(i), led.entry(i).replace(b"aaaa", b"aaab"))
+    changed = led.entry(i).replace(b"aaaa", b"aaab")
+    put(led, "entries", lstore.u64(i), led._store.codec.pack(changed))  # stored compressed
 
 
 def tamper_entry_sig(led: Ledger) -> None:
@@ -267,7 +271,8 @@ def tamper_entry_sig(led: Ledger) -> None:
     sig = bytearray(v.encoding.b64decode(doc["sig"], "sig"))
     sig[10] ^= 0x80
     doc["sig"] = v.encoding.b64encode(bytes(sig))
-    put(led, "entries", lstore.u64(i), msgspec.json.encode(doc, order="sorted"))
+    put(led, "entries", lstore.u64(i),
+        led._store.codec.pack(msgspec.json.encode(doc, order="sorted")))
 
 
 def flip_value(db: str, pick: int = -1) -> Callable[[Ledger], None]:

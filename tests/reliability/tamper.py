@@ -20,6 +20,7 @@ import msgspec
 import verifier as v
 from ledger import AuditError, Ledger, StoreError, tree
 from ledger.codec import encode_keyring, encode_state
+from ledger.compress import Codec
 from ledger.store import DB_NAMES, from_u64, u64
 from tests.ledger_support import flip
 from tests.reliability.common import Setup, build_store
@@ -105,7 +106,8 @@ def edit_entry_fields(path: Path, rng: random.Random) -> str:
     index), keeping the entry canonical JSON: only the log's own hashes can tell."""
     with raw_env(path) as (env, dbs):
         with env.begin(write=True, db=dbs["entries"]) as txn:
-            rows = [(bytes(k), bytes(x)) for k, x in txn.cursor().iternext()]
+            codec = codec_of(txn, dbs)
+            rows = [(bytes(k), codec.unpack(bytes(x))) for k, x in txn.cursor().iternext()]
             i = rng.randrange(len(rows))
             doc = msgspec.json.decode(rows[i][1])
             field = rng.choice(["recorded_at", "prev", "index"])
@@ -119,7 +121,7 @@ def edit_entry_fields(path: Path, rng: random.Random) -> str:
             if data == rows[i][1]:
                 doc["recorded_at"] += 1
                 data = msgspec.json.encode(doc, order="sorted")
-            txn.put(rows[i][0], data)
+            txn.put(rows[i][0], codec.pack(data))  # entries are stored compressed
     return f"entry {i} field {field}"
 
 
@@ -163,6 +165,11 @@ def run_flips(workdir: Path, setup: Setup, *, trials: int, seed: int) -> dict[st
             "misses": misses[:20]}
 
 
+def codec_of(txn: lmdb.Transaction, dbs: dict[str, Any]) -> Codec:
+    """The store's entry codec, read through a raw handle."""
+    return Codec(need(txn, b"zdict", dbs["meta"]))
+
+
 def need(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes:
     value = txn.get(key, db=db)
     assert value is not None, key
@@ -179,8 +186,9 @@ def raw_truncate(path: Path, new_size: int) -> None:
                 return [(bytes(k), bytes(x)) for k, x in txn.cursor(db=dbs[db]).iternext()]
 
             inv = v.Inventory(keep_timelines=False)
+            codec = codec_of(txn, dbs)
             for i in range(new_size):
-                inv.apply(need(txn, u64(i), dbs["entries"]))
+                inv.apply(codec.unpack(need(txn, u64(i), dbs["entries"])))
             gone = set(range(new_size, from_u64(need(txn, b"size", dbs["meta"]))))
             for k, _ in rows("entries"):
                 if from_u64(k) in gone:

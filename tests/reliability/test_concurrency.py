@@ -3,6 +3,7 @@ and the bug it found: a batch whose map had to grow while another writer appende
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def test_batch_regrow_after_another_writer_appended(tmp_path: Path,
                                          "batch was stored"):
         with led.batch():
             for i in range(45):
-                blob = hashlib.sha256(str(i).encode()).hexdigest() * 470
+                # ~40 KB that compresses poorly (entries are stored compressed)
+                blob = base64.b64encode(b"".join(
+                    hashlib.sha256(f"{i}-{j}".encode()).digest() for j in range(940))).decode()
                 returned.append(led.record("m", "e", {"blob": blob}).snapshot_hash)
     assert fired and led.size == 3 and led.audit() == 3
     assert led.entry(fired[0])  # the other writer's entry is there, the batch's are not
@@ -58,7 +61,8 @@ def test_batch_regrow_after_another_writer_appended(tmp_path: Path,
             led.entry(h)
     # run again, it commits as a whole
     with led.batch():
-        snaps = [led.record("m", "e", {"blob": "x" * 30_000}) for _ in range(40)]
+        snaps = [led.record("m", "e", {"blob": base64.b64encode(hashlib.sha256(
+            str(i).encode()).digest() * 900).decode()}) for i in range(40)]
     assert [led.entry(s.snapshot_hash) for s in snaps] and led.audit() == led.size == 43
     other.close()
     led.close()

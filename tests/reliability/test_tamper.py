@@ -13,6 +13,7 @@ from ledger import AuditError, Ledger
 from tests.reliability.common import Setup
 from tests.reliability.tamper import (
     TARGETS,
+    codec_of,
     build_base,
     copy_store,
     edit_entry_fields,
@@ -51,9 +52,10 @@ def test_audit_names_an_entry_changed_in_an_unsigned_field(base: Setup, tmp_path
         with env.begin(write=True, db=dbs["entries"]) as txn:
             cur = txn.cursor()
             cur.last()
-            doc = msgspec.json.decode(bytes(cur.value()))
+            codec = codec_of(txn, dbs)
+            doc = msgspec.json.decode(codec.unpack(bytes(cur.value())))
             doc["recorded_at"] += 1
-            txn.put(bytes(cur.key()), msgspec.json.encode(doc, order="sorted"))
+            txn.put(bytes(cur.key()), codec.pack(msgspec.json.encode(doc, order="sorted")))
             index = doc["index"]
     with Ledger.open(path) as led, pytest.raises(AuditError) as info:
         led.audit()
