@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from verifier import from_ns, parse_entry
+from verifier import Checkpoint, VerifierKey, from_ns, parse_entry
+from verifier.encoding import b64encode
 
 from .context import Settings, UsageProblem
 from .output import emit_json, iso, short, table
@@ -134,11 +135,17 @@ def _statement_json(data: bytes) -> dict[str, Any]:
 
 
 @click.command()
+@_json_flag
 @pass_settings
-def checkpoint(settings: Settings) -> None:
-    """Print the latest signed checkpoint note, byte for byte."""
+def checkpoint(settings: Settings, as_json: bool) -> None:
+    """Print the latest signed checkpoint note, byte for byte (or, with --json, its parts)."""
     with settings.reader() as ledger:
         note = ledger.checkpoint()
+        cp = Checkpoint.parse_note(note, [VerifierKey.parse(ledger.log_vkey)])
+    if as_json:
+        emit_json({"origin": cp.origin, "size": cp.size, "root": b64encode(cp.root),
+                   "signers": list(cp.signers), "note": note.decode("utf-8")})
+        return
     click.echo(note, nl=False)
 
 

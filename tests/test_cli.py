@@ -6,6 +6,7 @@ nothing; and `modelseal demo` end to end."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -598,6 +599,16 @@ def test_checkpoint_is_byte_for_byte(model: Store) -> None:
     assert run.out_bytes == note
     cp = Checkpoint.parse_note(run.out_bytes, keys_of(model))
     assert cp.size == size == 3 and cp.origin == ORIGIN
+
+
+def test_checkpoint_json(model: Store) -> None:
+    """--json gives the checkpoint's parts and the exact note."""
+    doc = ok(model.run("checkpoint", "--json")).json()
+    with Ledger.open(model.dir) as led:
+        note = led.checkpoint()
+    cp = Checkpoint.parse_note(note, keys_of(model))
+    assert doc == {"origin": ORIGIN, "size": cp.size, "root": base64.b64encode(cp.root).decode(),
+                   "signers": [ORIGIN], "note": note.decode()}
 
 
 # -- prove --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .bundle import VerifiedInventory, verify_bundle
 from .checkpoint import Checkpoint
@@ -80,6 +80,19 @@ def _clobbers(report: str, inputs: Sequence[str | None]) -> bool:
     return False
 
 
+def _progress() -> Callable[[int, int], None] | None:
+    """A one-line progress counter on a terminal's stderr; None when not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done + 1024 >= total else ""
+        print(f"\rreplaying entries: {min(done + 1024, total):,}/{total:,}", end=end,
+              file=sys.stderr, flush=True)
+
+    return show
+
+
 def _summary(v: VerifiedInventory) -> str:
     cp = v.checkpoint
     span = f"entries 0..{v.size - 1} of {cp.size}" if v.size else f"no entries yet, of {cp.size}"
@@ -129,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json)
     try:
         trusted = Checkpoint.parse_note(trusted_note, keys) if trusted_note is not None else None
-        result = verify_bundle(bundle, keys, trusted=trusted)
+        result = verify_bundle(bundle, keys, trusted=trusted,
+                               progress=None if args.json else _progress())
     except MalformedInputError as exc:
         return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json)
     except VerificationError as exc:
