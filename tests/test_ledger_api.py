@@ -28,21 +28,6 @@ US = timedelta(microseconds=1)
 
 
 @pytest.fixture
-def keys() -> Keys:
-    return Keys()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
 def ledger(path: Path, keys: Keys, clock: Clock):
     led = make_ledger(path, keys, clock)
     yield led

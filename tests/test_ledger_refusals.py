@@ -17,21 +17,6 @@ from tests.ledger_support import ORIGIN, T0, Clock, Keys, fingerprint, make_ledg
 
 
 @pytest.fixture
-def keys() -> Keys:
-    return Keys()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
 def pipe() -> ActorKey:
     return ActorKey.generate("ml-pipeline")
 
