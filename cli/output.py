@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+import msgspec
 
 
 def _default(value: Any) -> Any:
@@ -21,6 +22,8 @@ def _default(value: Any) -> Any:
         return value.hex()
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     raise TypeError(f"cannot show {type(value).__name__} as JSON")
 
 

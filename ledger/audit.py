@@ -59,7 +59,7 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
                               "nodes")
     }
     by_model: dict[bytes, list[bytes]] = {}
-    last_row: dict[str, bytes] = {}
+    last_row: dict[str, tuple[int, bytes]] = {}
     nodes = expect["nodes"]
 
     def get(level: int, index: int) -> bytes:
@@ -103,7 +103,8 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
             state = inv.models[name]
             previous = last_row.get(name)
             row = version_value(p, state, previous)
-            expect["versions"][version_key(name, count)] = last_row[name] = row
+            expect["versions"][version_key(name, count)] = row
+            last_row[name] = (count, row)
             if isinstance(p.statement, Register):
                 expect["model_hashes"][state.model_hash.encode()] = name.encode()
         count += 1

@@ -19,31 +19,18 @@ from .store import MAX_KEY, Store, from_u64, u64
 V = TypeVar("V")
 
 _state_enc = msgspec.json.Encoder(order="sorted")
-_row_enc = msgspec.msgpack.Encoder(order="sorted")
-_row_dec = msgspec.msgpack.Decoder(
-    tuple[str, bytes, str, str, str, str, str, dict[str, Any], int, bytes, bytes, str, int,
-          int | None, dict[str, bytes], dict[str, str | None]]
-)
+_row_enc = msgspec.msgpack.Encoder(order="sorted")  # dict keys sorted: one encoding per state
+_row_dec = msgspec.msgpack.Decoder(ModelState)
 
 
 def encode_state(state: ModelState) -> bytes:
-    """A model state as a compact msgpack row (hashes as 32 raw bytes)."""
-    s = state
-    return _row_enc.encode((
-        s.name, bytes.fromhex(s.model_hash), s.owner, s.model_type, s.tier, s.purpose,
-        s.status, s.metadata, s.registered_at, bytes.fromhex(s.latest), bytes.fromhex(s.head),
-        s.last_event_type, s.last_event_at, s.last_validation_at,
-        {k: bytes.fromhex(v) for k, v in s.tags.items()}, s.members,
-    ))
+    """A model state as a compact msgpack row (an array in field order)."""
+    return _row_enc.encode(state)
 
 
 def decode_state(data: bytes) -> ModelState:
     """Inverse of encode_state."""
-    (name, mh, owner, mtype, tier, purpose, status, metadata, reg, latest, head, last_type,
-     last_at, last_val, tags, members) = _row_dec.decode(data)
-    return ModelState(name, mh.hex(), owner, mtype, tier, purpose, status, metadata, reg,
-                      latest.hex(), head.hex(), last_type, last_at, last_val,
-                      {k: v.hex() for k, v in tags.items()}, members)
+    return _row_dec.decode(data)
 
 
 def encode_keyring(records: list[KeyRecord]) -> bytes:

@@ -12,7 +12,7 @@ from . import tree
 from .codec import decode_state
 from .results import Snapshot
 from .store import MAX_NAME_BYTES, Store, from_u64, u64
-from .versions import state_before
+from .versions import states_before
 
 
 def size(store: Store, txn: lmdb.Transaction) -> int:
@@ -109,12 +109,9 @@ def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelSta
             current = decode_state(bytes(raw))
             out[current.name] = current
         return out
-    names = txn.cursor(db=store.db["models"])
-    versions = txn.cursor(db=store.db["versions"])
-    for raw_name in names.iternext(keys=True, values=False):
-        st = state_before(store, txn, versions, bytes(raw_name), n)
-        if st is not None:
-            out[st.name] = st
+    names = txn.cursor(db=store.db["models"]).iternext(keys=True, values=False)
+    for st in states_before(store, txn, names, n):
+        out[st.name] = st
     return out
 
 

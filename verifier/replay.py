@@ -9,7 +9,9 @@ The ledger uses ``check_statement`` to refuse a write before assigning it.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import msgspec
 from typing import Any
 
 from .encoding import MAX_UINT64
@@ -84,12 +86,12 @@ class TimelineItem:
     detail: dict[str, Any]
 
 
-@dataclass
-class ModelState:
+class ModelState(msgspec.Struct, array_like=True):
     """A model's fields and links as of the last applied entry.
 
     ``latest`` is its newest snapshot (registration or event); ``head`` its
     newest entry of any kind (what the next entry's ``prev`` must name).
+    A msgspec Struct, so that a writer can store and reload it compactly.
     """
 
     name: str
@@ -106,8 +108,8 @@ class ModelState:
     last_event_type: str = "registered"
     last_event_at: int = 0
     last_validation_at: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    members: dict[str, str | None] = field(default_factory=dict)
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+    members: dict[str, str | None] = msgspec.field(default_factory=dict)
 
     def fields(self) -> dict[str, Any]:
         """The identity and status fields, as plain JSON."""
