@@ -240,25 +240,37 @@ def build_entry(
     return data, ParsedEntry(entry, statement, statement_bytes, key_id, sig, leaf_hash(data))
 
 
+def _bounded(data: bytes, what: str) -> bytes:
+    """``data`` as bytes, refusing another type (TypeError) or more than MAX_ENTRY_SIZE."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} data must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise MalformedInputError(f"{what} is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
+    return data
+
+
+def _statement_and_sig(text: str, sig_b64: str, prefix: str) -> tuple[bytes, bytes]:
+    """The exact statement bytes and the 64-byte signature of an entry or envelope."""
+    try:
+        st_bytes = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedInputError(f"{prefix}statement is not valid Unicode") from exc
+    sig = b64decode(sig_b64, f"{prefix}signature")
+    if len(sig) != 64:
+        raise MalformedInputError(f"{prefix}signature must be 64 bytes")
+    return st_bytes, sig
+
+
 def parse_entry(data: bytes) -> ParsedEntry:
     """Parse exact entry bytes and the statement inside; nothing is re-encoded for hashing.
 
     Raises MalformedInputError for oversize, non-canonical or schema-violating input.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"entry data must be bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if len(data) > MAX_ENTRY_SIZE:
-        raise MalformedInputError(f"entry is {len(data)} bytes; at most {MAX_ENTRY_SIZE} allowed")
+    data = _bounded(data, "entry")
     entry = decode_canonical(data, _entry_decoder, "entry")
-    try:
-        st_bytes = entry.statement.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise MalformedInputError("entry statement is not valid Unicode") from exc
+    st_bytes, sig = _statement_and_sig(entry.statement, entry.sig, "entry ")
     statement = parse_statement(st_bytes)
-    sig = b64decode(entry.sig, "entry signature")
-    if len(sig) != 64:
-        raise MalformedInputError("entry signature must be 64 bytes")
     return ParsedEntry(entry, statement, st_bytes, bytes.fromhex(entry.key_id), sig, leaf_hash(data))
 
 
@@ -299,17 +311,7 @@ def parse_signed_statement(data: bytes) -> tuple[Statement, bytes, bytes, bytes]
     Raises MalformedInputError for anything but a canonical envelope holding a
     canonical statement; the signature itself is not checked here.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a signed statement is bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if len(data) > MAX_ENTRY_SIZE:
-        raise MalformedInputError(f"signed statement is larger than {MAX_ENTRY_SIZE} bytes")
+    data = _bounded(data, "signed statement")
     env = decode_canonical(data, _signed_decoder, "signed statement")
-    try:
-        st_bytes = env.statement.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise MalformedInputError("statement is not valid Unicode") from exc
-    sig = b64decode(env.sig, "statement signature")
-    if len(sig) != 64:
-        raise MalformedInputError("statement signature must be 64 bytes")
+    st_bytes, sig = _statement_and_sig(env.statement, env.sig, "")
     return parse_statement(st_bytes), st_bytes, bytes.fromhex(env.key_id), sig
