@@ -68,6 +68,8 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
     def put(level: int, index: int, h: bytes) -> None:
         nodes[tree.node_key(level, index)] = h
 
+    if size:
+        _check_dictionary(store, txn)
     count = 0
     for key, packed in _rows(txn, db["entries"]):
         if count % 4096 == 0:
@@ -120,6 +122,23 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
     _check_meta(store, txn, inv, count)
     _check_checkpoints(txn, db["checkpoints"], log_key, get, count)
     return count
+
+
+def _check_dictionary(store: Store, txn: lmdb.Transaction) -> None:
+    """The stored entry dictionary must be the one the log's origin gives. If it is not,
+    name the row at fault: the genesis (read with the stored dictionary) tells which."""
+    zdict = store.get(txn, "meta", b"zdict")
+    origin = (store.get(txn, "meta", b"origin") or b"").decode("utf-8", "replace")
+    if zdict == make_dictionary(origin):
+        return
+    try:
+        genesis = parse_entry(store.codec.unpack(store.need(txn, "entries", u64(0)))).statement
+        genesis_origin = genesis.origin
+    except (zlib.error, VerifierError):
+        genesis_origin = None
+    if genesis_origin is not None and zdict == make_dictionary(genesis_origin):
+        raise AuditError("meta row differs from the entries", "meta origin")
+    raise AuditError("the entry dictionary differs from the one the origin gives", "meta zdict")
 
 
 def _dups(txn: lmdb.Transaction, db: Any) -> dict[bytes, list[bytes]]:

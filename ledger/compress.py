@@ -50,16 +50,22 @@ class Codec:
         self.dictionary = dictionary
 
     def pack(self, entry: bytes) -> bytes:
-        """The stored form of ``entry``: raw deflate, 4 KiB window, with the dictionary.
+        """The stored form of ``entry``: raw deflate (4 KiB window, the dictionary), then a
+        CRC-32 of those bytes, so that a change even to the stream's unused padding bits,
+        which decompress to the same entry, is still seen.
 
         (A fresh compressor per entry measured faster than copying a primed one.)"""
         c = zlib.compressobj(6, zlib.DEFLATED, -12, 6, zlib.Z_DEFAULT_STRATEGY, self.dictionary)
-        return c.compress(entry) + c.flush()
+        packed = c.compress(entry) + c.flush()
+        return packed + zlib.crc32(packed).to_bytes(4, "big")
 
     def unpack(self, stored: bytes) -> bytes:
         """The exact entry bytes; zlib.error if ``stored`` was damaged."""
+        packed, crc = stored[:-4], stored[-4:]
+        if len(stored) < 5 or zlib.crc32(packed).to_bytes(4, "big") != crc:
+            raise zlib.error("stored entry fails its checksum")
         d = zlib.decompressobj(-15, self.dictionary)
-        data = d.decompress(stored, 1 << 17)
+        data = d.decompress(packed, 1 << 17)
         if d.unconsumed_tail or not d.eof or d.unused_data:
             raise zlib.error("stored entry is truncated or has trailing bytes")
         return data

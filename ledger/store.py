@@ -25,7 +25,7 @@ from .errors import StoreError
 
 T = TypeVar("T")
 
-FORMAT = b"modelseal-store 4"
+FORMAT = b"modelseal-store 5"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 MAX_KEY = 511  # LMDB's key size limit
@@ -113,7 +113,8 @@ class Store:
         zdict = self.read(lambda txn: self.get(txn, "meta", b"zdict"))
         if zdict is None:
             self.close()
-            raise StoreError(f"{self.path} lacks its entry dictionary: a damaged store")
+            raise StoreError(f"store is damaged: meta row zdict (the entry dictionary) is missing "
+                             f"in {self.path}")
         self.codec = Codec(zdict)
         return self
 

@@ -135,7 +135,8 @@ def judge(path: Path, db: str) -> dict[str, Any]:
         return {"found": "audit", "named": exc.where.startswith(expect), "what": exc.what,
                 "where": exc.where}
     except StoreError as exc:  # a changed format row: the store does not open
-        return {"found": "open", "named": db == "meta" and "not a modelseal store" in str(exc),
+        named = "not a modelseal store" in str(exc) or "meta row" in str(exc)
+        return {"found": "open", "named": db == "meta" and named,
                 "what": str(exc), "where": "store"}
     return {"found": None, "named": False}
 
