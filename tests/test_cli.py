@@ -746,7 +746,7 @@ def tamper(store_dir: Path, db: str) -> None:
     ("nodes", "nodes row differs from what the entries give at nodes key"),
     ("models", "models row differs from what the entries give at models key"),
     ("snapshots", "snapshots row differs from what the entries give at snapshots key"),
-    ("entries", "fails verification"),
+    ("entries", "stored entry does not decompress"),  # entries are stored compressed + CRC
 ])
 def test_audit_finds_a_tampered_byte(model: Store, db: str, message: str) -> None:
     tamper(model.dir, db)
