@@ -39,7 +39,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
 
     def line(row: list[str]) -> str:
         out = []
-        for text, width in zip(row, widths):
+        for text, width in zip(row, widths, strict=True):
             text = text if len(text) <= width else text[: width - 1] + "…"
             out.append(text.ljust(width))
         return "  ".join(out).rstrip()

@@ -125,8 +125,9 @@ def _month(sc: Scenario, month: int, names: list[str], rng: random.Random) -> No
             "training_data": f"lake://curated/{name}/2025-{month:02d}"})
         if rng.random() < 0.5:
             clock.set(_day(month, 22, 15))
+            ticket = f"CHG-{rng.randrange(10**5):05d}"
             _as(led, writer).record(name, "deployed", {"environment": "production",
-                                                       "change_ticket": f"CHG-{rng.randrange(10**5):05d}"})
+                                                       "change_ticket": ticket})
             _as(led, writer).tag(name, "production", snapshot=snap.snapshot_hash)
     if month % 3 == 0:  # quarterly independent validation of the high-tier models
         for name in live:

@@ -390,7 +390,8 @@ class Ledger:
         """Consistency proof from ``old_size`` to ``new_size`` (default: the current size)."""
         with self._reader() as txn:
             n = self._size_arg(txn, new_size)
-            if isinstance(old_size, bool) or not isinstance(old_size, int) or not 0 <= old_size <= n:
+            if (isinstance(old_size, bool) or not isinstance(old_size, int)
+                    or not 0 <= old_size <= n):
                 raise ValueError(f"old size must be an int in 0..{n}")
             hashes = tree.consistency_proof(q.getter(self._store, txn), old_size, n)
             return ConsistencyProof(old_size, n, tuple(hashes), self._note_for(txn, n))

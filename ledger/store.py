@@ -131,7 +131,8 @@ class Store:
         else:
             self._open[real] = (env, count - 1)
 
-    def write(self, fn: Callable[[lmdb.Transaction], T], *, on_retry: Callable[[], None] | None = None) -> T:
+    def write(self, fn: Callable[[lmdb.Transaction], T], *,
+              on_retry: Callable[[], None] | None = None) -> T:
         """Run ``fn`` in one write transaction and commit; return its result.
 
         If the map fills, the transaction is aborted, the map doubled, and ``fn``

@@ -271,7 +271,8 @@ def parse_entry(data: bytes) -> ParsedEntry:
     entry = decode_canonical(data, _entry_decoder, "entry")
     st_bytes, sig = _statement_and_sig(entry.statement, entry.sig, "entry ")
     statement = parse_statement(st_bytes)
-    return ParsedEntry(entry, statement, st_bytes, bytes.fromhex(entry.key_id), sig, leaf_hash(data))
+    key_id = bytes.fromhex(entry.key_id)
+    return ParsedEntry(entry, statement, st_bytes, key_id, sig, leaf_hash(data))
 
 
 def snapshot_hash(data: bytes) -> str:

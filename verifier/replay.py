@@ -283,7 +283,8 @@ class Inventory:
     # -- applying ---------------------------------------------------------------
 
     def apply(self, data: bytes) -> ParsedEntry:
-        """Check entry bytes against the state, then apply them; raise and change nothing otherwise."""
+        """Check entry bytes against the state, then apply them; if a check fails, raise
+        and change nothing."""
         p = parse_entry(data)
         self.apply_parsed(p)
         return p

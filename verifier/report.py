@@ -159,7 +159,8 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
     members = ", ".join(f"{_e(k)}" + (f" ({_e(v)})" if v else "")
                         for k, v in sorted(m.members.items()))
     facts = [("Owner", _e(m.owner)), ("Type", _e(m.model_type)), ("Tier", _e(m.tier)),
-             ("Purpose", f'<span class="text">{_e(m.purpose)}</span>'), ("Registered", _time(m.registered_at)),
+             ("Purpose", f'<span class="text">{_e(m.purpose)}</span>'),
+             ("Registered", _time(m.registered_at)),
              ("Model hash", f"<code>{_e(m.model_hash)}</code>")]
     if members:
         facts.append(("Members", members))
