@@ -82,23 +82,25 @@ class Settings:
                                "pass --store DIR or set MODELSEAL_STORE (see modelseal init)")
         return Path(path)
 
+    def _key_file(self, given: str | None, env: str, what: str, hint: str) -> Path:
+        path = given or os.environ.get(env)
+        if not path:
+            raise UsageProblem(f"no {what} given", hint)
+        return Path(path)
+
     def actor_key(self) -> ActorKey:
         """The actor key that signs what this command writes."""
-        path = self.key or os.environ.get("MODELSEAL_KEY")
-        if not path:
-            raise UsageProblem("no actor key given",
-                               "pass --key FILE or set MODELSEAL_KEY (see modelseal keygen)")
-        key = _load(ActorKey, Path(path), self.allow_insecure_key)
+        path = self._key_file(self.key, "MODELSEAL_KEY", "actor key",
+                              "pass --key FILE or set MODELSEAL_KEY (see modelseal keygen)")
+        key = _load(ActorKey, path, self.allow_insecure_key)
         assert isinstance(key, ActorKey)
         return key
 
     def log_key_obj(self) -> LogKey:
         """The log key that signs checkpoints."""
-        path = self.log_key or os.environ.get("MODELSEAL_LOG_KEY")
-        if not path:
-            raise UsageProblem("no log key given",
-                               "pass --log-key FILE or set MODELSEAL_LOG_KEY (made by init)")
-        key = _load(LogKey, Path(path), self.allow_insecure_key)
+        path = self._key_file(self.log_key, "MODELSEAL_LOG_KEY", "log key",
+                              "pass --log-key FILE or set MODELSEAL_LOG_KEY (made by init)")
+        key = _load(LogKey, path, self.allow_insecure_key)
         assert isinstance(key, LogKey)
         return key
 
