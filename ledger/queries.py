@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lmdb
@@ -99,8 +102,26 @@ def size_at(store: Store, txn: lmdb.Transaction, t: int) -> int:
     return from_u64(bytes(cur.key())[8:])
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic objects (it would
+    otherwise rescan them again and again: about a fifth of inventory_at's time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelState]:
     """Every model's state after the first ``n`` entries, by name."""
+    with _no_gc():
+        return _states_at(store, txn, n)
+
+
+def _states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelState]:
     out: dict[str, ModelState] = {}
     if n == 0:
         return out
