@@ -141,15 +141,6 @@ class Ledger:
 
         return self._store.write(fn)
 
-    def _snapshot_of(self, index: int) -> Snapshot | None:
-        with self._reader() as txn:
-            p = parse_entry(q.entry(self._store, txn, index))
-            from verifier.entry import statement_model
-
-            if statement_model(p.statement) is None:
-                return None
-            return q.snapshot(self._store, txn, index)
-
     def _sign_and_write(self, op: str, *, actor: ActorKey | None = None,
                         **body: Any) -> Snapshot | None:
         signer = actor or self.signer
@@ -204,9 +195,8 @@ class Ledger:
                                   "metadata": metadata or {}}
         with self._reader() as txn:
             existing = q.chain(self._store, txn, name)
-        if existing:
-            first = self._snapshot_of(existing[0])
-            assert first is not None
+            first = q.snapshot(self._store, txn, existing[0]) if existing else None
+        if first is not None:
             if first.payload != fields:
                 raise RuleError(f"model {name!r} is registered with other fields; "
                                 f"record an 'updated' event to change them")

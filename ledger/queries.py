@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import lmdb
 
 from verifier import ModelState, parse_entry
+from verifier.entry import statement_model
 
 from . import tree
 from .codec import decode_state
@@ -82,8 +82,6 @@ def history(store: Store, txn: lmdb.Transaction, name: str) -> list[Snapshot]:
 def snapshot(store: Store, txn: lmdb.Transaction, index: int) -> Snapshot:
     """The snapshot of model entry ``index``."""
     p = parse_entry(entry(store, txn, index))
-    from verifier.entry import statement_model
-
     name = statement_model(p.statement)
     if name is None:
         raise ValueError(f"entry {index} is a keyring entry, not a model snapshot")
@@ -149,6 +147,3 @@ def latest_checkpoint(store: Store, txn: lmdb.Transaction) -> tuple[int, bytes] 
     return from_u64(bytes(cur.key())), bytes(cur.value())
 
 
-def as_json(value: Any) -> Any:
-    """Plain-JSON view of a ModelState (or passthrough)."""
-    return value.fields() if isinstance(value, ModelState) else value

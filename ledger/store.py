@@ -131,12 +131,11 @@ class Store:
         else:
             self._open[real] = (env, count - 1)
 
-    def write(self, fn: Callable[[lmdb.Transaction], T], *,
-              on_retry: Callable[[], None] | None = None) -> T:
+    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in one write transaction and commit; return its result.
 
         If the map fills, the transaction is aborted, the map doubled, and ``fn``
-        run again from scratch (``on_retry`` resets any caller state first).
+        run again from scratch (it must keep no state of its own between runs).
         Any exception from ``fn`` aborts and propagates; LMDB failures become
         StoreError. The result is returned only after the commit succeeded.
         """
@@ -147,8 +146,6 @@ class Store:
                 return result
             except lmdb.MapFullError:
                 self._grow()
-                if on_retry is not None:
-                    on_retry()
             except lmdb.Error as exc:
                 raise self.error(exc) from None
 
