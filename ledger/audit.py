@@ -3,7 +3,6 @@ compare, byte for byte. Raises AuditError naming what and where."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from verifier.entry import statement_model
 
 from . import tree
 from .codec import encode_keyring, encode_state
-from .compress import make_dictionary
+from .compress import DamagedEntry, make_dictionary
 from .errors import AuditError
 from .store import Store, from_u64, u64
 from .versions import version_key, version_value
@@ -58,7 +57,6 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
         name: {} for name in ("snapshots", "stmt_ids", "by_time", "model_hashes", "versions",
                               "nodes")
     }
-    by_model: dict[bytes, list[bytes]] = {}
     last_row: dict[str, tuple[int, bytes]] = {}
     nodes = expect["nodes"]
 
@@ -78,7 +76,7 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
             raise AuditError("entry key out of sequence", f"entries row {key.hex()}")
         try:
             data = store.codec.unpack(packed)
-        except zlib.error as exc:
+        except DamagedEntry as exc:
             raise AuditError(f"stored entry does not decompress ({exc})",
                              f"entry {count}") from None
         try:
@@ -101,7 +99,6 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
         expect["by_time"][u64(e.recorded_at) + u64(count)] = b""
         name = statement_model(p.statement)
         if name is not None:
-            by_model.setdefault(name.encode(), []).append(u64(count))
             state = inv.models[name]
             previous = last_row.get(name)
             row = version_value(p, state, previous)
@@ -116,9 +113,6 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
         _compare(txn, db[name], rows, name)
     _compare(txn, db["models"], {n.encode(): encode_state(s) for n, s in inv.models.items()},
              "models")
-    stored = {k: sorted(v) for k, v in _dups(txn, db["by_model"]).items()}
-    if stored != by_model:
-        raise AuditError("model index differs from the entries", "by_model")
     _check_meta(store, txn, inv, count)
     _check_checkpoints(txn, db["checkpoints"], log_key, get, count)
     return count
@@ -134,18 +128,11 @@ def _check_dictionary(store: Store, txn: lmdb.Transaction) -> None:
     try:
         genesis = parse_entry(store.codec.unpack(store.need(txn, "entries", u64(0)))).statement
         genesis_origin = genesis.origin
-    except (zlib.error, VerifierError):
+    except (DamagedEntry, VerifierError):
         genesis_origin = None
     if genesis_origin is not None and zdict == make_dictionary(genesis_origin):
         raise AuditError("meta row differs from the entries", "meta origin")
     raise AuditError("the entry dictionary differs from the one the origin gives", "meta zdict")
-
-
-def _dups(txn: lmdb.Transaction, db: Any) -> dict[bytes, list[bytes]]:
-    out: dict[bytes, list[bytes]] = {}
-    for key, value in _rows(txn, db):
-        out.setdefault(key, []).append(value)
-    return out
 
 
 def _compare(txn: lmdb.Transaction, db: Any, want: dict[bytes, bytes], name: str) -> None:

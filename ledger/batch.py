@@ -13,6 +13,7 @@ from verifier import VerifierError
 
 from .errors import StoreError
 from .keys import LogKey
+from .sigcheck import run_checks
 from .statements import Signed
 from .store import Store
 from .writer import Appender
@@ -34,7 +35,7 @@ class Batch:
 
     def _begin(self) -> None:
         self.txn = self.store.begin(write=True)
-        self.app = Appender(self.store, self.txn, self.now_ns)
+        self.app = Appender(self.store, self.txn, self.now_ns, defer_own=True)
 
     def _regrow(self) -> None:
         start = self.app.start_size
@@ -73,6 +74,11 @@ class Batch:
         return p
 
     def commit(self, log_key: LogKey) -> None:
+        try:
+            run_checks(self.app.pending or [])
+        except BaseException:
+            self._abort()
+            raise
         try:
             try:
                 self.app.finish(log_key)

@@ -19,6 +19,7 @@ from verifier.encoding import check_key_name
 from verifier.errors import MalformedInputError
 
 from .errors import KeyFileError
+from .sodium import SodiumSigner
 
 _MAGIC = "modelseal-key v1"
 
@@ -40,6 +41,9 @@ class _SigningKey:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         self.public_bytes = raw
+        seed = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                     serialization.NoEncryption())
+        self._signer = SodiumSigner(seed)
 
     @property
     def key(self) -> VerifierKey:
@@ -63,8 +67,9 @@ class _SigningKey:
         return self.key.key_id
 
     def sign(self, message: bytes) -> bytes:
-        """An Ed25519 signature over exactly ``message``."""
-        return self._private.sign(message)
+        """An Ed25519 signature over exactly ``message`` (the same bytes OpenSSL would
+        give: Ed25519 is deterministic; made through libsodium, which is faster)."""
+        return self._signer.sign(message)
 
     def save(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> Path:
         """Write the key to a new file, mode 0600. Refuses to overwrite an existing file."""

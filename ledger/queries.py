@@ -64,10 +64,17 @@ def chain(store: Store, txn: lmdb.Transaction, name: str) -> list[int]:
     """The indexes of a model's entries, oldest first."""
     if not 0 < len(name.encode()) <= MAX_NAME_BYTES:
         return []
-    cur = txn.cursor(db=store.db["by_model"])
-    if not cur.set_key(name.encode()):
+    prefix = name.encode() + b"\x00"
+    cur = txn.cursor(db=store.db["versions"])
+    if not cur.set_range(prefix):
         return []
-    return [from_u64(bytes(v)) for v in cur.iternext_dup()]
+    out = []
+    for key in cur.iternext(keys=True, values=False):
+        key = bytes(key)
+        if not key.startswith(prefix):
+            break
+        out.append(from_u64(key[-8:]))
+    return out
 
 
 def history(store: Store, txn: lmdb.Transaction, name: str) -> list[Snapshot]:

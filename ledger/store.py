@@ -9,7 +9,6 @@ writers across processes; readers never block.
 from __future__ import annotations
 
 import errno
-import zlib
 import os
 import resource
 from collections.abc import Callable, Iterator
@@ -19,22 +18,21 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from .compress import Codec, make_dictionary
+from .compress import Codec, DamagedEntry, make_dictionary
 
 from .errors import StoreError
 
 T = TypeVar("T")
 
-FORMAT = b"modelseal-store 5"
+FORMAT = b"modelseal-store 6"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 MAX_KEY = 511  # LMDB's key size limit
 MAX_NAME_BYTES = MAX_KEY - 9  # a model name is a key, and with 9 bytes more a versions key
 DB_NAMES = (
-    "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_model", "by_time",
+    "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_time",
     "model_hashes", "models", "versions", "checkpoints",
 )
-_DUPSORT = {"by_model"}
 
 
 def u64(n: int) -> bytes:
@@ -62,8 +60,7 @@ class Store:
         self._closed = False
         self.codec = Codec(b"")
         self.db: dict[str, Any] = {
-            name: env.open_db(name.encode(), dupsort=name in _DUPSORT, dupfixed=name in _DUPSORT)
-            for name in DB_NAMES
+            name: env.open_db(name.encode()) for name in DB_NAMES
         }
 
     @classmethod
@@ -208,7 +205,7 @@ class Store:
         stored = self.need(txn, "entries", u64(index))
         try:
             return self.codec.unpack(stored)
-        except zlib.error as exc:
+        except DamagedEntry as exc:
             raise StoreError(f"store is damaged: entry {index} does not decompress ({exc})") \
                 from None
 

@@ -26,11 +26,13 @@ from verifier import (
     signature_line,
 )
 from verifier.entry import build_entry, statement_model
+from verifier.replay import PendingSignature
 
 from . import tree
 from .codec import OwnerView, decode_keyring, encode_keyring, index_map, state_map
 from .keys import LogKey
 from .results import Snapshot
+from .sodium import SodiumVerifierKey
 from .statements import Signed
 from .store import MAX_NAME_BYTES, Store, from_u64, u64
 from .versions import previous_row, version_key, version_value
@@ -47,6 +49,8 @@ def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
         inv.origin = store.need(txn, "meta", b"origin").decode()
         inv.log_key = VerifierKey.parse(store.need(txn, "meta", b"log_vkey").decode())
         inv.key_history = decode_keyring(store.need(txn, "meta", b"keyring"))
+        for record in inv.key_history:  # the write path verifies through libsodium
+            record.key = SodiumVerifierKey.of(record.key)
         inv.keys = {r.name: r for r in inv.key_history if r.revoked_index is None}
     return inv
 
@@ -54,8 +58,12 @@ def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
 class Appender:
     """Appends to the log inside one write transaction. Not reusable across transactions."""
 
-    def __init__(self, store: Store, txn: lmdb.Transaction, now_ns: Callable[[], int]) -> None:
+    def __init__(self, store: Store, txn: lmdb.Transaction, now_ns: Callable[[], int],
+                 *, defer_own: bool = False) -> None:
+        """``defer_own``: collect the signature checks of statements signed in this
+        process (``Signed``) in ``pending``; the caller runs them before committing."""
         self.store, self.txn, self.now_ns = store, txn, now_ns
+        self.pending: list[PendingSignature] | None = [] if defer_own else None
         self.inv = load_inventory(store, txn)
         self.start_size = self.inv.size
         self._keyring_changed = False
@@ -96,7 +104,7 @@ class Appender:
                                   statement_bytes=st_bytes, key_id=key_id, sig=sig)
         except ValueError as exc:
             raise MalformedInputError(f"statement does not fit in an entry: {exc}") from None
-        inv.apply_parsed(p)
+        inv.apply_parsed(p, pending=self.pending if isinstance(signed, Signed) else None)
         self._store_rows(p, data, name)
         self.store.put(self.txn, "meta", b"size", u64(inv.size))  # reads in a batch see it
         if isinstance(st, (Genesis, Grant, Revoke)):
@@ -117,7 +125,6 @@ class Appender:
         s.put(txn, "snapshots", p.leaf_hash, u64(e.index), overwrite=False)
         s.put(txn, "by_time", u64(e.recorded_at) + u64(e.index), b"", append=True)
         if name is not None:
-            s.put(txn, "by_model", name.encode(), u64(e.index))
             state = self.inv.models[name]
             previous = previous_row(s, txn, name, e.index)
             s.put(txn, "versions", version_key(name, e.index),

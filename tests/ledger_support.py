@@ -74,7 +74,7 @@ def fingerprint(ledger: Ledger) -> tuple[int, bytes, bytes]:
 
 
 def raw_rows(ledger: Ledger, db: str) -> dict[bytes, bytes]:
-    """Every row of one named database (for by_model, the last duplicate per key)."""
+    """Every row of one named database."""
     store = ledger._store
     with store.env.begin(db=store.db[db]) as txn:
         return {bytes(k): bytes(val) for k, val in txn.cursor().iternext()}

@@ -295,9 +295,6 @@ def tamper_by_time(led: Ledger) -> None:
     put(led, "by_time", flip(key, 7), b"", delete=key)
 
 
-def tamper_by_model(led: Ledger) -> None:
-    put(led, "by_model", b"churn", lstore.u64(4))  # an entry of fraud
-
 
 def tamper_model_hash(led: Ledger) -> None:
     key, _ = rows(led, "model_hashes")[0]
@@ -358,7 +355,6 @@ TAMPERS = {
     "versions": (flip_value("versions"), "versions"),
     "first version": (flip_value("versions", 0), "versions"),
     "model_hashes": (tamper_model_hash, "model_hashes"),
-    "by_model": (tamper_by_model, "by_model"),
     "checkpoint signature": (tamper_checkpoint_sig, "checkpoint of size"),
     "forked checkpoint": (forked_checkpoint, "checkpoint of size"),
     "checkpoint beyond the log": (checkpoint_beyond_the_log, "checkpoint of size"),

@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import msgspec
-from typing import Any
+from typing import Any, NamedTuple
 
 from .encoding import MAX_UINT64
 from .entry import (
@@ -46,6 +46,26 @@ from .timeutil import iso
 VALIDATION_EVENT = "validated"
 UPDATE_EVENT = "updated"
 RETIRE_EVENT = "retired"
+
+
+class PendingSignature(NamedTuple):
+    """One statement signature check: a key, a signature and the exact signed bytes."""
+
+    key: VerifierKey
+    sig: bytes
+    data: bytes
+    actor: str
+    statement_id: str
+
+    def ok(self) -> bool:
+        """True if the signature verifies."""
+        return self.key.verify(self.sig, self.data)
+
+    def check(self) -> None:
+        """Raise SignatureError unless the signature verifies."""
+        if not self.ok():
+            raise SignatureError(
+                f"signature of {self.actor!r} on statement {self.statement_id} does not verify")
 
 
 @dataclass
@@ -191,12 +211,18 @@ class Inventory:
 
     # -- signature and authority ----------------------------------------------
 
-    def check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes, sig: bytes) -> None:
+    def check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes, sig: bytes,
+                        *, pending: list[PendingSignature] | None = None) -> None:
         """Raise unless ``st`` (signed as given) may be appended next.
 
         Checks the statement is for this log, its id is new, its actor's key is
         granted and not revoked, the signature verifies over ``st_bytes``
         exactly, the actor holds the role, and the inventory rules hold.
+
+        ``pending``: only for a writer appending statements it signed itself. The
+        signature check is then added to this list instead of run; the writer must
+        run every check in it (``PendingSignature.check``) before it stores or
+        acknowledges anything. Everyone else leaves it None.
         """
         if isinstance(st, Genesis):
             self._check_genesis(st, key_id)
@@ -216,8 +242,11 @@ class Inventory:
                 raise AuthorizationError(f"actor {st.actor!r} is a {record.role}, not an admin")
         if st.id in self.statement_ids:
             raise ChainError(f"statement {st.id} was already logged at {self.statement_ids[st.id]}")
-        if not key.verify(sig, st_bytes):
-            raise SignatureError(f"signature of {st.actor!r} on statement {st.id} does not verify")
+        check = PendingSignature(key, sig, st_bytes, st.actor, st.id)
+        if pending is None:
+            check.check()
+        else:
+            pending.append(check)
         self._check_rules(st)
 
     def _check_genesis(self, st: Genesis, key_id: bytes) -> None:
@@ -289,10 +318,12 @@ class Inventory:
         self.apply_parsed(p)
         return p
 
-    def apply_parsed(self, p: ParsedEntry) -> None:
-        """``apply`` for an entry already parsed with ``parse_entry``."""
+    def apply_parsed(self, p: ParsedEntry, *,
+                     pending: list[PendingSignature] | None = None) -> None:
+        """``apply`` for an entry already parsed with ``parse_entry``; for ``pending``
+        see ``check_statement``."""
         self._check_position(p)
-        self.check_statement(p.statement, p.statement_bytes, p.key_id, p.sig)
+        self.check_statement(p.statement, p.statement_bytes, p.key_id, p.sig, pending=pending)
         self._mutate(p)
 
     def _mutate(self, p: ParsedEntry) -> None:

@@ -28,8 +28,7 @@ from tests.reliability.common import Setup, build_store
 # Where audit() must say the damage is, by the database that was changed.
 WHERE = {"entries": ("entry ", "entries "), "entry fields": ("entry ",),
          "checkpoints": ("checkpoint",)}
-TARGETS = ("entries", "entry fields", "nodes", "snapshots", "stmt_ids", "by_time", "by_model",
-           "models", "versions", "model_hashes", "checkpoints", "meta")
+TARGETS = ("entries", "entry fields", "nodes", "snapshots", "stmt_ids", "by_time", "models", "versions", "model_hashes", "checkpoints", "meta")
 
 
 def build_base(workdir: Path) -> Setup:
@@ -66,8 +65,7 @@ def raw_env(path: Path) -> Iterator[tuple[lmdb.Environment, dict[str, Any]]]:
     size = max(64 << 20, 2 * (path / "data.mdb").stat().st_size)
     env = lmdb.open(str(path), map_size=size, max_dbs=len(DB_NAMES) + 1, subdir=True)
     try:
-        dbs = {name: env.open_db(name.encode(), dupsort=name == "by_model",
-                                 dupfixed=name == "by_model") for name in DB_NAMES}
+        dbs = {name: env.open_db(name.encode()) for name in DB_NAMES}
         yield env, dbs
     finally:
         env.close()
@@ -94,8 +92,6 @@ def flip_row(path: Path, rng: random.Random, db: str, part: str) -> str:
                 assert txn.delete(key, value)
                 txn.put(flip(key, pos, bit), value)
             else:
-                if db == "by_model":
-                    assert txn.delete(key, value)
                 txn.put(key, flip(value, pos, bit))
     label = key.decode("ascii") if db == "meta" else key.hex()
     return f"{db} {part} of row {label} byte {pos}"
@@ -204,9 +200,6 @@ def raw_truncate(path: Path, new_size: int) -> None:
             for k, _ in rows("by_time"):
                 if from_u64(k[8:]) in gone:
                     txn.delete(k, db=dbs["by_time"])
-            for k, x in rows("by_model"):
-                if from_u64(x) in gone:
-                    txn.delete(k, x, db=dbs["by_model"])
             for k, _ in rows("versions"):
                 if from_u64(k[-8:]) in gone:
                     txn.delete(k, db=dbs["versions"])

@@ -1,0 +1,231 @@
+"""The writer's Ed25519 through libsodium, and a batch's deferred signature checks.
+
+libsodium must sign exactly as OpenSSL does and accept nothing OpenSSL refuses
+(else the log could hold an entry the verifier rejects); a batch must refuse,
+and store nothing of itself, if one of its own signatures does not verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+import verifier as v
+from ledger import ActorKey, Ledger, sign_statement
+from ledger.sigcheck import run_checks
+from ledger.sodium import SodiumSigner, SodiumVerifierKey, sodium_verify
+from verifier.replay import PendingSignature
+from tests.ledger_support import ORIGIN, T0, Clock, Keys, fingerprint, make_ledger, register
+
+L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+
+
+def openssl_verify(public: bytes, sig: bytes, msg: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(sig, msg)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def keypair(seed: bytes) -> tuple[Ed25519PrivateKey, bytes]:
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    return private, private.public_key().public_bytes_raw()
+
+
+# -- libsodium against OpenSSL -----------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=hs.binary(min_size=32, max_size=32), msg=hs.binary(max_size=600))
+def test_sodium_signs_the_same_bytes_as_openssl(seed: bytes, msg: bytes) -> None:
+    private, public = keypair(seed)
+    sig = SodiumSigner(seed).sign(msg)
+    assert sig == private.sign(msg)
+    assert sodium_verify(public, sig, msg) and openssl_verify(public, sig, msg)
+
+
+@settings(max_examples=600, deadline=None)
+@given(seed=hs.binary(min_size=32, max_size=32), msg=hs.binary(min_size=1, max_size=300),
+       where=hs.sampled_from(["sig", "key", "msg"]), pos=hs.integers(0, 10_000),
+       bit=hs.integers(0, 7))
+def test_sodium_accepts_nothing_openssl_refuses(seed: bytes, msg: bytes, where: str, pos: int,
+                                                bit: int) -> None:
+    """One flipped bit anywhere: libsodium accepting implies OpenSSL accepting."""
+    private, public = keypair(seed)
+    parts = {"sig": private.sign(msg), "key": public, "msg": msg}
+    data = bytearray(parts[where])
+    data[pos % len(data)] ^= 1 << bit
+    parts[where] = bytes(data)
+    got = sodium_verify(parts["key"], parts["sig"], parts["msg"])
+    assert not got or openssl_verify(parts["key"], parts["sig"], parts["msg"])
+    assert not got  # one bit changed: neither may accept
+
+
+def _edge_cases() -> Iterator[tuple[str, bytes, bytes, bytes]]:
+    """Known troublesome inputs: non-canonical S, small-order keys and R, y >= p."""
+    private, public = keypair(bytes(range(32)))
+    msg = b"modelseal edge case"
+    sig = private.sign(msg)
+    s = int.from_bytes(sig[32:], "little")
+    yield "S + L", public, sig[:32] + (s + L).to_bytes(32, "little"), msg
+    yield "S = L", public, sig[:32] + L.to_bytes(32, "little"), msg
+    identity = (1).to_bytes(32, "little")
+    yield "identity key, R, S = 0", identity, identity + bytes(32), msg
+    order2 = ((2**255 - 19) - 1).to_bytes(32, "little")  # (0, -1)
+    yield "order-2 key", order2, identity + bytes(32), msg
+    yield "order-2 R", public, order2 + sig[32:], msg
+    non_canonical_one = (2**255 - 19 + 1).to_bytes(32, "little")  # y = p + 1 (means 1)
+    yield "non-canonical identity key", non_canonical_one, identity + bytes(32), msg
+    yield "non-canonical R", public, non_canonical_one + sig[32:], msg
+    yield "all-ones key", b"\xff" * 32, sig, msg
+    yield "zero signature", public, bytes(64), msg
+
+
+@pytest.mark.parametrize("case", list(_edge_cases()), ids=lambda c: c[0])
+def test_sodium_edge_cases_never_beyond_openssl(case: tuple[str, bytes, bytes, bytes]) -> None:
+    _, public, sig, msg = case
+    assert not sodium_verify(public, sig, msg) or openssl_verify(public, sig, msg)
+
+
+def test_sodium_verify_refuses_bad_lengths() -> None:
+    _, public = keypair(bytes(32))
+    assert not sodium_verify(public[:31], bytes(64), b"m")
+    assert not sodium_verify(public, bytes(63), b"m")
+    with pytest.raises(ValueError):
+        SodiumSigner(bytes(31))
+
+
+def test_sodium_verifier_key_is_the_same_key() -> None:
+    key = ActorKey.generate("ml-pipeline")
+    fast = SodiumVerifierKey.of(key.key)
+    assert (fast.name, fast.key_id, fast.public_key, fast.vkey) == (
+        key.key.name, key.key_id, key.public_bytes, key.vkey)
+    assert SodiumVerifierKey.of(fast) is fast
+    sig = key.sign(b"m")
+    assert fast.verify(sig, b"m") and key.key.verify(sig, b"m")
+    assert not fast.verify(sig, b"n")
+
+
+# -- deferred checks -----------------------------------------------------------------------
+
+
+def _checks(n: int, bad: set[int]) -> list[PendingSignature]:
+    key = ActorKey.generate("ml-pipeline")
+    fast = SodiumVerifierKey.of(key.key)
+    out = []
+    for i in range(n):
+        data = f"statement {i}".encode()
+        sig = key.sign(data if i not in bad else b"something else")
+        out.append(PendingSignature(fast, sig, data, "ml-pipeline", f"stmt-{i:016d}"))
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 200, 301])
+def test_run_checks_passes_good_signatures(n: int) -> None:
+    run_checks(_checks(n, set()))
+
+
+@pytest.mark.parametrize(("n", "bad"), [(1, {0}), (200, {150}), (301, {7, 300}), (64, {63})])
+def test_run_checks_names_the_first_bad_signature(n: int, bad: set[int]) -> None:
+    with pytest.raises(v.SignatureError, match=f"stmt-{min(bad):016d}"):
+        run_checks(_checks(n, bad))
+
+
+def test_check_statement_defers_only_when_asked(tmp_path: Path) -> None:
+    """With ``pending``, the signature check is collected, not run; without, it is run."""
+    keys = Keys()
+    led = make_ledger(tmp_path / "store", keys)
+    inv = v.Inventory()
+    inv.apply(led.entry(0))  # the genesis: origin and admin key
+    led.close()
+    envelope = sign_statement(keys.admin, ORIGIN, "register", claimed_at=T0, name="fraud",
+                              owner="o", model_type="ml_model", tier="high", purpose="p",
+                              status="active", metadata={})
+    st, st_bytes, key_id, sig = v.parse_signed_statement(envelope)
+    bad_sig = bytes([sig[0] ^ 1]) + sig[1:]
+    pending: list[PendingSignature] = []
+    inv.check_statement(st, st_bytes, key_id, bad_sig, pending=pending)  # collected, no raise
+    assert len(pending) == 1 and not pending[0].ok()
+    with pytest.raises(v.SignatureError):
+        pending[0].check()
+    with pytest.raises(v.SignatureError):
+        inv.check_statement(st, st_bytes, key_id, bad_sig)
+    inv.check_statement(st, st_bytes, key_id, sig)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    keys = Keys()
+    led = make_ledger(tmp_path / "store", keys, Clock())
+    pipe = ActorKey.generate("ml-pipeline")
+    led.grant(pipe.vkey, role="writer")
+    led.signer = pipe
+    register(led, "fraud")
+    yield led
+    led.close()
+
+
+def _corrupt_signer(led: Ledger, after: int) -> None:
+    """Make the ledger's signer produce a bad signature from its ``after``-th signature on."""
+    signer = led.signer
+    assert signer is not None
+    real = signer._signer
+    count = [0]
+
+    class Faulty:
+        def sign(self, message: bytes) -> bytes:
+            count[0] += 1
+            sig = real.sign(message)
+            return sig if count[0] <= after else bytes([sig[0] ^ 0x40]) + sig[1:]
+
+    signer._signer = Faulty()  # type: ignore[assignment]
+
+
+def test_a_bad_own_signature_fails_the_whole_batch(ledger: Ledger) -> None:
+    """In a batch, one bad signature of the ledger's own signer is found at commit:
+    SignatureError, and nothing of the batch is stored."""
+    before = fingerprint(ledger)
+    _corrupt_signer(ledger, after=70)
+    with pytest.raises(v.SignatureError, match="does not verify"):
+        with ledger.batch():
+            for i in range(100):
+                ledger.record("fraud", event="retrained", payload={"i": i})
+    assert fingerprint(ledger) == before
+    assert [s.event_type for s in ledger.history("fraud")] == ["registered"]
+    assert ledger.audit() == before[0]
+
+
+def test_a_bad_own_signature_outside_a_batch_is_refused_at_once(ledger: Ledger) -> None:
+    before = fingerprint(ledger)
+    _corrupt_signer(ledger, after=0)
+    with pytest.raises(v.SignatureError):
+        ledger.record("fraud", event="retrained")
+    assert fingerprint(ledger) == before
+
+
+def test_a_bad_submitted_signature_is_refused_at_the_call_in_a_batch(ledger: Ledger) -> None:
+    """Statements signed elsewhere are checked when submitted, even in a batch; the
+    batch's other writes stand."""
+    assert ledger.signer is not None
+    good = sign_statement(ledger.signer, ORIGIN, "event", claimed_at=T0, model="fraud",
+                          event_type="retrained", payload={})
+    st, st_bytes, key_id, sig = v.parse_signed_statement(good)
+    forged = v.signed_statement_bytes(st_bytes, key_id, bytes([sig[0] ^ 1]) + sig[1:])
+    start = ledger.size
+    with ledger.batch():
+        ledger.record("fraud", event="a")
+        with pytest.raises(v.SignatureError):
+            ledger.submit(forged)
+        ledger.record("fraud", event="b")
+    assert ledger.size == start + 2
+    assert ledger.audit() == start + 2
