@@ -25,7 +25,7 @@ from .errors import StoreError
 
 T = TypeVar("T")
 
-FORMAT = b"modelseal-store 5"
+FORMAT = b"modelseal-store 6"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 MAX_KEY = 511  # LMDB's key size limit
