@@ -127,18 +127,12 @@ def states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelSta
 
 
 def _states_at(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelState]:
-    out: dict[str, ModelState] = {}
     if n == 0:
-        return out
+        return {}
     if n == size(store, txn):
-        for _, raw in txn.cursor(db=store.db["models"]).iternext():
-            current = decode_state(bytes(raw))
-            out[current.name] = current
-        return out
-    names = txn.cursor(db=store.db["models"]).iternext(keys=True, values=False)
-    for st in states_before(store, txn, names, n):
-        out[st.name] = st
-    return out
+        rows = txn.cursor(db=store.db["models"]).iternext(keys=False, values=True)
+        return {state.name: state for state in map(decode_state, rows)}
+    return states_before(store, txn, n)
 
 
 def checkpoint_note(store: Store, txn: lmdb.Transaction, n: int) -> bytes | None:

@@ -1,16 +1,18 @@
 """Model state history for point-in-time answers.
 
 Every entry of a model's chain writes one row ``name NUL index``. A row is
-either a full state (``F`` + msgpack) or, for a plain event (any event type
-but ``updated``, ``retired``, ``validated``), a short note (``E`` + the index
-of the model's last full row + time + event type): a plain event changes only
-the newest snapshot and the last event. Reading a past state is therefore one
-seek and at most one more lookup, however long the model's history.
+either a full state (the state's msgpack array, as in ``models``) or, for a
+plain event (any event type but ``updated``, ``retired``, ``validated``), a
+short note: ``E`` (a byte no msgpack array starts with) + the index of the
+model's last full row + time + the entry's leaf hash + event type. A plain
+event changes only the newest snapshot and the last event. Reading a past
+state is therefore one seek and at most one more lookup (on the same cursor,
+usually within the same page), however long the model's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import struct
 from typing import Any
 
 import lmdb
@@ -18,12 +20,13 @@ import lmdb
 from verifier import Event, ModelState, ParsedEntry
 from verifier.replay import RETIRE_EVENT, UPDATE_EVENT, VALIDATION_EVENT
 
-from . import tree
 from .codec import decode_state, encode_state
 from .errors import StoreError
 from .store import Store, from_u64, u64
 
 _SPECIAL = {UPDATE_EVENT, RETIRE_EVENT, VALIDATION_EVENT}
+_E = ord("E")
+_NOTE = struct.Struct(">8xQ32s")  # a note after its "E": full row index, time, leaf hash
 
 Row = tuple[int, bytes]  # (entry index, row value)
 
@@ -42,10 +45,11 @@ def version_value(p: ParsedEntry, state: ModelState, previous: Row | None) -> by
     """The row for ``state`` after entry ``p``, given the model's previous row."""
     if is_plain(p) and previous is not None:
         index, value = previous
-        full = index if value[:1] == b"F" else from_u64(value[1:9])
+        full = from_u64(value[1:9]) if value[0] == _E else index
         assert isinstance(p.statement, Event)
-        return b"E" + u64(full) + u64(p.entry.recorded_at) + p.statement.event_type.encode()
-    return b"F" + encode_state(state)
+        return (b"E" + u64(full) + u64(p.entry.recorded_at) + p.leaf_hash
+                + p.statement.event_type.encode())
+    return encode_state(state)
 
 
 def previous_row(store: Store, txn: lmdb.Transaction, name: str, index: int) -> Row | None:
@@ -58,33 +62,41 @@ def previous_row(store: Store, txn: lmdb.Transaction, name: str, index: int) -> 
     return None
 
 
-def states_before(store: Store, txn: lmdb.Transaction, names: Iterable[Any],
-                  n: int) -> Iterator[ModelState]:
-    """The states of the models ``names`` (encoded, in key order) after the first ``n``
-    entries of the log; models not yet registered then are skipped. The hot loop of
-    ``inventory_at`` in the past: one seek per model, one more lookup after a plain event."""
-    cur: Any = txn.cursor(db=store.db["versions"])  # read transactions yield bytes here
-    seek, prev, last, key, value = cur.set_range, cur.prev, cur.last, cur.key, cur.value
-    get: Any = txn.get
-    vdb, ndb = store.db["versions"], store.db["nodes"]
-    cut = u64(n)
-    for name in names:
+def states_before(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, ModelState]:
+    """Every model's state after the first ``n`` entries of the log, by name (models not
+    yet registered then are left out). The hot path of ``inventory_at`` in the past: per
+    model one seek, and after a plain event one lookup of its full row near the cursor;
+    then all full rows are decoded in one pass and the notes applied."""
+    # transactions here are opened with buffers=False: keys and values are bytes
+    models: Any = txn.cursor(db=store.db["models"])
+    cur: Any = txn.cursor(db=store.db["versions"])
+    seek, prev, last, item, get = cur.set_range, cur.prev, cur.last, cur.item, cur.get
+    cut, e = u64(n), _E
+    fulls: list[bytes] = []  # each model's full row, in name order
+    notes: list[bytes | None] = []  # and the note to apply to it, if any
+    keep, note = fulls.append, notes.append
+    for name in models.iternext(keys=True, values=False):
         prefix = name + b"\x00"
         if not (prev() if seek(prefix + cut) else last()):
             continue
-        k = key()
-        if not k.startswith(prefix):
+        key, row = item()
+        if not key.startswith(prefix):
+            continue  # registered later
+        if row[0] != e:
+            keep(row)
+            note(None)
             continue
-        row = value()
-        if row[:1] == b"F":
-            yield decode_state(row[1:])
-            continue
-        full = get(prefix + row[1:9], db=vdb)
-        node = get(tree.node_key(0, from_u64(k[-8:])), db=ndb)
-        if full is None or node is None:
+        full = get(prefix + row[1:9])  # the same cursor: usually on the same page
+        if full is None or full[0] == e:
             raise StoreError(f"store is damaged: the state history of {name!r} is incomplete")
-        state = decode_state(full[1:])
-        state.latest = state.head = node.hex()
-        state.last_event_type = row[17:].decode()
-        state.last_event_at = from_u64(row[9:17])
-        yield state
+        keep(full)
+        note(row)
+    states = list(map(decode_state, fulls))
+    unpack, skip = _NOTE.unpack_from, _NOTE.size + 1
+    for state, row in zip(states, notes, strict=True):
+        if row is not None:
+            at, leaf = unpack(row, 1)
+            state.latest = state.head = leaf.hex()
+            state.last_event_type = row[skip:].decode()
+            state.last_event_at = at
+    return {state.name: state for state in states}

@@ -292,6 +292,24 @@ def test_update_and_retire_apply_from_their_time(ledger: Ledger) -> None:
     assert ledger.inventory_at(ref.snapshot.timestamp - US) == {}
 
 
+def test_inventory_at_returns_fresh_states(ledger: Ledger) -> None:
+    """Each call builds new states (now, and in the past after plain events): changing
+    one answer changes no other."""
+    register(ledger, "fraud")
+    ledger.record("fraud", "deployed", {"env": "prod"})
+    mid = ledger.record("fraud", "monitored")
+    ledger.record("fraud", "deployed")
+    for when in (None, mid.timestamp):
+        first, second = ledger.inventory_at(when), ledger.inventory_at(when)
+        assert first == second
+        a, b = first["fraud"], second["fraud"]
+        assert a is not b and a.metadata is not b.metadata and a.tags is not b.tags
+        assert a.members is not b.members
+        a.metadata["k"], a.tags["t"], a.members["m"], a.latest = 1, "x", None, "y"
+        assert ledger.inventory_at(when) == second != first
+    assert ledger.inventory_at(mid.timestamp)["fraud"].latest == mid.snapshot_hash
+
+
 def test_inventory_at_times_outside_the_log(ledger: Ledger) -> None:
     """Before genesis (even before 1970) nothing is registered; far ahead, everything."""
     register(ledger, "fraud")

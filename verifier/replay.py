@@ -106,12 +106,14 @@ class TimelineItem:
     detail: dict[str, Any]
 
 
-class ModelState(msgspec.Struct, array_like=True):
+class ModelState(msgspec.Struct, array_like=True, gc=False):
     """A model's fields and links as of the last applied entry.
 
     ``latest`` is its newest snapshot (registration or event); ``head`` its
     newest entry of any kind (what the next entry's ``prev`` must name).
     A msgspec Struct, so that a writer can store and reload it compactly.
+    Not tracked by the cyclic GC (an inventory holds tens of thousands; a state
+    never refers back to itself): do not put a state inside its own metadata.
     """
 
     name: str
