@@ -124,6 +124,26 @@ def measure_reads(ledger: Ledger, rng: random.Random, models: int, past: datetim
     return out
 
 
+def one_model(ledger: Ledger, rng: random.Random, events: int, batch: int) -> dict[str, object]:
+    """Record cost as one model's own history grows: batched rates over its first and last
+    ``2 * batch`` events, and history() time for the whole chain (O(k) in its own events)."""
+    ledger.register(**{**register_args(0), "name": "hot_model"})  # type: ignore[arg-type]
+    rates = []
+    for start in range(0, events, batch):
+        t = time.perf_counter()
+        with ledger.batch():
+            for i in range(start, min(start + batch, events)):
+                ledger.record("hot_model", EVENTS[i % len(EVENTS)], payload(rng, i))
+        rates.append(rate(min(batch, events - start), time.perf_counter() - t))
+    hist = timed(lambda: ledger.history("hot_model"), 5)
+    return {"one_model_events": events,
+            "one_model_record_batched_per_s_first": round(statistics.mean(rates[:2]), 1),
+            "one_model_record_batched_per_s_last": round(statistics.mean(rates[-2:]), 1),
+            "one_model_history_ms": round(statistics.median(hist) * 1e3, 1),
+            "one_model_history_us_per_entry": round(statistics.median(hist) * 1e6 / (events + 1),
+                                                    2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", type=int, default=28_800)
@@ -199,6 +219,8 @@ def main() -> None:
             result["verify_bundle_entries"] = v.size
             result["verify_bundle_entries_per_s"] = rate(v.size, dt)
         result.update(disk(base / "store", ledger))
+        result.update(one_model(ledger, rng, 2_000 if a.quick else 20_000, a.batch))
+        log("one model's history grown")
         if a.big > ledger.size:
             log(f"growing to {a.big}")
             big: dict[str, object] = {}
