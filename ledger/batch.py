@@ -13,7 +13,7 @@ from verifier import VerifierError
 
 from .errors import StoreError
 from .keys import LogKey
-from .sigcheck import run_checks
+from .sigcheck import BatchChecks, CheckHelper
 from .statements import Signed
 from .store import Store
 from .writer import Appender
@@ -22,8 +22,9 @@ from .writer import Appender
 class Batch:
     """One open write transaction for many writes; replays them if the map must grow."""
 
-    def __init__(self, store: Store, now_ns: Callable[[], int]) -> None:
-        self.store, self.now_ns = store, now_ns
+    def __init__(self, store: Store, now_ns: Callable[[], int],
+                 helper: CheckHelper | None = None) -> None:
+        self.store, self.now_ns, self.helper = store, now_ns, helper
         self.items: list[tuple[bytes | Signed, int]] = []
         self.broken = False
         self._begin()
@@ -32,14 +33,17 @@ class Batch:
         if not self.broken:
             self.broken = True
             self.txn.abort()
+            self.checks.abandon()
 
     def _begin(self) -> None:
         self.txn = self.store.begin(write=True)
-        self.app = Appender(self.store, self.txn, self.now_ns, defer_own=True)
+        self.checks = BatchChecks(self.helper)
+        self.app = Appender(self.store, self.txn, self.now_ns, pending=self.checks)
 
     def _regrow(self) -> None:
         start = self.app.start_size
         self.txn.abort()
+        self.checks.abandon()
         self.store._grow()
         self._begin()
         if self.app.start_size != start:
@@ -71,11 +75,12 @@ class Batch:
             raise
         if not dup:
             self.items.append((signed, p.entry.recorded_at))
+        self.checks.pump()
         return p
 
     def commit(self, log_key: LogKey) -> None:
         try:
-            run_checks(self.app.pending or [])
+            self.checks.finish()
         except BaseException:
             self._abort()
             raise

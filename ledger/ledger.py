@@ -29,6 +29,7 @@ from .batch import Batch
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
+from .sigcheck import CheckHelper
 from .statements import Signed, build_signed, sign_statement
 from .store import Store
 from .writer import Appender, sign_checkpoint
@@ -47,6 +48,7 @@ class Ledger:
         self.signer = signer
         self._clock = clock
         self._batch: Batch | None = None
+        self._helper = CheckHelper()
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -93,7 +95,8 @@ class Ledger:
         return ledger
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store (and stop the signature-check helper, if one was started)."""
+        self._helper.stop()
         self._store.close()
 
     def __enter__(self) -> Ledger:
@@ -157,7 +160,7 @@ class Ledger:
         log_key = self._need_log_key()
         if self._batch is not None:
             raise ValueError("batches do not nest")
-        self._batch = Batch(self._store, self._now_ns)
+        self._batch = Batch(self._store, self._now_ns, self._helper)
         try:
             yield
         except BaseException:

@@ -1,24 +1,37 @@
-"""Running a batch's deferred signature checks on every core before it commits.
+"""Checking the signatures of a batch's own statements off the main thread.
 
-In a batch, the statements the ledger signed itself have their signatures
-checked at commit rather than one by one (decision 10): the checks are
-independent, and libsodium releases the GIL, so they run on several threads.
-A failure aborts the whole batch; nothing of it is stored.
+In a batch, the statements the ledger signed itself have their signature
+checks deferred (decision 10). They are independent of the rest of the write,
+so a helper process (``ledger.sigworker``) checks them while the batch goes on;
+a batch too small to be worth the process checks them at commit on two
+threads (libsodium releases the GIL). Either way the batch waits for every
+result before it commits, a failure aborts the whole batch, and anything the
+helper could not answer is checked here: the checks fail closed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from verifier.replay import PendingSignature
 
 MIN_PER_THREAD = 64  # below this, a thread costs more than it saves
+CHUNK = 32  # checks sent to the helper at a time
+START_AT = 512  # a batch this big starts the helper (it costs ~0.2 s once per ledger)
+_U32 = struct.Struct(">I")
+_ITEM = struct.Struct(">32s64sI")
 
 
 def run_checks(checks: Sequence[PendingSignature]) -> None:
-    """Raise the SignatureError of the first check (in order) that fails; else return."""
+    """Raise the SignatureError of the first check (in order) that fails; else return.
+    Runs on up to 4 threads."""
     workers = min(os.cpu_count() or 1, 4, max(1, len(checks) // MIN_PER_THREAD))
     results = [False] * len(checks)  # fail closed: a thread that dies proves nothing
 
@@ -37,3 +50,176 @@ def run_checks(checks: Sequence[PendingSignature]) -> None:
     for check, ok in zip(checks, results, strict=True):
         if not ok:
             check.check()  # run again here: raises with the statement named
+
+
+class HelperError(Exception):
+    """The helper process failed; the caller checks the signatures itself."""
+
+
+class CheckHelper:
+    """One helper process per ledger, started on first need, for one batch at a time.
+
+    ``send`` passes checks to it; ``results`` waits for its answers. After any
+    error the helper is stopped and not used again by this ledger."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._failed = os.environ.get("MODELSEAL_SIGNATURE_HELPER", "1") == "0"
+        self._frames: list[tuple[int, int]] = []  # (first check, count) awaiting answers
+        self._answered: list[int] = []  # failed positions (absolute) answered so far
+        self._done = 0  # frames answered
+        self._buf = b""
+
+    @property
+    def usable(self) -> bool:
+        return not self._failed
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        # the helper imports this very ledger package, wherever it was imported from
+        home = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen([sys.executable, "-m", "ledger.sigworker"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, bufsize=0, close_fds=True,
+                                env={**os.environ, "PYTHONPATH": path})
+        assert proc.stdin is not None and proc.stdout is not None
+        for fd in (proc.stdin.fileno(), proc.stdout.fileno()):
+            try:  # room for a whole batch, so that sending rarely waits
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+        os.set_blocking(proc.stdout.fileno(), False)
+        return proc
+
+    def send(self, checks: Sequence[PendingSignature], start: int) -> None:
+        """Send ``checks`` (positions ``start``... of the batch's list) to the helper."""
+        if self._failed:
+            raise HelperError("the helper is not in use")
+        try:
+            if self._proc is None:
+                self._proc = self._start()
+            parts = [_U32.pack(len(checks))]
+            for c in checks:
+                parts.append(_ITEM.pack(c.key.public_key, c.sig, len(c.data)))
+                parts.append(c.data)
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(b"".join(parts))
+            self._frames.append((start, len(checks)))
+            self._read(block=False)
+        except (OSError, ValueError, struct.error) as exc:
+            self.stop()
+            raise HelperError(str(exc)) from None
+
+    def _read(self, block: bool) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while self._done < len(self._frames):
+            if not self._parse():
+                os.set_blocking(fd, block)
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    return
+                if not data:
+                    raise OSError("the helper ended")
+                self._buf += data
+
+    def _parse(self) -> bool:
+        """Take one whole answer from the buffer, if there is one."""
+        if len(self._buf) < 4:
+            return False
+        (n,) = _U32.unpack_from(self._buf)
+        if len(self._buf) < 4 + 4 * n:
+            return False
+        start, count = self._frames[self._done]
+        for k in range(n):
+            (pos,) = _U32.unpack_from(self._buf, 4 + 4 * k)
+            if pos >= count:
+                raise OSError("the helper answered out of range")
+            self._answered.append(start + pos)
+        self._buf = self._buf[4 + 4 * n:]
+        self._done += 1
+        return True
+
+    def results(self) -> tuple[int, list[int]]:
+        """Wait for every answer: (how many checks were answered, failed positions).
+        Resets for the next batch. HelperError if the helper failed."""
+        try:
+            if self._frames:
+                self._read(block=True)
+        except (OSError, ValueError, struct.error) as exc:
+            self.stop()
+            raise HelperError(str(exc)) from None
+        answered = sum(n for _, n in self._frames)
+        out = (answered, sorted(self._answered))
+        self._frames, self._answered, self._done, self._buf = [], [], 0, b""
+        return out
+
+    def stop(self) -> None:
+        """Stop the helper for good (after a failure, or when the ledger closes)."""
+        proc, self._proc = self._proc, None
+        self._failed = True
+        self._frames, self._answered, self._done, self._buf = [], [], 0, b""
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class BatchChecks(list[PendingSignature]):
+    """A batch's deferred checks. ``pump()`` after each write hands whole chunks to the
+    helper (starting it once the batch is big); ``finish()`` before the commit raises
+    the SignatureError of the first failing check, or returns when all pass."""
+
+    def __init__(self, helper: CheckHelper | None) -> None:
+        super().__init__()
+        self._helper = helper
+        self._sent = 0
+
+    def pump(self) -> None:
+        h = self._helper
+        if h is None or not h.usable or len(self) - self._sent < CHUNK:
+            return
+        if not h.running and len(self) < START_AT:
+            return
+        try:
+            while len(self) - self._sent >= CHUNK:
+                h.send(self[self._sent:self._sent + CHUNK], self._sent)
+                self._sent += CHUNK
+        except HelperError:
+            self._helper = None  # everything is checked here at finish
+
+    def finish(self) -> None:
+        answered, failed = 0, list[int]()
+        h = self._helper
+        if h is not None and self._sent:
+            try:
+                if len(self) > self._sent:
+                    h.send(self[self._sent:], self._sent)
+                answered, failed = h.results()
+            except HelperError:
+                answered, failed = 0, []
+        for i in failed:
+            self[i].check()  # run again here: raises with the statement named
+        run_checks(self[answered:])  # what the helper did not answer
+
+    def abandon(self) -> None:
+        """The batch is discarded: collect (and drop) the helper's answers."""
+        h = self._helper
+        if h is not None and self._sent:
+            try:
+                h.results()
+            except HelperError:
+                pass

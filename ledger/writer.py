@@ -59,11 +59,12 @@ class Appender:
     """Appends to the log inside one write transaction. Not reusable across transactions."""
 
     def __init__(self, store: Store, txn: lmdb.Transaction, now_ns: Callable[[], int],
-                 *, defer_own: bool = False) -> None:
-        """``defer_own``: collect the signature checks of statements signed in this
-        process (``Signed``) in ``pending``; the caller runs them before committing."""
+                 *, pending: list[PendingSignature] | None = None) -> None:
+        """``pending``: collect there the signature checks of statements signed in this
+        process (``Signed``) instead of running them; the caller runs them all before
+        it commits."""
         self.store, self.txn, self.now_ns = store, txn, now_ns
-        self.pending: list[PendingSignature] | None = [] if defer_own else None
+        self.pending = pending
         self.inv = load_inventory(store, txn)
         self.start_size = self.inv.size
         self._keyring_changed = False

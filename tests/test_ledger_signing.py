@@ -7,6 +7,9 @@ and store nothing of itself, if one of its own signatures does not verify.
 
 from __future__ import annotations
 
+import io
+import random
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import verifier as v
-from ledger import ActorKey, Ledger, sign_statement
-from ledger.sigcheck import run_checks
+from ledger import ActorKey, Ledger, sigworker, sign_statement
+from ledger import store as lstore
+from ledger.sigcheck import START_AT, run_checks
 from ledger.sodium import SodiumSigner, SodiumVerifierKey, sodium_verify
 from verifier.replay import PendingSignature
 from tests.ledger_support import ORIGIN, T0, Clock, Keys, fingerprint, make_ledger, register
@@ -176,10 +180,11 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def _corrupt_signer(led: Ledger, after: int) -> None:
-    """Make the ledger's signer produce a bad signature from its ``after``-th signature on."""
+    """Make the ledger's signer produce bad signatures after its first ``after`` ones
+    (``_restore_signer`` undoes it)."""
     signer = led.signer
     assert signer is not None
-    real = signer._signer
+    real = signer.__dict__.setdefault("_real_signer", signer._signer)
     count = [0]
 
     class Faulty:
@@ -189,6 +194,12 @@ def _corrupt_signer(led: Ledger, after: int) -> None:
             return sig if count[0] <= after else bytes([sig[0] ^ 0x40]) + sig[1:]
 
     signer._signer = Faulty()  # type: ignore[assignment]
+
+
+def _restore_signer(led: Ledger) -> None:
+    signer = led.signer
+    assert signer is not None
+    signer._signer = signer.__dict__.pop("_real_signer")
 
 
 def test_a_bad_own_signature_fails_the_whole_batch(ledger: Ledger) -> None:
@@ -229,3 +240,121 @@ def test_a_bad_submitted_signature_is_refused_at_the_call_in_a_batch(ledger: Led
         ledger.record("fraud", event="b")
     assert ledger.size == start + 2
     assert ledger.audit() == start + 2
+
+
+# -- the signature-check helper process ------------------------------------------------------
+
+
+def _frame(items: list[tuple[bytes, bytes, bytes]]) -> bytes:
+    out = [struct.pack(">I", len(items))]
+    for key, sig, msg in items:
+        out.append(struct.pack(">32s64sI", key, sig, len(msg)) + msg)
+    return b"".join(out)
+
+
+def test_sigworker_answers_each_frame_with_its_failures() -> None:
+    key = ActorKey.generate("a")
+    good = [(key.public_bytes, key.sign(m), m) for m in (b"one", b"two", b"", b"x" * 5000)]
+    bad = (key.public_bytes, key.sign(b"other"), b"three")
+    out = io.BytesIO()
+    sigworker.serve(io.BytesIO(_frame(good) + _frame([good[0], bad, good[1], bad])
+                               + _frame([])), out)
+    assert out.getvalue() == (struct.pack(">I", 0) + struct.pack(">III", 2, 1, 3)
+                              + struct.pack(">I", 0))
+
+
+@pytest.mark.parametrize("data", [
+    b"\x00\x00\x00",  # a cut header
+    struct.pack(">I", 1) + b"\x00" * 50,  # a cut item
+    struct.pack(">I", 1) + struct.pack(">32s64sI", b"k", b"s", 10) + b"short",  # a cut message
+    struct.pack(">I", 1) + struct.pack(">32s64sI", b"k", b"s", (1 << 17) + 1),  # too long
+], ids=["header", "item", "message", "oversize"])
+def test_sigworker_stops_on_malformed_input(data: bytes) -> None:
+    with pytest.raises((EOFError, ValueError)):
+        sigworker.serve(io.BytesIO(data), io.BytesIO())
+
+
+def _big_batch(led: Ledger, n: int) -> list[str]:
+    with led.batch():
+        return [led.record("fraud", event="retrained", payload={"i": i}).snapshot_hash
+                for i in range(n)]
+
+
+def test_a_big_batch_uses_the_helper_and_stores_everything(ledger: Ledger) -> None:
+    start = ledger.size
+    hashes = _big_batch(ledger, START_AT + 300)
+    assert ledger._helper.running
+    assert ledger.size == start + START_AT + 300
+    assert [s.snapshot_hash for s in ledger.history("fraud")[1:]] == hashes
+    hashes = _big_batch(ledger, 100)  # a later batch uses the running helper from the start
+    assert ledger.size == start + START_AT + 400
+    assert ledger.audit() == ledger.size
+    proc = ledger._helper._proc
+    assert proc is not None
+    ledger.close()
+    assert proc.poll() == 0  # closing the ledger ends the helper
+
+
+@pytest.mark.parametrize("bad_at", [5, START_AT + 40, START_AT + 299])
+def test_a_bad_own_signature_found_by_the_helper_fails_the_batch(ledger: Ledger,
+                                                                  bad_at: int) -> None:
+    _big_batch(ledger, START_AT)  # the helper is running from here on
+    assert ledger._helper.running
+    before = fingerprint(ledger)
+    _corrupt_signer(ledger, after=bad_at)
+    with pytest.raises(v.SignatureError, match="does not verify"):
+        _big_batch(ledger, START_AT + 300)
+    assert fingerprint(ledger) == before
+    assert ledger._helper.running  # still in use for the next batch
+    _restore_signer(ledger)
+    _big_batch(ledger, 50)
+    assert ledger.size == before[0] + 50 and ledger.audit() == ledger.size
+
+
+def test_a_dead_helper_means_checking_here(ledger: Ledger) -> None:
+    """If the helper dies mid-batch, every check it did not answer runs in this process:
+    a bad signature is still found, good batches still commit."""
+    _big_batch(ledger, START_AT)
+    proc = ledger._helper._proc
+    assert proc is not None
+    before = fingerprint(ledger)
+    _corrupt_signer(ledger, after=START_AT + 100)
+    with pytest.raises(v.SignatureError):
+        with ledger.batch():
+            for i in range(START_AT + 200):
+                if i == 64:
+                    proc.kill()
+                ledger.record("fraud", event="retrained", payload={"i": i})
+    assert fingerprint(ledger) == before
+    assert not ledger._helper.running and not ledger._helper.usable
+    _restore_signer(ledger)
+    _big_batch(ledger, START_AT + 10)
+    assert ledger.size == before[0] + START_AT + 10 and ledger.audit() == ledger.size
+
+
+def test_the_helper_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELSEAL_SIGNATURE_HELPER", "0")
+    led = make_ledger(tmp_path / "store", Keys())
+    register(led, "fraud")
+    _big_batch(led, START_AT + 10)
+    assert not led._helper.running
+    assert led.audit() == led.size
+    led.close()
+
+
+def test_the_helper_survives_a_map_regrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that outgrows the map while the helper holds some of its checks is replayed;
+    the helper's answers for the discarded transaction are collected and dropped."""
+    monkeypatch.setattr(lstore, "INITIAL_MAP", 1 << 20)
+    keys = Keys()
+    with make_ledger(tmp_path / "s", keys) as led:
+        register(led, "fraud")
+        with led.batch():
+            snaps = [led.record("fraud", event="e",
+                                payload={"blob": random.Random(i).randbytes(900).hex()})
+                     for i in range(START_AT + 600)]
+        assert led._store.env.info()["map_size"] > 1 << 20
+        assert led._helper.running
+        assert led.history("fraud")[1:] == snaps
+        assert led.audit() == led.size
+        v.verify_bundle(led.export_bundle(), keys.trusted)

@@ -247,9 +247,9 @@ class Inventory:
         check = PendingSignature(key, sig, st_bytes, st.actor, st.id)
         if pending is None:
             check.check()
-        else:
-            pending.append(check)
         self._check_rules(st)
+        if pending is not None:
+            pending.append(check)  # only once nothing else refuses the statement
 
     def _check_genesis(self, st: Genesis, key_id: bytes) -> None:
         if self.size != 0 or self.origin is not None:
