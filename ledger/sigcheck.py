@@ -17,7 +17,8 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from verifier.replay import PendingSignature
@@ -69,6 +70,7 @@ class CheckHelper:
         self._answered: list[int] = []  # failed positions (absolute) answered so far
         self._done = 0  # frames answered
         self._buf = b""
+        self._reaper: Callable[[], object] = lambda: None
 
     @property
     def usable(self) -> bool:
@@ -93,6 +95,8 @@ class CheckHelper:
             except OSError:
                 pass
         os.set_blocking(proc.stdout.fileno(), False)
+        # also ended if the ledger is dropped without close(), or at interpreter exit
+        self._reaper = weakref.finalize(self, _reap, proc)
         return proc
 
     def send(self, checks: Sequence[PendingSignature], start: int) -> None:
@@ -161,21 +165,25 @@ class CheckHelper:
 
     def stop(self) -> None:
         """Stop the helper for good (after a failure, or when the ledger closes)."""
-        proc, self._proc = self._proc, None
+        self._proc = None
         self._failed = True
         self._frames, self._answered, self._done, self._buf = [], [], 0, b""
-        if proc is not None:
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self._reaper()  # runs at most once
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """End a helper: close its input (it exits at end of input), then wait for it."""
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class BatchChecks(list[PendingSignature]):
