@@ -225,11 +225,17 @@ def main() -> None:
             log(f"growing to {a.big}")
             big: dict[str, object] = {}
             i = a.events
+            curve: dict[str, float] = {}  # batched rate over each step of 100,000 entries
+            t, n0 = time.perf_counter(), ledger.size
             while ledger.size < a.big - 20_000:
                 with ledger.batch():
                     for _ in range(a.batch):
                         record(i)
                         i += 1
+                if ledger.size - n0 >= 100_000:
+                    curve[str(ledger.size)] = rate(ledger.size - n0, time.perf_counter() - t)
+                    t, n0 = time.perf_counter(), ledger.size
+            big["record_batched_per_s_by_size"] = curve
             t = time.perf_counter()
             n0 = ledger.size
             while ledger.size < a.big - 500:
