@@ -222,9 +222,10 @@ class Inventory:
         exactly, the actor holds the role, and the inventory rules hold.
 
         ``pending``: only for a writer appending statements it signed itself. The
-        signature check is then added to this list instead of run; the writer must
-        run every check in it (``PendingSignature.check``) before it stores or
-        acknowledges anything. Everyone else leaves it None.
+        signature check is then added to this list (once every other check has
+        passed) instead of run; the writer must run every check in it
+        (``PendingSignature.check``) before it commits or acknowledges anything, and
+        discard the whole transaction if one fails. Everyone else leaves it None.
         """
         if isinstance(st, Genesis):
             self._check_genesis(st, key_id)
