@@ -23,11 +23,11 @@ from pathlib import Path
 
 from verifier.replay import PendingSignature
 
+from .sigworker import ITEM, U32  # the one definition of the frames
+
 MIN_PER_THREAD = 64  # below this, a thread costs more than it saves
 CHUNK = 32  # checks sent to the helper at a time
 START_AT = 512  # a batch this big starts the helper (it costs ~0.2 s once per ledger)
-_U32 = struct.Struct(">I")
-_ITEM = struct.Struct(">32s64sI")
 
 
 def run_checks(checks: Sequence[PendingSignature]) -> None:
@@ -106,9 +106,9 @@ class CheckHelper:
         try:
             if self._proc is None:
                 self._proc = self._start()
-            parts = [_U32.pack(len(checks))]
+            parts = [U32.pack(len(checks))]
             for c in checks:
-                parts.append(_ITEM.pack(c.key.public_key, c.sig, len(c.data)))
+                parts.append(ITEM.pack(c.key.public_key, c.sig, len(c.data)))
                 parts.append(c.data)
             assert self._proc.stdin is not None
             self._proc.stdin.write(b"".join(parts))
@@ -136,12 +136,12 @@ class CheckHelper:
         """Take one whole answer from the buffer, if there is one."""
         if len(self._buf) < 4:
             return False
-        (n,) = _U32.unpack_from(self._buf)
+        (n,) = U32.unpack_from(self._buf)
         if len(self._buf) < 4 + 4 * n:
             return False
         start, count = self._frames[self._done]
         for k in range(n):
-            (pos,) = _U32.unpack_from(self._buf, 4 + 4 * k)
+            (pos,) = U32.unpack_from(self._buf, 4 + 4 * k)
             if pos >= count:
                 raise OSError("the helper answered out of range")
             self._answered.append(start + pos)

@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 from .sodium import sodium_verify
 
-_ITEM = struct.Struct(">32s64sI")
-_U32 = struct.Struct(">I")
+ITEM = struct.Struct(">32s64sI")  # public key, signature, message length
+U32 = struct.Struct(">I")
 MAX_MESSAGE = 1 << 17
 
 
@@ -36,15 +36,15 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     while head := inp.read(4):
         if len(head) != 4:
             raise EOFError("input ended inside a frame header")
-        (count,) = _U32.unpack(head)
+        (count,) = U32.unpack(head)
         bad = []
         for i in range(count):
-            key, sig, size = _ITEM.unpack(_read(inp, _ITEM.size))
+            key, sig, size = ITEM.unpack(_read(inp, ITEM.size))
             if size > MAX_MESSAGE:
                 raise ValueError(f"message of {size} bytes")
             if not sodium_verify(key, sig, _read(inp, size)):
                 bad.append(i)
-        out.write(_U32.pack(len(bad)) + b"".join(_U32.pack(i) for i in bad))
+        out.write(U32.pack(len(bad)) + b"".join(U32.pack(i) for i in bad))
         out.flush()
 
 
