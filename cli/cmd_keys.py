@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ledger import ActorKey, Ledger, LogKey
+from ledger.store import removed_on_failure
 
 from .context import Settings, UsageProblem
 from .output import emit_json
@@ -17,6 +18,15 @@ pass_settings = click.make_pass_decorator(Settings)
 
 def _new_passphrase() -> str | None:
     return os.environ.get("MODELSEAL_KEY_PASSPHRASE") or None
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    out, here = [], path.absolute()
+    while not here.exists() and here != here.parent:
+        out.append(here)
+        here = here.parent
+    return out
 
 
 @click.command()
@@ -37,7 +47,8 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     """
     keys_dir = keys_dir or directory.parent / f"{directory.name}-keys"
     if (directory / "data.mdb").exists():
-        raise UsageProblem(f"{directory} already holds a store",
+        raise UsageProblem(f"{directory} already holds a store (or another program's LMDB "
+                           "database)",
                            "use it with --store DIR or MODELSEAL_STORE, or give a new DIRECTORY")
     if (keys_dir / "data.mdb").exists():
         raise UsageProblem(f"{keys_dir} holds a store; the key files must live outside every "
@@ -51,15 +62,27 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
         if path.exists():
             raise UsageProblem(f"{path} already exists", "a key file is never overwritten")
     log_key, admin = LogKey.generate(origin), ActorKey.generate(admin_name)
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pw = _new_passphrase()
-    log_key.save(log_path, pw)  # keys first: a store whose keys were never saved is useless
-    admin.save(admin_path, pw)
+    new_dirs = _missing_dirs(keys_dir)
+    made: list[Path] = []
     try:
-        Ledger.create(directory, origin=origin, log_key=log_key, admin=admin).close()
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pw = _new_passphrase()
+        made.append(log_path)  # keys first: a store whose keys were never saved is useless
+        log_key.save(log_path, pw)
+        made.append(admin_path)
+        admin.save(admin_path, pw)
+        with removed_on_failure(directory):
+            Ledger.create(directory, origin=origin, log_key=log_key, admin=admin).close()
     except BaseException:
-        log_path.unlink(missing_ok=True)  # these keys sign for no store: leave nothing behind
-        admin_path.unlink(missing_ok=True)
+        # nothing of a failed init may stay in the way of a retry (a full disk, say), and
+        # these keys sign for no store; only what this init made is removed
+        for path in made:
+            path.unlink(missing_ok=True)
+        for new in new_dirs:
+            try:
+                new.rmdir()
+            except OSError:
+                break
         raise
     result = {"store": str(directory), "origin": origin, "log_vkey": log_key.vkey,
               "log_key_file": str(log_path), "admin": admin_name, "admin_vkey": admin.vkey,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .context import Settings, UsageProblem
+from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, progress
 from .when import HELP as WHEN_HELP
 from .when import when_callback
@@ -29,10 +29,11 @@ def prove() -> None:
 @pass_settings
 def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
                     entry_out: Path | None) -> None:
-    """Print a c2sp.org/tlog-proof@v1 file for the entry SNAPSHOT (hash or index)."""
-    ref: int | str = int(snapshot) if snapshot.isascii() and snapshot.isdigit() else snapshot
+    """Print a c2sp.org/tlog-proof@v1 file for the entry SNAPSHOT (hash, unique prefix of 8+
+    hex digits, or index)."""
     with settings.reader() as ledger:
         try:
+            ref = entry_ref(ledger, snapshot)
             proof = ledger.prove_inclusion(ref, size=size)
             entry = ledger.entry(ref)
         except KeyError:
@@ -64,16 +65,28 @@ def prove_consistency(settings: Settings, old_size: int, new_size: int | None) -
               help="Under the checkpoint of this size [default: the latest].")
 @click.option("--trusted-size", type=click.IntRange(min=1),
               help="Add a consistency proof from this older checkpoint size.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @pass_settings
 def export(settings: Settings, when: datetime | None, output: Path, size: int | None,
-           trusted_size: int | None, as_json: bool) -> None:
-    """Write a point-in-time proof bundle for examiners (verify it with modelseal-verify)."""
-    with settings.reader() as ledger, progress("export", as_json) as tick:
+           trusted_size: int | None, force: bool, as_json: bool) -> None:
+    """Write a point-in-time proof bundle for examiners (verify it with modelseal-verify).
+    An existing OUTPUT is never replaced without --force. A bundle proves a time only up to
+    its checkpoint's: for a later WHEN (not in the future) the log key, if given, signs a
+    fresh checkpoint; without it such a WHEN is refused."""
+    if output.exists() and not force:
+        raise UsageProblem(f"{output} exists; it is not overwritten",
+                           "choose another -o FILE, or pass --force to replace it")
+    with settings.signer_of_checkpoints() as ledger, progress("export", as_json) as tick:
         bundle = ledger.export_bundle(at=when, size=size, trusted_size=trusted_size,
                                       progress=tick)
         vkey = ledger.log_vkey
-    output.write_bytes(bundle)
+    try:
+        with output.open("wb" if force else "xb") as fh:
+            fh.write(bundle)
+    except FileExistsError:  # made since the check above
+        raise UsageProblem(f"{output} exists; it is not overwritten",
+                           "choose another -o FILE, or pass --force to replace it") from None
     if as_json:
         emit_json({"bundle": str(output), "bytes": len(bundle), "log_vkey": vkey})
     else:

@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
-from verifier import Checkpoint, VerifierKey, from_ns, parse_entry
+from verifier import Checkpoint, VerifierKey, from_ns, parse_entry, to_ns
+from verifier.names import visible
 from verifier.encoding import b64encode
 
-from .context import Settings, UsageProblem
+from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, iso, short, table
 from .when import HELP as WHEN_HELP
 from .when import when_callback
@@ -51,14 +52,28 @@ def inventory(settings: Settings, when: datetime | None, as_json: bool) -> None:
     """Every model as it stood at WHEN (default: now), by the log's recorded times."""
     with settings.reader() as ledger:
         models = ledger.inventory_at(when)
+        first = parse_entry(ledger.entry(0)).entry.recorded_at
+        last = parse_entry(ledger.entry(ledger.size - 1)).entry.recorded_at
     rows = sorted(models.values(), key=lambda m: m.name)
+    t = None if when is None else to_ns(when)
+    before_genesis = t is not None and t < first
     if as_json:
-        emit_json({"at": iso(when) if when else None, "models": [m.to_json() for m in rows]})
+        emit_json({"at": iso(when) if when else None, "before_genesis": before_genesis,
+                   "genesis_at": iso(from_ns(first)), "last_entry_at": iso(from_ns(last)),
+                   "models": [m.to_json() for m in rows]})
+        return
+    if before_genesis:
+        click.echo(f"{iso(when)} is before the log's genesis at {iso(from_ns(first))}: "
+                   f"the log held no entries then")
         return
     table([(m.name, m.owner, m.model_type, m.tier, m.status, m.last_event_type,
             iso(from_ns(m.last_event_at)), ",".join(sorted(m.tags)) or "-") for m in rows],
           ["model", "owner", "type", "tier", "status", "last event", "at", "tags"])
     click.echo(f"\n{len(rows)} model(s)" + (f" as of {iso(when)}" if when else ""))
+    if t is not None and t > last:
+        click.echo(f"(the log's last entry was recorded at {iso(from_ns(last))}; this store "
+                   f"shows nothing later yet, and a bundle proves a time only up to its "
+                   f"checkpoint)")
 
 
 @click.command()
@@ -102,11 +117,11 @@ def members(settings: Settings, group_name: str, when: datetime | None, as_json:
 @_json_flag
 @pass_settings
 def show(settings: Settings, snapshot: str, as_json: bool) -> None:
-    """One entry, by snapshot hash (or index): its exact bytes, parsed."""
-    ref: int | str = int(snapshot) if snapshot.isascii() and snapshot.isdigit() else snapshot
+    """One entry, by snapshot hash (or a unique prefix of 8+ hex digits, or an index): its
+    exact bytes, parsed."""
     with settings.reader() as ledger:
         try:
-            data = ledger.entry(ref)
+            data = ledger.entry(entry_ref(ledger, snapshot))
         except KeyError:
             raise UsageProblem(f"no entry {snapshot}") from None
     p = parse_entry(data)
@@ -123,7 +138,7 @@ def show(settings: Settings, snapshot: str, as_json: bool) -> None:
         click.echo(f"{key:12} {doc[key]}")
     click.echo("statement:")
     for key, value in doc["statement"].items():
-        click.echo(f"  {key:12} {value}")
+        click.echo(f"  {key:12} {visible(str(value))}")
 
 
 def _statement_json(data: bytes) -> dict[str, Any]:
@@ -144,6 +159,7 @@ def checkpoint(settings: Settings, as_json: bool) -> None:
         cp = Checkpoint.parse_note(note, [VerifierKey.parse(ledger.log_vkey)])
     if as_json:
         emit_json({"origin": cp.origin, "size": cp.size, "root": b64encode(cp.root),
+                   "time": None if cp.time is None else iso(from_ns(cp.time)), "time_ns": cp.time,
                    "signers": list(cp.signers), "note": note.decode("utf-8")})
         return
     click.echo(note, nl=False)

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from ledger import Snapshot
+from ledger import Ledger, Snapshot
+from verifier import parse_entry
+from verifier.canonical import check_json_value
 
 from .context import Settings, UsageProblem
 from .output import emit_json
@@ -21,11 +23,43 @@ _json_flag = click.option("--json", "as_json", is_flag=True, help="Print the res
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise UsageProblem(f"{what} is nested too deeply to read (a log value may nest at "
+                           "most 32 levels)") from None
     except ValueError as exc:
         raise UsageProblem(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise UsageProblem(f"{what} must be a JSON object")
+    try:
+        check_json_value(value, what)  # depth, size, int64, NaN: the rules of every log value
+    except (ValueError, TypeError) as exc:
+        raise UsageProblem(str(exc)) from None
     return value
+
+
+def _payload_text(payload: str | None, payload_file: Path | None) -> str | None:
+    """The payload's text: --payload, stdin (``--payload -``) or --payload-file; None if
+    none was given. Empty input is refused: it is what a failed producer leaves."""
+    if payload is None and payload_file is None:
+        return None
+    data: bytes
+    if payload_file is not None:
+        data, source = payload_file.read_bytes(), str(payload_file)
+    elif payload == "-":
+        data, source = sys.stdin.buffer.read(), "standard input"
+    else:
+        assert payload is not None
+        data, source = payload.encode("utf-8", "surrogateescape"), "--payload"
+    if not data.strip():
+        raise UsageProblem(
+            f"the payload from {source} is empty; nothing was recorded",
+            "the program that should have written it probably failed; to record an event "
+            "without a payload, leave out --payload (or give --payload '{}')")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageProblem(f"the payload from {source} is not valid UTF-8 ({exc.reason} at "
+                           f"byte {exc.start})") from None
 
 
 def _no_constant(name: str) -> Any:
@@ -38,6 +72,16 @@ def _done(snap: Snapshot | Any, as_json: bool, verb: str) -> None:
         return
     click.echo(f"{verb} {snap.model}: {snap.event_type} at entry {snap.index}, "
                f"snapshot {snap.snapshot_hash}")
+
+
+def _snapshot_hash(ledger: Ledger, ref: str) -> str:
+    """The full snapshot hash that ``ref`` (a hash or a unique prefix) names."""
+    try:
+        data = ledger.entry(ref)
+    except KeyError:
+        raise UsageProblem(f"no snapshot {ref}",
+                           "`modelseal history NAME` lists a model's snapshots") from None
+    return parse_entry(data).snapshot_hash
 
 
 @click.command()
@@ -77,10 +121,8 @@ def record(settings: Settings, name: str, event: str, payload: str | None,
     """Record an EVENT about model NAME, with an optional JSON payload."""
     if payload is not None and payload_file is not None:
         raise UsageProblem("give --payload or --payload-file, not both")
-    text = sys.stdin.read() if payload == "-" else payload
-    if payload_file is not None:
-        text = payload_file.read_text(encoding="utf-8")
-    body = _json_object(text, "the payload") if text else {}
+    text = _payload_text(payload, payload_file)
+    body = _json_object(text, "the payload") if text is not None else {}
     with settings.writer() as ledger:
         snap = ledger.record(name, event, body)
     _done(snap, as_json, "recorded")
@@ -128,13 +170,15 @@ def retire(settings: Settings, name: str, reason: str | None, as_json: bool) -> 
 @click.command()
 @click.argument("name")
 @click.argument("tag")
-@click.option("--snapshot", help="The snapshot hash to point at [default: the latest].")
+@click.option("--snapshot", help="The snapshot hash to point at, or a unique prefix of at "
+              "least 8 hex digits as tables print it [default: the latest].")
 @_json_flag
 @pass_settings
 def tag(settings: Settings, name: str, tag: str, snapshot: str | None, as_json: bool) -> None:
     """Point TAG (e.g. production) of model NAME at a snapshot."""
     with settings.writer() as ledger:
-        moved = ledger.tag(name, tag, snapshot=snapshot)
+        target = None if snapshot is None else _snapshot_hash(ledger, snapshot)
+        moved = ledger.tag(name, tag, snapshot=target)
     if as_json:
         emit_json(moved)
     else:

@@ -13,23 +13,37 @@ from pathlib import Path
 
 import click
 
-from ledger import ActorKey, KeyFileError, Ledger, LogKey
+from ledger import ActorKey, Ledger, LogKey
+from ledger.errors import EncryptedKeyError, InsecureKeyFileError
+from ledger.queries import MIN_PREFIX
+from verifier.exitcodes import UsageProblem
+
+__all__ = ["InsecureKeyFile", "Settings", "UsageProblem", "entry_ref", "passphrase"]
 
 
-class UsageProblem(Exception):
-    """Something the user must supply or change; exit code 2."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-class InsecureKeyFile(KeyFileError):
-    """A key file readable by group or others; exit code 4, with the CLI's own hint."""
+class InsecureKeyFile(InsecureKeyFileError):
+    """A key file readable by group or others, or a directory; exit code 4, with the CLI's
+    own hint."""
 
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+def entry_ref(ledger: Ledger, text: str) -> int | str:
+    """What an entry argument names: decimal digits shorter than MIN_PREFIX are an entry
+    index; anything else is a snapshot hash or a unique prefix of at least MIN_PREFIX hex
+    digits (as tables print them), except that MIN_PREFIX or more decimal digits that begin
+    no snapshot hash are an entry index."""
+    if not (text.isascii() and text.isdigit()):
+        return text
+    if len(text) < MIN_PREFIX:
+        return int(text)
+    try:
+        ledger.entry(text)
+    except KeyError:
+        return int(text)
+    return text
 
 
 def passphrase(kind: str, path: Path) -> str | None:
@@ -47,6 +61,17 @@ def passphrase(kind: str, path: Path) -> str | None:
 
 def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
           ) -> LogKey | ActorKey:
+    if path.is_dir():
+        keys = sorted(p.name for p in path.glob("*.key"))
+        where = f" (it holds {', '.join(keys)})" if keys else ""
+        log = cls is LogKey
+        fits = [k for k in keys if (k == "log.key") == log] or keys or ["log.key"]
+        example = path / fits[0]
+        raise InsecureKeyFile(f"{path} is a directory, not a key file{where}",
+                              f"give the path of the key file itself, e.g. {example}")
+    if path.exists() and not path.is_file():
+        raise InsecureKeyFile(f"{path} is not a regular file, so not a key file",
+                              "give the path of the key file itself")
     if not allow_insecure:
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
@@ -57,9 +82,8 @@ def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
                                   f"run chmod 600 {path}, or pass --allow-insecure-key")
     try:
         return cls.load(path, allow_insecure=allow_insecure)
-    except KeyFileError as exc:
-        if "is encrypted" not in str(exc):
-            raise
+    except EncryptedKeyError:
+        pass
     kind = "log" if cls is LogKey else "actor"
     return cls.load(path, passphrase(kind, path), allow_insecure=allow_insecure)
 
@@ -107,6 +131,13 @@ class Settings:
     def reader(self) -> Ledger:
         """The ledger opened read-only."""
         return Ledger.open(self.store_path())
+
+    def signer_of_checkpoints(self) -> Ledger:
+        """The ledger opened with the log key if one is given (so it can sign a fresh
+        checkpoint), else read-only."""
+        if self.log_key or os.environ.get("MODELSEAL_LOG_KEY"):
+            return Ledger.open(self.store_path(), log_key=self.log_key_obj())
+        return self.reader()
 
     def writer(self) -> Ledger:
         """The ledger opened with the log key and the actor key."""

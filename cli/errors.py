@@ -1,71 +1,183 @@
-"""Turning exceptions into `error: <what>` plus a hint and the exit codes of
-specs/errors.md. No traceback reaches the user."""
+"""Turning exceptions into `error: <what>` plus a hint (or, with --json, one JSON object) on
+stderr and the exit codes of specs/errors.md. No traceback reaches the user, unless
+MODELSEAL_DEBUG=1 asks for one of an internal error (a bug).
+
+The exit code and hint of every exception come from one table: :data:`TABLE` is the
+writer's rows in front of the verifier's (verifier/exitcodes.py), read by the verifier's
+one :func:`verifier.exitcodes.lookup`."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from ledger import AuditError, KeyFileError, StoreError
-from verifier import (
-    AuthorizationError,
-    ChainError,
-    MalformedInputError,
-    RuleError,
-    SignatureError,
-    VerificationError,
+from ledger.errors import (
+    AuditError,
+    EncryptedKeyError,
+    InsecureKeyFileError,
+    KeyFileError,
+    StoreError,
+    StoreFullError,
+    StoreLimitError,
+    WrongPassphraseError,
+)
+from verifier import AuthorizationError, ChainError, RuleError, SignatureError
+from verifier.exitcodes import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_IO,
+    EXIT_MALFORMED,
+    EXIT_OK,
+    EXIT_USAGE,
+    TABLE as VERIFIER_TABLE,
+    Row,
+    UsageProblem,
+    lookup,
 )
 
-from .context import InsecureKeyFile, UsageProblem
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK",
+           "EXIT_USAGE", "TABLE", "deliberate", "fail", "in_user_terms"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MALFORMED, EXIT_IO = 0, 1, 2, 3, 4
+TABLE: tuple[Row, ...] = (
+    Row(click.UsageError, EXIT_USAGE),
+    Row(click.ClickException, EXIT_FAILED),
+    Row(AuthorizationError, EXIT_FAILED,
+        "only granted, unrevoked keys may write, and grant/revoke need an admin key; an "
+        "admin grants with: modelseal grant <vkey> --role writer"),
+    Row(SignatureError, EXIT_FAILED,
+        "the statement changed after it was signed, or another key signed it"),
+    Row(RuleError, EXIT_FAILED, "nothing was written; `modelseal inventory` and "
+                                "`modelseal history NAME` show what the log holds"),
+    Row(ChainError, EXIT_FAILED,
+        "nothing was written; the log's order or a statement id is in conflict"),
+    Row(AuditError, EXIT_FAILED,
+        "the store differs from its own entries: keep it as evidence, restore a copy"),
+    Row(EncryptedKeyError, EXIT_USAGE,
+        "set MODELSEAL_KEY_PASSPHRASE (MODELSEAL_LOG_KEY_PASSPHRASE for the log key), or run "
+        "on a terminal to be asked"),
+    Row(WrongPassphraseError, EXIT_IO,
+        "the passphrase does not open the key file: check MODELSEAL_KEY_PASSPHRASE "
+        "(MODELSEAL_LOG_KEY_PASSPHRASE for the log key)"),
+    Row(InsecureKeyFileError, EXIT_IO,
+        "run chmod 600 on the key file, or pass --allow-insecure-key"),
+    Row(KeyFileError, EXIT_IO, "check the key file's path, its mode (chmod 600) and its "
+                               "passphrase"),
+    Row(StoreFullError, EXIT_IO,
+        "nothing was written and the store is intact: free space on the store's disk (or "
+        "raise the file size limit), then run the command again"),
+    Row(StoreLimitError, EXIT_IO,
+        "nothing was written and the store is intact: the store has reached one of its "
+        "limits (specs/errors.md §4)"),
+    Row(StoreError, EXIT_IO,
+        "check --store / MODELSEAL_STORE; `modelseal init DIR --origin ...` makes one"),
+    *VERIFIER_TABLE,
+)
+"""Exception class -> exit code and hint for ``modelseal``: the first matching row wins."""
 
-_HINTS: list[tuple[type[BaseException], str]] = [
-    (AuthorizationError, "only granted, unrevoked keys may write, and grant/revoke need an "
-                         "admin key; an admin grants with: modelseal grant <vkey> --role writer"),
-    (SignatureError, "the statement changed after it was signed, or another key signed it"),
-    (RuleError, "nothing was written; `modelseal inventory` and `modelseal history NAME` "
-                "show what the log holds"),
-    (ChainError, "nothing was written; the log's order or a statement id is in conflict"),
-    (AuditError, "the store differs from its own entries: keep it as evidence, restore a copy"),
-    (KeyFileError, "check the key file's path, its mode (chmod 600) and its passphrase"),
-    (StoreError, "check --store / MODELSEAL_STORE; `modelseal init DIR --origin ...` makes one"),
-    (MalformedInputError, "the input is not in the expected format; see specs/"),
-]
+# The functions that raise ValueError/TypeError on purpose, to refuse an argument the caller
+# gave (their docstrings say so). Such an exception is a usage problem (exit 2); a
+# ValueError/TypeError raised anywhere else is a bug (exit 70).
+_ARGUMENT_CHECKS = frozenset({
+    ("ledger/statements.py", "build_signed"),
+    ("ledger/ledger.py", "open"),
+    ("ledger/ledger.py", "_size_arg"),
+    ("ledger/ledger.py", "prove_inclusion"),
+    ("ledger/ledger.py", "prove_consistency"),
+    ("ledger/ledger.py", "export_bundle"),
+    ("ledger/queries.py", "entry_index"),
+    ("ledger/keys.py", "__init__"),
+    ("ledger/keys.py", "named"),
+    ("ledger/keys.py", "save"),
+    ("verifier/timeutil.py", "to_ns"),
+    ("verifier/entry.py", "encode_statement"),
+    ("verifier/names.py", "check_name"),
+    ("verifier/names.py", "check_event_type"),
+    ("verifier/canonical.py", "_count"),
+})
+
+# Statement fields in the user's terms: what the command line calls them.
+_FIELDS = {
+    "name": "the name", "model": "the model name", "group": "the group name",
+    "member": "the member name", "event_type": "--event", "tag": "the tag name",
+    "owner": "--owner", "model_type": "--type", "tier": "--tier", "purpose": "--purpose",
+    "status": "--status", "metadata": "--metadata", "payload": "the payload",
+    "reason": "--reason", "role": "--role", "key": "the key", "actor": "the actor key's name",
+    "origin": "--origin",
+}
 
 
-_SPACE = ("disk full", "file size limit reached")
+def deliberate(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ValueError/TypeError raised on purpose by one of the functions
+    that check a caller's arguments (see _ARGUMENT_CHECKS), judged by where it was raised."""
+    if not isinstance(exc, (ValueError, TypeError)) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    where = Path(code.co_filename).as_posix()
+    return any(where.endswith("/" + path) and code.co_name == func
+               for path, func in _ARGUMENT_CHECKS)
 
 
-def code_for(exc: BaseException) -> int:
-    """The exit code for an exception."""
-    if isinstance(exc, (VerificationError, AuditError)):
-        return EXIT_FAILED
-    if isinstance(exc, MalformedInputError):
-        return EXIT_MALFORMED
-    if isinstance(exc, (StoreError, KeyFileError, OSError)):
-        return EXIT_IO
-    return EXIT_USAGE
+def in_user_terms(message: str) -> str:
+    """A statement schema message (``invalid tag statement: Expected `str` matching regex
+    ... - at `$.target```) in the terms of the command line."""
+    head, sep, path = message.rpartition(" - at `$.")
+    if not sep or not head.startswith("invalid "):
+        return message
+    field = path.rstrip("`").split(".")[0].split("[")[0]
+    reason = head.split(": ", 1)[-1]
+    if field == "target":
+        return ("the snapshot must be 64 hex digits (or a unique prefix of at least 8, as "
+                "tables print them)")
+    what = _FIELDS.get(field, field)
+    if "length >= 1" in reason:
+        return f"{what} must not be empty"
+    if "length <=" in reason:
+        limit = reason.rsplit("<=", 1)[-1].strip().rstrip("`")
+        return f"{what} is too long: at most {limit} characters"
+    if "matching regex" in reason:
+        return f"{what} must be one line of text, without control characters"
+    return f"{what}: {reason}"
 
 
-def fail(exc: BaseException) -> NoReturn:
-    """Print ``error: ...`` and a hint on stderr and exit with the matching code."""
-    message = str(exc) or type(exc).__name__
+def _debug() -> bool:
+    return os.environ.get("MODELSEAL_DEBUG", "") not in ("", "0")
+
+
+def fail(exc: BaseException, as_json: bool = False) -> NoReturn:
+    """Report ``exc`` on stderr (``error:`` and ``hint:`` lines, or one JSON object) and exit
+    with its code. An exception the table does not name is an internal error (a bug)."""
+    if deliberate(exc):
+        exc = UsageProblem(in_user_terms(str(exc)))
+    row = lookup(exc, TABLE)
+    if isinstance(exc, click.ClickException):
+        message = exc.format_message()
+    else:
+        message = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    click.echo(f"error: {message}", err=True)
-    hint = exc.hint if isinstance(exc, (UsageProblem, InsecureKeyFile)) else next(
-        (h for cls, h in _HINTS if isinstance(exc, cls)), None)
-    if isinstance(exc, StoreError) and message.startswith(_SPACE):
-        hint = ("nothing was written and the store is intact: free space on the store's disk "
-                "(or raise the file size limit), then run the command again")
-    if hint:
-        click.echo(f"hint: {hint}", err=True)
-    raise SystemExit(code_for(exc))
-
-
-HANDLED: tuple[type[BaseException], ...] = (
-    VerificationError, MalformedInputError, AuditError, StoreError, KeyFileError, OSError,
-    UsageProblem, ValueError, TypeError,
-)
+    if row.code == EXIT_INTERNAL:
+        message = f"internal error (a bug): {type(exc).__name__}: {exc}; please report it"
+        if _debug():
+            traceback.print_exception(exc, file=sys.stderr)
+    code = getattr(exc, "exit_code", row.code) if isinstance(exc, click.ClickException) \
+        else row.code
+    try:
+        if as_json:
+            click.echo(json.dumps({"error": {"class": type(exc).__name__, "message": message,
+                                             "hint": row.hint, "exit_code": code}}), err=True)
+        else:
+            click.echo(f"error: {message}", err=True)
+            if row.hint:
+                click.echo(f"hint: {row.hint}", err=True)
+    except BrokenPipeError:
+        pass  # stderr is gone too: the exit code still tells
+    raise SystemExit(code)

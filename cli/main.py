@@ -3,30 +3,74 @@ lives in ledger/ or verifier/."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
 import verifier
+from verifier.cli import quiet_broken_pipe, safe_streams
 
-from .context import Settings
-from .errors import HANDLED, fail
+from verifier.exitcodes import EXIT_INTERRUPTED
+
+from .context import Settings, UsageProblem
+from .errors import fail
+
+
+def _is_text(arg: str) -> bool:
+    """Whether a command-line argument is valid Unicode (not bytes escaped as surrogates)."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _wants_json(ctx: click.Context) -> bool:
+    """Whether the command line asks for --json (read from the raw arguments, since the
+    error may come before the subcommand's options are parsed)."""
+    tokens = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    if "--" in tokens:
+        tokens = tokens[: tokens.index("--")]
+    return "--json" in tokens
 
 
 class _Group(click.Group):
-    """A click group that turns known errors into `error: ...` and an exit code."""
+    """A click group that turns every error into `error: ...` (or a JSON error object with
+    --json) and an exit code from the table in cli/errors.py, never a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        safe_streams()  # an encoding that cannot show a name escapes it instead of crashing
+        argv = args[0] if args else kwargs.get("args")
+        for arg in sys.argv[1:] if argv is None else argv:
+            if isinstance(arg, str) and not _is_text(arg):
+                fail(UsageProblem(
+                    f"argument {arg!r} is not valid UTF-8 text",
+                    "check the terminal's encoding (e.g. LC_ALL=C.UTF-8); names are Unicode"),
+                    "--json" in (sys.argv[1:] if argv is None else argv))
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
+        as_json = _wants_json(ctx)
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            # the reader went away (e.g. `| head`): stop quietly, as Unix tools do; whatever
+            # the command did (a write) is done, so this is success
+            quiet_broken_pipe()
             raise SystemExit(0) from None
-        except HANDLED as exc:
-            fail(exc)
+        except KeyboardInterrupt:
+            # Ctrl-C: a write in progress was not committed (or was, and is whole)
+            click.echo("interrupted", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except (click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except click.ClickException as exc:
+            if not as_json:
+                raise  # click prints its usage text
+            fail(exc, as_json=True)
+        except Exception as exc:  # known errors, and bugs (exit 70): cli/errors.py
+            fail(exc, as_json)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
@@ -44,7 +88,8 @@ def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | 
     Merkle-hashed log with signed checkpoints. Examiners verify exported bundles offline with
     `modelseal-verify`.
 
-    Exit codes: 0 ok, 1 verification failed, 2 usage, 3 malformed input, 4 I/O or store error.
+    Exit codes: 0 ok, 1 verification failed, 2 usage, 3 malformed input, 4 I/O or store error,
+    70 internal error (a bug; MODELSEAL_DEBUG=1 shows its traceback).
     """
     ctx.obj = Settings(store, key, log_key, allow_insecure_key)
 

@@ -14,6 +14,8 @@ from typing import Any
 import click
 import msgspec
 
+from verifier.names import visible
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -34,7 +36,8 @@ def emit_json(value: Any) -> None:
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     """Print a plain text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [["" if c is None else visible(str(c)) for c in r]
+                                            for r in rows]
     widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:

@@ -3,13 +3,17 @@
 Every byte format comes from ``verifier``; this package defines none again.
 """
 
-from .errors import AuditError, KeyFileError, LedgerError, StoreError
+from .errors import (
+    AuditError, EncryptedKeyError, InsecureKeyFileError, KeyFileError, LedgerError, StoreError,
+    WrongPassphraseError,
+)
 from .keys import ActorKey, LogKey
 from .ledger import Ledger
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
 from .statements import sign_statement
 
 __all__ = [
-    "ActorKey", "AuditError", "ConsistencyProof", "InclusionProof", "KeyFileError", "Ledger",
-    "LedgerError", "LogKey", "ModelRef", "Snapshot", "StoreError", "Tag", "sign_statement",
+    "ActorKey", "AuditError", "ConsistencyProof", "EncryptedKeyError", "InclusionProof",
+    "InsecureKeyFileError", "KeyFileError", "Ledger", "LedgerError", "LogKey", "ModelRef",
+    "Snapshot", "StoreError", "Tag", "WrongPassphraseError", "sign_statement",
 ]

@@ -3,6 +3,7 @@ compare, byte for byte. Raises AuditError naming what and where."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -69,6 +70,7 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
     if size:
         _check_dictionary(store, txn)
     count = 0
+    times = array("q")  # recorded_at by index, for the checkpoints' times
     for key, packed in _rows(txn, db["entries"]):
         if count % 4096 == 0:
             progress(count, size)
@@ -86,6 +88,7 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
             raise AuditError(f"entry fails verification ({type(exc).__name__}: {exc})",
                              f"entry {count}") from None
         e = p.entry
+        times.append(e.recorded_at)
         stored_leaf = store.get(txn, "nodes", tree.node_key(0, count))
         if (stored_leaf is not None and stored_leaf != p.leaf_hash
                 and store.get(txn, "snapshots", stored_leaf) == key):
@@ -114,7 +117,7 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
     _compare(txn, db["models"], {n.encode(): encode_state(s) for n, s in inv.models.items()},
              "models")
     _check_meta(store, txn, inv, count)
-    _check_checkpoints(txn, db["checkpoints"], log_key, get, count)
+    _check_checkpoints(store, txn, log_key, get, times)
     return count
 
 
@@ -156,6 +159,8 @@ def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int)
         b"last_at": u64(inv.last_recorded_at),
         b"origin": (inv.origin or "").encode(),
         b"log_vkey": inv.log_key.vkey.encode() if inv.log_key else b"",
+        b"log_id": (inv.log_id or "").encode(),
+        b"claim": u64(inv.claim_skew) + u64(inv.claim_window),
     }
     for key, want in checks.items():
         if store.get(txn, "meta", key) != want:
@@ -168,10 +173,10 @@ def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int)
         raise AuditError("keyring differs from the grant and revoke entries", "meta keyring")
 
 
-def _check_checkpoints(txn: lmdb.Transaction, db: Any, log_key: VerifierKey,
-                       get: tree.Get, count: int) -> None:
-    last = 0
-    for key, note in _rows(txn, db):
+def _check_checkpoints(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
+                       get: tree.Get, times: array[int]) -> None:
+    last, last_time, count = 0, None, len(times)
+    for key, note in _rows(txn, store.db["checkpoints"]):
         n = from_u64(key)
         where = f"checkpoint of size {n}"
         try:
@@ -182,6 +187,12 @@ def _check_checkpoints(txn: lmdb.Transaction, db: Any, log_key: VerifierKey,
             raise AuditError("checkpoint size does not match its key or the log", where)
         if cp.root != tree.root(get, n):
             raise AuditError("checkpoint root differs from the tree (a fork)", where)
-        last = n
+        if cp.time is None or cp.time < times[n - 1] or (n < count and cp.time >= times[n]):
+            raise AuditError("checkpoint time does not lie between its last entry and the "
+                             "next one", where)
+        last, last_time = n, cp.time
     if count and last != count:
         raise AuditError(f"latest checkpoint is of size {last}, the log has {count}", "checkpoints")
+    cp_at = store.get(txn, "meta", b"cp_at")
+    if count and (cp_at is None or from_u64(cp_at) != last_time):
+        raise AuditError("meta row differs from the latest checkpoint's time", "meta cp_at")

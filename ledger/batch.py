@@ -56,15 +56,16 @@ class Batch:
         for signed, at in self.items:
             self.app.append(signed, recorded_at=at)
 
-    def append(self, signed: bytes | Signed) -> Any:
+    def append(self, signed: bytes | Signed, at: int | None = None) -> Any:
+        """Check and append one statement (at the log's time ``at`` if given)."""
         if self.broken:
             raise StoreError("this batch failed earlier and was aborted; nothing was stored")
         try:
             try:
-                p, dup = self.app.append(signed)
+                p, dup = self.app.append(signed, at)
             except lmdb.MapFullError:
                 self._regrow()
-                p, dup = self.app.append(signed)
+                p, dup = self.app.append(signed, at)
         except (VerifierError, ValueError, TypeError):
             raise  # a refusal: raised before anything of this write was stored
         except lmdb.Error as exc:

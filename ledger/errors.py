@@ -11,19 +11,33 @@ class LedgerError(Exception):
 class StoreError(LedgerError):
     """The store cannot be read or written (missing, locked, corrupt, disk full)."""
 
-    exit_code = 4
+
+class StoreFullError(StoreError):
+    """The disk or file size limit was reached; the write was not stored."""
+
+
+class StoreLimitError(StoreError):
+    """A store limit (map size, name length, ...) refuses the write."""
 
 
 class KeyFileError(LedgerError):
     """A key file is missing, unreadable, too open, encrypted without a passphrase, or wrong."""
 
-    exit_code = 4
+
+class EncryptedKeyError(KeyFileError):
+    """The key file is encrypted and no passphrase was given."""
+
+
+class WrongPassphraseError(KeyFileError):
+    """The passphrase does not open the key file."""
+
+
+class InsecureKeyFileError(KeyFileError):
+    """The key file (or what stands at its path) is readable by others or not a file."""
 
 
 class AuditError(LedgerError):
     """``audit()`` found a stored byte that does not match what it must be."""
-
-    exit_code = 1
 
     def __init__(self, what: str, where: str) -> None:
         super().__init__(f"{what} at {where}")

@@ -1,27 +1,78 @@
 """Signing keys: the log key (signs checkpoints) and actor keys (sign statements).
 
-Key files hold a PKCS#8 Ed25519 key, optionally passphrase-encrypted, behind a
-two-line header naming the key. They are created 0600 and never overwritten;
-loading refuses a file readable by group or others unless told otherwise.
+A key file (format ``modelseal-key v2``) is a header naming the key, then its
+32-byte Ed25519 seed in base64, either plain::
+
+    modelseal-key v2
+    kind: actor
+    name: ml-pipeline
+    -----BEGIN ED25519 SEED-----
+    <base64 of the seed>
+    -----END ED25519 SEED-----
+
+or encrypted with a passphrase of at least 12 characters: a ``kdf: scrypt n=.. r=..
+p=.. salt=<base64>`` line ends the header, the block is ``ENCRYPTED ED25519 SEED``
+and holds a 12-byte nonce then the seed sealed with ChaCha20-Poly1305 under the
+scrypt key, with the header bytes as associated data (so name, kind and cost cannot
+be edited). scrypt at n=2**16, r=8, p=1 costs about 200 ms and 64 MiB; a file with
+lower parameters is refused. Files are created 0600 and never overwritten; loading
+refuses a file readable by group or others unless told otherwise, and anything that
+is not a regular file. Version 1 files (PKCS#8 PEM, PBKDF2) are refused.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from verifier import VerifierKey
 from verifier.encoding import check_key_name
 from verifier.errors import MalformedInputError
 
-from .errors import KeyFileError
+from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from .sodium import SodiumSigner
 
-_MAGIC = "modelseal-key v1"
+_MAGIC = "modelseal-key v2"
+_OLD_MAGIC = "modelseal-key v1"
+MIN_PASSPHRASE = 12  # characters (bytes, for a passphrase given as bytes)
+# scrypt cost: new files use these; a file asking for less is refused (no downgrade)
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**16, 8, 1
+_MAX_SCRYPT_MEM = 1 << 30  # a file asking for more is refused (it would exhaust memory)
+_PLAIN, _SEALED = "ED25519 SEED", "ENCRYPTED ED25519 SEED"
+_KDF = re.compile(r"kdf: scrypt n=([0-9]{1,10}) r=([0-9]{1,3}) p=([0-9]{1,3}) "
+                  r"salt=([A-Za-z0-9+/]{22}==)\Z")
+_NONCE = 12
+_MAX_FILE = 4096
+
+
+def _secret(passphrase: str | bytes) -> bytes:
+    return passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+
+
+def _kdf(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    """The 32-byte ChaCha20-Poly1305 key scrypt derives from ``secret``."""
+    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=32,
+                          maxmem=128 * r * (n + p + 2) + (1 << 20))
+
+
+def _seal(seed: bytes, secret: bytes, head: str, n: int = SCRYPT_N) -> tuple[str, bytes]:
+    """The header (``head`` plus the kdf line) and the block of an encrypted seed.
+    ``n`` is lowered only by tests of this function; ``load`` refuses n < SCRYPT_N."""
+    salt, nonce = os.urandom(16), os.urandom(_NONCE)
+    header = (f"{head}kdf: scrypt n={n} r={SCRYPT_R} p={SCRYPT_P} "
+              f"salt={base64.b64encode(salt).decode()}\n")
+    key = _kdf(secret, salt, n, SCRYPT_R, SCRYPT_P)
+    return header, nonce + ChaCha20Poly1305(key).encrypt(nonce, seed, header.encode())
 
 
 class _SigningKey:
@@ -72,17 +123,25 @@ class _SigningKey:
         return self._signer.sign(message)
 
     def save(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> Path:
-        """Write the key to a new file, mode 0600. Refuses to overwrite an existing file."""
+        """Write the key to a new file, mode 0600. Refuses to overwrite an existing file.
+
+        A ``passphrase`` (at least 12 characters, else ValueError) encrypts it (scrypt,
+        about 200 ms); None or empty writes it plain."""
         if self.name is None:
             raise ValueError("name the key before saving it")
-        enc: serialization.KeySerializationEncryption = serialization.NoEncryption()
-        if passphrase:
-            pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
-            enc = serialization.BestAvailableEncryption(pw)
-        pem = self._private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc
-        )
-        data = f"{_MAGIC}\nkind: {self.kind}\nname: {self.name}\n".encode() + pem
+        head = f"{_MAGIC}\nkind: {self.kind}\nname: {self.name}\n"
+        seed = self._private.private_bytes(serialization.Encoding.Raw,
+                                           serialization.PrivateFormat.Raw,
+                                           serialization.NoEncryption())
+        if passphrase:  # None or empty: a plain key file
+            if len(passphrase) < MIN_PASSPHRASE:
+                raise ValueError(f"a key passphrase needs at least {MIN_PASSPHRASE} characters "
+                                 f"(this one has {len(passphrase)})")
+            head, block, label = *_seal(seed, _secret(passphrase), head), _SEALED
+        else:
+            block, label = seed, _PLAIN
+        body = base64.b64encode(block).decode()
+        data = f"{head}-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
         target = Path(path)
         if (target.parent / "data.mdb").exists():
             raise KeyFileError(f"{target} is inside a store directory; keep keys outside the store")
@@ -103,31 +162,105 @@ class _SigningKey:
         cls, path: str | os.PathLike[str], passphrase: str | bytes | None, allow_insecure: bool
     ) -> tuple[Ed25519PrivateKey, str]:
         target = Path(path)
+        data = _read_private(target, allow_insecure)
+        head, sep, rest = data.partition(b"-----BEGIN ")
         try:
-            st = target.stat()
-            data = target.read_bytes()
-        except OSError as exc:
-            raise KeyFileError(f"cannot read key file {target}: {exc.strerror}") from None
+            lines = head.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            lines = []
+        if lines[:1] == [_OLD_MAGIC]:
+            raise KeyFileError(f"{target} is an old (v1) key file, whose encryption was too weak; "
+                               f"it is no longer read: make a new key (modelseal keygen, or "
+                               f"init for a log key) and grant it in place of this one")
+        if (not sep or len(lines) not in (4, 5) or lines[0] != _MAGIC or lines[-1]
+                or lines[1] != f"kind: {cls.kind}" or not lines[2].startswith("name: ")):
+            raise KeyFileError(f"{target} is not a modelseal {cls.kind} key file")
+        name = lines[2].removeprefix("name: ")
+        try:
+            check_key_name(name)
+        except MalformedInputError:
+            raise KeyFileError(f"{target} names its key {name!r}, not a valid key name") from None
+        label = _SEALED if len(lines) == 5 else _PLAIN
+        block = _block(rest, label)
+        if block is None:
+            raise KeyFileError(f"{target} is damaged: its key block cannot be read")
+        if label == _PLAIN:
+            if passphrase:
+                raise KeyFileError(f"{target} is not encrypted, yet a passphrase was given")
+            seed = block
+        else:
+            if not passphrase:
+                raise EncryptedKeyError(f"{target} is encrypted: give its passphrase")
+            seed = _open(target, lines[3], block, _secret(passphrase), head)
+        if len(seed) != 32:
+            raise KeyFileError(f"{target} is damaged: the key is not 32 bytes")
+        return Ed25519PrivateKey.from_private_bytes(seed), name
+
+
+def _read_private(target: Path, allow_insecure: bool) -> bytes:
+    """The bytes of the key file at ``target``: a regular file, not open to group or
+    others (unless ``allow_insecure``)."""
+    try:  # O_NONBLOCK: a FIFO at the path must not hang us; checked below
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {target}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InsecureKeyFileError(f"{target} is a directory, not a key file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InsecureKeyFileError(f"{target} is not a regular file, so not a key file")
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and not allow_insecure:
-            raise KeyFileError(
+            raise InsecureKeyFileError(
                 f"{target} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"run chmod 600 on it, or pass allow_insecure=True"
             )
-        head, sep, pem = data.partition(b"-----BEGIN")
-        lines = head.decode("utf-8", "replace").splitlines()
-        if not sep or len(lines) != 3 or lines[0] != _MAGIC or lines[1] != f"kind: {cls.kind}":
-            raise KeyFileError(f"{target} is not a modelseal {cls.kind} key file")
-        name = lines[2].removeprefix("name: ")
-        pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
-        if b"ENCRYPTED" in pem[:40] and not pw:
-            raise KeyFileError(f"{target} is encrypted: give its passphrase")
-        try:
-            key = serialization.load_pem_private_key(sep + pem, password=pw or None)
-        except (ValueError, TypeError) as exc:
-            raise KeyFileError(f"cannot load {target}: wrong passphrase or damaged file") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise KeyFileError(f"{target} does not hold an Ed25519 key")
-        return key, name
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, _MAX_FILE + 1):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > _MAX_FILE:
+                break
+        return b"".join(chunks)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {target}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _block(rest: bytes, label: str) -> bytes | None:
+    """The base64 payload of ``<rest of BEGIN line> ... END`` for ``label``, or None."""
+    text = rest.decode("ascii", "replace")
+    m = re.fullmatch(rf"{label}-----\n([A-Za-z0-9+/=]{{1,200}})\n-----END {label}-----\n?",
+                     text)
+    if m is None:
+        return None
+    try:
+        return base64.b64decode(m.group(1), validate=True)
+    except binascii.Error:
+        return None
+
+
+def _open(target: Path, kdf_line: str, block: bytes, secret: bytes, head: bytes) -> bytes:
+    """The seed sealed in ``block``; WrongPassphraseError if ``secret`` does not open it."""
+    m = _KDF.match(kdf_line)
+    if m is None:
+        raise KeyFileError(f"{target} is damaged: unknown key derivation {kdf_line!r}")
+    n, r, p = (int(x) for x in m.group(1, 2, 3))
+    if n < SCRYPT_N or r < SCRYPT_R or p < SCRYPT_P:
+        raise KeyFileError(f"{target} asks for a cheaper passphrase hash (scrypt n={n} r={r} "
+                           f"p={p}) than the minimum (n={SCRYPT_N} r={SCRYPT_R} p={SCRYPT_P}); "
+                           f"refused: make a new key")
+    if n & (n - 1) or 128 * r * n > _MAX_SCRYPT_MEM or p > 16:
+        raise KeyFileError(f"{target} asks for scrypt n={n} r={r} p={p}: refused "
+                           f"(n must be a power of 2, at most 1 GiB of memory, p at most 16)")
+    if len(block) != _NONCE + 32 + 16:
+        raise KeyFileError(f"{target} is damaged: the sealed key has {len(block)} bytes")
+    key = _kdf(secret, base64.b64decode(m.group(4)), n, r, p)
+    try:
+        return ChaCha20Poly1305(key).decrypt(block[:_NONCE], block[_NONCE:], head)
+    except InvalidTag:
+        raise WrongPassphraseError(f"cannot open {target}: wrong passphrase "
+                                   f"(or the file was altered)") from None
 
 
 class ActorKey(_SigningKey):

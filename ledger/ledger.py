@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import lmdb
 
 from verifier import (
     EMPTY_ROOT,
+    Checkpoint,
     ModelState,
     RuleError,
     VerifierKey,
@@ -21,6 +22,7 @@ from verifier import (
     parse_entry,
     to_ns,
 )
+from verifier.timeutil import iso
 
 from . import queries as q
 from . import tree
@@ -30,11 +32,21 @@ from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
 from .sigcheck import CheckHelper
-from .statements import Signed, build_signed, sign_statement
-from .store import Store
+from .statements import Signed, build_signed
+from .store import Store, u64
 from .writer import Appender, sign_checkpoint
 
 Clock = Callable[[], datetime]
+DEFAULT_CLAIM_SKEW = timedelta(minutes=5)
+DEFAULT_CLAIM_WINDOW = timedelta(days=1)
+
+
+def _span_ns(span: timedelta, what: str) -> int:
+    if not isinstance(span, timedelta):
+        raise TypeError(f"{what} is a timedelta, not {type(span).__name__}")
+    if span < timedelta(0):
+        raise ValueError(f"{what} must not be negative")
+    return span // timedelta(microseconds=1) * 1000
 
 
 class Ledger:
@@ -52,30 +64,43 @@ class Ledger:
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
+            log_id = store.get(txn, "meta", b"log_id")
         # a damaged row must not stop the store from opening: audit() names it
         self.origin = origin.decode("utf-8", "replace") if origin else ""
         self.log_vkey = vkey.decode("utf-8", "replace") if vkey else ""
+        self.log_id = log_id.decode("utf-8", "replace") if log_id else ""
+        """The log's identity: its genesis entry's snapshot hash. Statements name it."""
 
     # -- opening ------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, origin: str, log_key: LogKey,
-               admin: ActorKey, clock: Clock | None = None) -> Ledger:
+               admin: ActorKey, clock: Clock | None = None,
+               claim_skew: timedelta = DEFAULT_CLAIM_SKEW,
+               claim_window: timedelta = DEFAULT_CLAIM_WINDOW) -> Ledger:
         """Make a new store at ``path`` whose genesis names ``origin``, the log key and
-        the first admin key; returns it open, with ``admin`` as signer."""
+        the first admin key; returns it open, with ``admin`` as signer.
+
+        ``claim_skew`` (at most 1 hour) and ``claim_window`` (at most 31 days) are fixed
+        for the log's life: a statement whose ``claimed_at`` is later than the log's time
+        by more than ``claim_skew``, or earlier by more than ``claim_window``, is refused.
+        """
         log_key.named(origin)
         # Sign the genesis before creating anything, so a bad clock or key leaves no store.
         now = clock() if clock is not None else datetime.now(timezone.utc)
-        genesis = sign_statement(admin, origin, "genesis", claimed_at=now,
-                                 log_key=log_key.vkey, admin_key=admin.vkey)
+        genesis = build_signed(admin, origin, "genesis", log_id=None, claimed_at=now,
+                               log_key=log_key.vkey, admin_key=admin.vkey,
+                               claim_skew=_span_ns(claim_skew, "claim_skew"),
+                               claim_window=_span_ns(claim_window, "claim_window"))
         store = Store.open(path, create=origin)
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
         try:
-            ledger.submit(genesis)
+            ledger._submit(genesis, to_ns(now))  # recorded at the time it claims
         except BaseException:
             store.close()
             raise
+        ledger.log_id = parse_entry(ledger.entry(0)).snapshot_hash
         return ledger
 
     @classmethod
@@ -112,9 +137,6 @@ class Ledger:
         now = self._clock() if self._clock is not None else datetime.now(timezone.utc)
         return to_ns(now)
 
-    def _now(self) -> datetime:
-        return from_ns(self._now_ns())
-
     # -- writing ----------------------------------------------------------------------
 
     def _need_log_key(self) -> LogKey:
@@ -122,22 +144,32 @@ class Ledger:
             raise ValueError("open the ledger with its log key to write")
         return self._log_key
 
-    def submit(self, signed_statement: bytes | Signed) -> Snapshot | None:
-        """Append a statement signed elsewhere (see ledger.statements.sign_statement).
+    def submit(self, signed_statement: bytes) -> Snapshot | None:
+        """Append a statement signed elsewhere (see ledger.statements.sign_statement):
+        the envelope's exact bytes, which are parsed, checked and stored as given.
 
         Returns its snapshot (None for keyring statements). Submitting the same
         signed statement again returns the original and appends nothing.
         Refusals raise MalformedInputError or a VerificationError subclass and
         write nothing. Outside a batch, returns only after the commit.
         """
+        if not isinstance(signed_statement, (bytes, bytearray, memoryview)):
+            raise TypeError("submit takes the signed statement's bytes, not "
+                            f"{type(signed_statement).__name__}")
+        return self._submit(bytes(signed_statement))
+
+    def _submit(self, signed_statement: bytes | Signed,
+                at: int | None = None) -> Snapshot | None:
+        """``submit``, or a statement this process just signed (``build_signed``) at the
+        log's time ``at`` (then not read again)."""
         log_key = self._need_log_key()
         if self._batch is not None:
-            p = self._batch.append(signed_statement)
+            p = self._batch.append(signed_statement, at)
             return self._batch.app.snapshot(p)
 
         def fn(txn: lmdb.Transaction) -> Snapshot | None:
             app = Appender(self._store, txn, self._now_ns)
-            p, _ = app.append(signed_statement)
+            p, _ = app.append(signed_statement, at)
             snap = app.snapshot(p)
             app.finish(log_key)
             return snap
@@ -149,8 +181,10 @@ class Ledger:
         signer = actor or self.signer
         if signer is None:
             raise ValueError("open the ledger with a signer to use the convenience methods")
-        signed = build_signed(signer, self.origin, op, claimed_at=self._now(), **body)
-        return self.submit(signed)
+        now = self._now_ns()  # one reading: the claim and the log's time agree
+        signed = build_signed(signer, self.origin, op, log_id=self.log_id,
+                              claimed_at=from_ns(now), **body)
+        return self._submit(signed, now)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -318,7 +352,7 @@ class Ledger:
         """The model's tags now, by tag name."""
         out: dict[str, Tag] = {}
         for snap in self.history(name):
-            if snap.event_type == "tag_moved":
+            if snap.op == "tag":
                 tag = snap.payload["tag"]
                 out[tag] = Tag(name, tag, snap.payload["target"], snap)
         return dict(sorted(out.items()))
@@ -326,7 +360,7 @@ class Ledger:
     def tag_history(self, name: str, tag: str) -> list[Tag]:
         """Every move of ``tag``, oldest first."""
         return [Tag(name, tag, s.payload["target"], s) for s in self.history(name)
-                if s.event_type == "tag_moved" and s.payload["tag"] == tag]
+                if s.op == "tag" and s.payload["tag"] == tag]
 
     def inventory_at(self, when: datetime | None = None) -> dict[str, ModelState]:
         """Every model as it stood at ``when`` (timezone-aware; default: after every entry
@@ -359,7 +393,41 @@ class Ledger:
             # never sign a tree head the batch might still abort (it would be a fork)
             raise ValueError("proofs of a batch's writes are available once it commits")
         log_key = self._need_log_key()
-        return sign_checkpoint(log_key, self.origin, n, tree.root(q.getter(self._store, txn), n))
+        # A size between two commits: its time must lie between entries n-1 and n.
+        last = parse_entry(q.entry(self._store, txn, n - 1)).entry.recorded_at
+        at = parse_entry(q.entry(self._store, txn, n)).entry.recorded_at - 1
+        if at < last:
+            raise ValueError(f"entries {n - 1} and {n} were recorded at the same instant, so no "
+                             f"time bounds a tree of size {n}; choose another size")
+        return sign_checkpoint(log_key, self.origin, n, tree.root(q.getter(self._store, txn), n),
+                               at)
+
+    def _note_time(self, note: bytes) -> int:
+        cp = Checkpoint.parse_note(note, [VerifierKey.parse(self.log_vkey)])
+        if cp.time is None:
+            raise StoreError("a stored checkpoint carries no time; run audit()")
+        return cp.time
+
+    def sign_checkpoint(self) -> bytes:
+        """Sign and store a fresh checkpoint of the current size at the log's time now,
+        so a bundle can be complete up to now; returns its note. Needs the log key."""
+        log_key = self._need_log_key()
+        if self._batch is not None:
+            raise ValueError("sign a fresh checkpoint outside a batch")
+
+        def fn(txn: lmdb.Transaction) -> bytes:
+            n = q.size(self._store, txn)
+            latest = q.latest_checkpoint(self._store, txn)
+            floor = 0 if latest is None else self._note_time(latest[1])
+            last = parse_entry(q.entry(self._store, txn, n - 1)).entry.recorded_at
+            at = max(self._now_ns(), last, floor)
+            note = sign_checkpoint(log_key, self.origin, n,
+                                   tree.root(q.getter(self._store, txn), n), at)
+            self._store.put(txn, "checkpoints", u64(n), note)
+            self._store.put(txn, "meta", b"cp_at", u64(at))
+            return note
+
+        return self._store.write(fn)
 
     def _size_arg(self, txn: lmdb.Transaction, n: int | None) -> int:
         current = q.size(self._store, txn)
@@ -394,17 +462,40 @@ class Ledger:
                       progress: Callable[[int, int], None] | None = None) -> bytes:
         """A proof bundle (specs/bundle.md) of the inventory as of ``at`` (default: the
         time of the last entry) under the checkpoint of ``size`` (default: latest).
-        ``trusted_size`` adds a consistency proof from that older size."""
+        ``trusted_size`` adds a consistency proof from that older size.
+
+        A checkpoint proves the log only up to the time it was signed: a time ``at``
+        after the checkpoint used raises ValueError, except that without ``size`` a
+        ledger holding the log key first signs a fresh checkpoint (``sign_checkpoint``).
+        A time in the future raises ValueError."""
+        t_req = None
+        if at is not None:
+            t_req = to_ns(at)
+            if not 0 <= t_req <= 2**63 - 1:
+                raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
+            if size is None and self._batch is None and self._log_key is not None:
+                now = self._now_ns()
+                if t_req > now:
+                    raise ValueError(f"{iso(t_req)} is in the future (the log's time is "
+                                     f"{iso(now)}): no checkpoint can prove it")
+                if t_req > self._note_time(self.checkpoint()):
+                    self.sign_checkpoint()
         with self._reader() as txn:
             s = self._size_arg(txn, size)
             get = q.getter(self._store, txn)
-            if at is None:
+            note = self._note_for(txn, s)
+            cp_time = self._note_time(note)
+            if t_req is None:
                 last = parse_entry(q.entry(self._store, txn, s - 1))
                 t = last.entry.recorded_at
             else:
-                t = to_ns(at)
-                if not 0 <= t <= 2**63 - 1:
-                    raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
+                t = t_req
+            if t > cp_time:
+                raise ValueError(
+                    f"the checkpoint of size {s} was signed at {iso(cp_time)}, so it cannot "
+                    f"prove the inventory at {iso(t)}; choose an earlier time"
+                    + ("" if size is not None or self._log_key is not None else
+                       ", or open the store with its log key to sign a fresh checkpoint"))
             n = min(q.size_at(self._store, txn, t), s)
             entries = []
             for i in range(n):
@@ -418,7 +509,7 @@ class Ledger:
                     raise ValueError(f"trusted size must be in 1..{s}")
                 trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
             return encode_bundle(
-                checkpoint=self._note_for(txn, s), size=n, time=t,
+                checkpoint=note, size=n, time=t,
                 root=tree.root(get, n) if n else EMPTY_ROOT,
                 consistency=tree.consistency_proof(get, n, s), entries=entries,
                 next_entry=nxt,

@@ -29,22 +29,46 @@ def getter(store: Store, txn: lmdb.Transaction) -> tree.Get:
     return lambda level, index: store.need(txn, "nodes", tree.node_key(level, index))
 
 
+MIN_PREFIX = 8
+"""The shortest snapshot-hash prefix accepted, in hex digits (tables print 12)."""
+
+
 def entry_index(store: Store, txn: lmdb.Transaction, ref: int | str) -> int:
-    """The index of an entry given by index or snapshot hash; KeyError if absent."""
+    """The index of an entry given by index, snapshot hash, or a unique prefix of at least
+    MIN_PREFIX hex digits of one (either case); KeyError if absent, ValueError if ``ref``
+    is not hex, too short, or a prefix of more than one snapshot hash."""
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise TypeError("give an entry index (int) or a snapshot hash (hex str)")
     if isinstance(ref, int):
         if not 0 <= ref < size(store, txn):
             raise KeyError(f"no entry {ref}")
         return ref
-    try:
-        key = bytes.fromhex(ref)
-    except ValueError:
-        raise ValueError(f"{ref!r} is not a snapshot hash") from None
-    raw = store.get(txn, "snapshots", key) if len(key) == 32 else None
-    if raw is None:
+    text = ref.lower()
+    if not (MIN_PREFIX <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)):
+        raise ValueError(f"{ref!r} is not a snapshot hash: give its 64 hex digits, or a unique "
+                         f"prefix of at least {MIN_PREFIX}")
+    if len(text) == 64:
+        raw = store.get(txn, "snapshots", bytes.fromhex(text))
+        if raw is None:
+            raise KeyError(f"no snapshot {ref}")
+        return from_u64(raw)
+    cur = txn.cursor(db=store.db["snapshots"])
+    found: list[tuple[str, int]] = []
+    if cur.set_range(bytes.fromhex(text[: len(text) // 2 * 2])):
+        for key, value in cur.iternext(keys=True, values=True):
+            hex_key = bytes(key).hex()
+            if not hex_key.startswith(text):
+                if hex_key[: len(text)] > text:
+                    break
+                continue
+            found.append((hex_key, from_u64(bytes(value))))
+            if len(found) > 1:
+                raise ValueError(f"snapshot prefix {ref} is ambiguous: it begins "
+                                 f"{found[0][0][:16]}... and {found[1][0][:16]}...; "
+                                 "give more hex digits")
+    if not found:
         raise KeyError(f"no snapshot {ref}")
-    return from_u64(raw)
+    return found[0][1]
 
 
 def entry(store: Store, txn: lmdb.Transaction, index: int) -> bytes:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from verifier.replay import PendingSignature
@@ -53,6 +53,27 @@ def run_checks(checks: Sequence[PendingSignature]) -> None:
             check.check()  # run again here: raises with the statement named
 
 
+# Run by the helper: put the directory this ledger package was imported from first on
+# sys.path, then serve. With -I, Python puts neither the working directory nor PYTHONPATH
+# on sys.path, so a ``ledger/`` in the working directory cannot stand in for the helper.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from ledger.sigworker import main; " \
+        "sys.exit(main())"
+
+
+def helper_command() -> list[str]:
+    """The helper's command line: isolated mode (-I: no working directory, PYTHON*
+    variables or user site on the path), importing this very ledger package."""
+    home = str(Path(__file__).resolve().parent.parent)
+    return [sys.executable, "-I", "-c", _BOOT, home]
+
+
+def helper_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The helper's whole environment: PATH and the locale, nothing else (no passphrase,
+    no MODELSEAL_* setting, no credential the writer happens to hold)."""
+    return {k: val for k, val in environ.items()
+            if k in ("PATH", "LANG") or k.startswith("LC_")}
+
+
 class HelperError(Exception):
     """The helper process failed; the caller checks the signatures itself."""
 
@@ -81,13 +102,9 @@ class CheckHelper:
         return self._proc is not None
 
     def _start(self) -> subprocess.Popen[bytes]:
-        # the helper imports this very ledger package, wherever it was imported from
-        home = str(Path(__file__).resolve().parent.parent)
-        path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen([sys.executable, "-m", "ledger.sigworker"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(helper_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, bufsize=0, close_fds=True,
-                                env={**os.environ, "PYTHONPATH": path})
+                                cwd="/", env=helper_env(os.environ))
         assert proc.stdin is not None and proc.stdout is not None
         for fd in (proc.stdin.fileno(), proc.stdout.fileno()):
             try:  # room for a whole batch, so that sending rarely waits

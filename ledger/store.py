@@ -20,11 +20,11 @@ import lmdb
 
 from .compress import Codec, DamagedEntry, make_dictionary
 
-from .errors import StoreError
+from .errors import StoreError, StoreFullError, StoreLimitError
 
 T = TypeVar("T")
 
-FORMAT = b"modelseal-store 6"
+FORMAT = b"modelseal-store 7"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
 MAX_KEY = 511  # LMDB's key size limit
@@ -68,16 +68,25 @@ class Store:
         """Open the store at directory ``path``; ``create=origin`` makes a new, empty
         one for the log ``origin``.
 
-        Raises StoreError if it is missing (or, when creating, already holds a store).
+        Raises StoreError if it is missing, is another program's LMDB environment (or, when
+        creating, already holds a store). Creating cleans up after itself: if it fails
+        (e.g. StoreFullError on a full disk), the files and directories it made are removed
+        and a retry can succeed.
         """
         target = Path(path)
         data_file = target / "data.mdb"
         if create:
             if data_file.exists():
                 raise StoreError(f"{target} already holds a store")
-            target.mkdir(parents=True, exist_ok=True)
+            with removed_on_failure(target):
+                target.mkdir(parents=True, exist_ok=True)
+                return cls._open_env(target, data_file, create)
         elif not data_file.exists():
             raise StoreError(f"no modelseal store at {target}")
+        return cls._open_env(target, data_file, None)
+
+    @classmethod
+    def _open_env(cls, target: Path, data_file: Path, create: str | None) -> Store:
         real = str(target.resolve())
         if real in cls._open:
             env, count = cls._open[real]
@@ -89,9 +98,23 @@ class Store:
                             subdir=True, sync=True, metasync=True, readahead=False,
                             max_readers=256)
         except lmdb.Error as exc:
+            if _is_full(exc):
+                raise StoreFullError(f"disk full: cannot create the store at {target} ({exc})"
+                                     ) from None
             raise StoreError(f"cannot open store at {target}: {exc}") from None
+        if create is None:
+            try:
+                _check_length(env, data_file, target)
+                _check_foreign(env, target)
+            except BaseException:
+                env.close()
+                raise
+        try:
+            store = cls(target, env)
+        except lmdb.Error as exc:
+            env.close()
+            raise _store_error(exc, target) from None
         cls._open[real] = (env, 1)
-        store = cls(target, env)
         if create is not None:
             zdict = make_dictionary(create)
 
@@ -99,10 +122,21 @@ class Store:
                 txn.put(b"format", FORMAT, db=store.db["meta"])
                 txn.put(b"zdict", zdict, db=store.db["meta"])
 
-            store.write(init)
-        elif store.read(lambda txn: txn.get(b"format", db=store.db["meta"])) != FORMAT:
-            store.close()
-            raise StoreError(f"{target} is not a modelseal store of this version")
+            try:
+                store.write(init)
+            except BaseException:
+                store.close()
+                raise
+        else:
+            found = store.read(lambda txn: txn.get(b"format", db=store.db["meta"]))
+            if found != FORMAT:
+                store.close()
+                what = "no format row" if found is None else \
+                    f"format {bytes(found).decode('ascii', 'replace')!r}"
+                raise StoreError(
+                    f"{target} is not a modelseal store of this version ({what}; this "
+                    f"modelseal reads {FORMAT.decode()} only, and earlier formats lack "
+                    f"checkpoint times and log binding): make a new store")
         return store._with_codec()
 
     def _with_codec(self) -> Store:
@@ -181,7 +215,7 @@ class Store:
     def _grow(self) -> None:
         size = self.env.info()["map_size"]
         if size >= MAX_MAP:
-            raise StoreError("the store has reached its maximum size")
+            raise StoreLimitError("the store has reached its maximum size")
         self.env.set_mapsize(min(size * 2, MAX_MAP))
 
     def get(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes | None:
@@ -216,18 +250,80 @@ class Store:
             raise StoreError(f"store refused a write to {db} (key exists or out of order)")
 
 
+def _check_length(env: lmdb.Environment, data_file: Path, target: Path) -> None:
+    """Refuse a data file shorter than the pages its own header uses (a copy cut short):
+    reading such a page through the memory map would kill the process (SIGBUS)."""
+    need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    if data_file.stat().st_size < need:
+        raise StoreError(f"store at {target} is truncated: data.mdb holds "
+                         f"{data_file.stat().st_size} bytes but its pages reach {need}; "
+                         f"restore a complete copy")
+
+
+def _is_full(exc: lmdb.Error) -> bool:
+    """Whether an LMDB failure is a full disk (ENOSPC) or the file size limit (EFBIG)."""
+    # py-lmdb gives no errno: its message is the C library's strerror text
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG) or any(
+        text in str(exc) for text in (os.strerror(errno.ENOSPC), os.strerror(errno.EFBIG)))
+
+
 def _store_error(exc: lmdb.Error, path: Path | None = None) -> StoreError:
     text = str(exc)
-    if "No space left" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return StoreError(f"disk full: the write was not stored ({text})")
-    if "File too large" in text:
-        return StoreError(f"file size limit reached: the write was not stored ({text})")
+    if os.strerror(errno.ENOSPC) in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StoreFullError(f"disk full: the write was not stored ({text})")
+    if os.strerror(errno.EFBIG) in text or getattr(exc, "errno", None) == errno.EFBIG:
+        return StoreFullError(f"file size limit reached: the write was not stored ({text})")
     if "Input/output error" in text and path is not None:
         # LMDB reports a write that stopped short as EIO: most often the disk filled up
         # (or the file size limit was reached) in the middle of the commit
-        cause = _short_write_cause(path) or "I/O error (is the disk failing?)"
-        return StoreError(f"{cause}: the write was not stored ({text})")
+        cause = _short_write_cause(path)
+        if cause is not None:
+            return StoreFullError(f"{cause}: the write was not stored ({text})")
+        return StoreError(f"I/O error (is the disk failing?): the write was not stored ({text})")
     return StoreError(f"store error: {text}")
+
+
+def _check_foreign(env: lmdb.Environment, target: Path) -> None:
+    """StoreError unless ``env`` has modelseal's named databases: another program's LMDB
+    environment is refused before anything (a database of ours) is created in it."""
+    try:
+        with env.begin() as txn:
+            present = [name for name in DB_NAMES if txn.get(name.encode()) is not None]
+    except lmdb.Error as exc:
+        raise StoreError(f"{target} is not a modelseal store ({exc})") from None
+    if "meta" not in present:
+        raise StoreError(f"{target} is not a modelseal store: it is an LMDB database without "
+                         "modelseal's tables (another program's?)")
+    if len(present) != len(DB_NAMES):
+        raise StoreError(f"{target} is not a modelseal store of this version")
+
+
+@contextmanager
+def removed_on_failure(target: Path) -> Iterator[None]:
+    """Run the creation of a store at ``target``; if it raises, remove what it made there,
+    and only that: the store's files that did not exist before, then the directories that
+    did not exist before, if they are empty. A retry then finds nothing in its way."""
+    new_dirs: list[Path] = []
+    here = target.absolute()
+    while not here.exists() and here != here.parent:
+        new_dirs.append(here)
+        here = here.parent
+    new_files = [target / name for name in ("data.mdb", "lock.mdb")
+                 if not (target / name).exists()]
+    try:
+        yield
+    except BaseException:
+        for path in new_files:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        for directory in new_dirs:  # deepest first; a directory holding others' files stays
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _short_write_cause(path: Path) -> str | None:

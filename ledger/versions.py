@@ -99,4 +99,18 @@ def states_before(store: Store, txn: lmdb.Transaction, n: int) -> dict[str, Mode
             state.latest = state.head = leaf.hex()
             state.last_event_type = row[skip:].decode()
             state.last_event_at = at
-    return {state.name: state for state in states}
+    by_name = {state.name: state for state in states}
+    # A row holds a model's groups as of its own last entry; a group's later member_add
+    # or member_remove changed them without writing a row for the member. Rebuild them
+    # from the groups' members, which the rows do hold exactly.
+    for state in states:
+        if state.groups:
+            state.groups = {}
+    for state in states:
+        for member in state.members:
+            held = by_name.get(member)
+            if held is None:
+                raise StoreError(f"store is damaged: {state.name!r} holds {member!r}, which "
+                                 "was not registered then")
+            held.groups[state.name] = None
+    return by_name

@@ -24,6 +24,7 @@ from verifier import (
     parse_entry,
     parse_signed_statement,
     signature_line,
+    time_line,
 )
 from verifier.entry import build_entry, statement_model
 from verifier.replay import PendingSignature
@@ -52,6 +53,9 @@ def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
         for record in inv.key_history:  # the write path verifies through libsodium
             record.key = SodiumVerifierKey.of(record.key)
         inv.keys = {r.name: r for r in inv.key_history if r.revoked_index is None}
+        inv.log_id = store.need(txn, "meta", b"log_id").decode()
+        claim = store.need(txn, "meta", b"claim")
+        inv.claim_skew, inv.claim_window = from_u64(claim[:8]), from_u64(claim[8:])
     return inv
 
 
@@ -67,6 +71,9 @@ class Appender:
         self.pending = pending
         self.inv = load_inventory(store, txn)
         self.start_size = self.inv.size
+        cp_at = store.get(txn, "meta", b"cp_at")
+        # every entry after a checkpoint is recorded after that checkpoint's time
+        self.after = 0 if cp_at is None else from_u64(cp_at) + 1
         self._keyring_changed = False
         self._get: tree.Get = lambda level, index: store.need(txn, "nodes",
                                                               tree.node_key(level, index))
@@ -99,7 +106,10 @@ class Appender:
         prev = None
         if name is not None and not isinstance(st, Register) and name in inv.models:
             prev = inv.models[name].head
-        at = max(self.now_ns() if recorded_at is None else recorded_at, inv.last_recorded_at)
+        # strictly after the entry before (so every tree size has a time that bounds it)
+        # and after the latest checkpoint's time
+        at = max(self.now_ns() if recorded_at is None else recorded_at,
+                 inv.last_recorded_at + 1 if inv.size else 0, self.after)
         try:
             data, p = build_entry(index=inv.size, recorded_at=at, prev=prev, statement=st,
                                   statement_bytes=st_bytes, key_id=key_id, sig=sig)
@@ -141,20 +151,27 @@ class Appender:
             return None
         assert inv.origin is not None
         if self.start_size == 0:
+            assert inv.log_id is not None
             s.put(txn, "meta", b"origin", inv.origin.encode())
             s.put(txn, "meta", b"log_vkey", log_key.vkey.encode())
+            s.put(txn, "meta", b"log_id", inv.log_id.encode())
+            s.put(txn, "meta", b"claim", u64(inv.claim_skew) + u64(inv.claim_window))
         s.put(txn, "meta", b"size", u64(inv.size))
         s.put(txn, "meta", b"last_at", u64(inv.last_recorded_at))
         if self._keyring_changed:
             s.put(txn, "meta", b"keyring", encode_keyring(inv.key_history))
         root = tree.root(self._get, inv.size)
-        note = sign_checkpoint(log_key, inv.origin, inv.size, root)
+        at = inv.last_recorded_at  # complete up to its last entry; the clock is read once a write
+        note = sign_checkpoint(log_key, inv.origin, inv.size, root, at)
         s.put(txn, "checkpoints", u64(inv.size), note, overwrite=False)
+        s.put(txn, "meta", b"cp_at", u64(at))
         return note
 
 
-def sign_checkpoint(log_key: LogKey, origin: str, size: int, root: bytes) -> bytes:
-    """A C2SP checkpoint note for (origin, size, root) signed by the log key."""
-    text = checkpoint_text(origin, size, root)
+def sign_checkpoint(log_key: LogKey, origin: str, size: int, root: bytes, at: int) -> bytes:
+    """A C2SP checkpoint note for (origin, size, root) signed by the log key at time
+    ``at`` (ns). Precondition: every entry of the tree was recorded at or before ``at``
+    and every later entry is (or will be) recorded after it."""
+    text = checkpoint_text(origin, size, root, [time_line(at)])
     return assemble_note(text, [signature_line(log_key.key.name, log_key.key_id,
                                                log_key.sign(text))])

@@ -104,6 +104,23 @@ def refused(run: Run, code: int, *fragments: str, hint: str | None = None) -> Ru
     return run
 
 
+def refused_json(run: Run, code: int, *fragments: str, cls: str | None = None) -> dict[str, Any]:
+    """Assert exit ``code`` under --json: nothing on stdout, and stderr is exactly one JSON
+    object {"error": {"class", "message", "hint", "exit_code"}} whose message holds every
+    fragment. Returns the inner object."""
+    assert run.code == code, str(run)
+    assert run.out == "", str(run)
+    doc = json.loads(run.err)
+    assert set(doc) == {"error"}, str(run)
+    err = doc["error"]
+    assert set(err) == {"class", "message", "hint", "exit_code"}, str(run)
+    assert err["exit_code"] == code, str(run)
+    assert cls is None or err["class"] == cls, str(run)
+    for fragment in fragments:
+        assert fragment in err["message"], f"{fragment!r} not in {err['message']!r}\n{run}"
+    return dict(err)
+
+
 def usage_error(run: Run, *fragments: str) -> Run:
     """Assert a usage error reported by click itself: exit 2, its usage text, the message."""
     assert run.code == 2, str(run)

@@ -18,6 +18,8 @@ from tests import reference as ref
 
 T0 = 1_735_689_600 * 10**9  # 2025-01-01T00:00:00Z
 DAY = 86_400 * 10**9
+CLAIM_SKEW = 300 * 10**9
+CLAIM_WINDOW = DAY
 
 
 @dataclass
@@ -52,19 +54,24 @@ class Log:
     entries: list[bytes] = field(default_factory=list)
     heads: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    log_id: str | None = None
 
     @classmethod
     def create(cls, origin: str = "example.com/models", seed: str = "t") -> Log:
         log = cls(origin, Signer(origin, f"{seed}-log".encode()),
                   Signer("risk-admin", f"{seed}-admin".encode()))
-        log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey)
+        log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey,
+                   claim_skew=CLAIM_SKEW, claim_window=CLAIM_WINDOW)
+        log.log_id = v.snapshot_hash(log.entries[0])
         return log
 
     def statement(self, signer: Signer, op: str, **body: Any) -> bytes:
         """Canonical statement bytes, built through msgspec's tagged union."""
         self.counter += 1
-        doc = {"v": 1, "op": op, "id": f"stmt-{self.counter:012d}-{signer.name}"[:128],
+        doc = {"v": 2, "op": op, "id": f"stmt-{self.counter:012d}-{signer.name}"[:128],
                "actor": signer.name, "origin": self.origin, "claimed_at": self.clock, **body}
+        if op != "genesis" and "log" not in body:
+            doc["log"] = self.log_id or "0" * 64
         st = msgspec.convert(doc, v.Statement)
         return v.statement_bytes(st)
 
@@ -90,10 +97,22 @@ class Log:
 
     # -- tree heads and proofs ---------------------------------------------------
 
-    def checkpoint(self, size: int | None = None, signer: Signer | None = None) -> bytes:
+    def time_after(self, size: int) -> int:
+        """The latest time a checkpoint of ``size`` can carry: just before entry ``size``
+        (or before the next entry the log would append)."""
+        if size < len(self.entries):
+            return v.parse_entry(self.entries[size]).entry.recorded_at - 1
+        return self.clock - 1
+
+    def checkpoint(self, size: int | None = None, signer: Signer | None = None,
+                   time: int | None = None) -> bytes:
         size = len(self.entries) if size is None else size
         signer = signer or self.log_key
-        text = v.checkpoint_text(self.origin, size, ref.mth(self.entries[:size]))
+        time = self.time_after(size) if time is None else time
+        if size == len(self.entries) and time >= self.clock:
+            self.clock = time + 1  # like the ledger: later entries come after the checkpoint
+        text = v.checkpoint_text(self.origin, size, ref.mth(self.entries[:size]),
+                                 [v.time_line(time)])
         line = v.signature_line(signer.name, signer.key.key_id, signer.sign(text))
         return v.assemble_note(text, [line])
 
@@ -110,8 +129,10 @@ class Log:
         s = len(self.entries) if size is None else size
         n = min(self.size_at(t), s)
         nxt = self.entries[n] if n < s else None
+        # a whole-log bundle for a later time gets a checkpoint signed then, as the ledger does
+        cp_time = max(t, self.time_after(s)) if s == len(self.entries) else None
         return v.encode_bundle(
-            checkpoint=self.checkpoint(s), size=n, time=t, root=ref.mth(self.entries[:n]),
+            checkpoint=self.checkpoint(s, time=cp_time), size=n, time=t, root=ref.mth(self.entries[:n]),
             consistency=self.consistency(n, s), entries=self.entries[:n], next_entry=nxt,
             next_proof=self.inclusion(n, s) if nxt is not None else [],
             from_trusted=None if trusted is None else (trusted, self.consistency(trusted, s)),

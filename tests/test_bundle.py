@@ -113,17 +113,29 @@ def test_end_fields() -> None:
 
 
 def test_older_checkpoint() -> None:
-    """A bundle under an older checkpoint covers only that checkpoint's entries."""
-    result = v.verify_bundle(LOG.bundle(t_of(S), size=15), KEYS)
+    """A bundle under an older checkpoint covers only that checkpoint's entries, up to the
+    time that checkpoint was signed (just before entry 15); a later time is TimeBoundError."""
+    cp_time = t_of(15) - 1
+    result = v.verify_bundle(LOG.bundle(cp_time, size=15), KEYS)
     assert result.checkpoint.size == 15 and result.size == 15
+    assert result.checkpoint_time == cp_time and result.proven_until == cp_time
     result = v.verify_bundle(LOG.bundle(MID_T, size=15), KEYS)
     assert result.checkpoint.size == 15 and result.size == MID_N
+    assert result.proven_until == t_of(MID_N) - 1
+    for late in (cp_time + 1, t_of(S)):
+        with pytest.raises(v.TimeBoundError, match="signed at"):
+            v.verify_bundle(LOG.bundle(late, size=15), KEYS)
 
 
 def test_empty_checkpoint() -> None:
-    """A log of size 0 under its checkpoint verifies to nothing."""
-    result = v.verify_bundle(LOG.bundle(t_of(S), size=0), KEYS)
+    """A log of size 0 under its checkpoint (signed before the genesis) verifies to nothing;
+    a time after that checkpoint was signed is TimeBoundError."""
+    result = v.verify_bundle(LOG.bundle(T0 - 1, size=0), KEYS)
     assert result.size == 0 and result.checkpoint.size == 0
+    assert result.before_genesis and result.genesis_at is None
+    assert result.proven_until == result.checkpoint_time == T0 - 1
+    with pytest.raises(v.TimeBoundError):
+        v.verify_bundle(LOG.bundle(t_of(S), size=0), KEYS)
 
 
 def test_keys_order_and_extra_keys() -> None:
@@ -213,6 +225,8 @@ def test_trusted_other_origin() -> None:
 # -- tampering -------------------------------------------------------------------------------
 
 BASE = LOG.bundle(MID_T)
+BASE_CP_TIME = v.Checkpoint.parse_note(bundle_doc(BASE)["checkpoint"].encode(), KEYS).time
+assert BASE_CP_TIME is not None and t_of(S - 1) <= BASE_CP_TIME < t_of(S) + DAY
 
 
 def edit(fn: Any) -> bytes:
@@ -230,6 +244,12 @@ def _flip_entry(doc: dict[str, Any], i: int, pos: int) -> None:
 def _swap(doc: dict[str, Any], i: int, j: int) -> None:
     e = doc["entries"]
     e[i], e[j] = e[j], e[i]
+
+
+def _unpad_first_padded(doc: dict[str, Any]) -> None:
+    """Strip the '=' padding of the first entry that has some (not canonical base64)."""
+    i = next(i for i, e in enumerate(doc["entries"]) if e.endswith("="))
+    doc["entries"][i] = doc["entries"][i].rstrip("=")
 
 
 def _set(path: str, value: Any) -> Any:
@@ -270,7 +290,10 @@ TAMPER: list[tuple[str, Any, tuple[type[Exception], ...]]] = [
     ("at.time long before", _set("at.time", T0), (v.ChainError,)),
     ("at.time at next entry", _set("at.time", t_of(MID_N)), (v.ChainError,)),
     ("at.time after next entry", _set("at.time", t_of(MID_N) + 1), (v.ChainError,)),
-    ("at.time far future", _set("at.time", t_of(S) + DAY), (v.ChainError,)),
+    ("at.time at the checkpoint's time", _set("at.time", BASE_CP_TIME), (v.ChainError,)),
+    ("at.time after the checkpoint's time", _set("at.time", BASE_CP_TIME + 1),
+     (v.TimeBoundError,)),
+    ("at.time far future", _set("at.time", t_of(S) + DAY), (v.TimeBoundError,)),
     ("at.time negative", _set("at.time", -1), (v.MalformedInputError,)),
     ("at.time beyond int64", _set("at.time", 2**63), (v.MalformedInputError,)),
     ("removed next", _set("next", None), (v.MalformedInputError,)),
@@ -293,7 +316,8 @@ TAMPER: list[tuple[str, Any, tuple[type[Exception], ...]]] = [
      (v.SignatureError,)),
     ("checkpoint unsigned text", _set("checkpoint", "example.com/models\n1\n"),
      (v.MalformedInputError,)),
-    ("version 2", _set("version", 2), (v.MalformedInputError,)),
+    ("version 1", _set("version", 1), (v.MalformedInputError,)),
+    ("version 3", _set("version", 3), (v.MalformedInputError,)),
     ("version string", _set("version", "1"), (v.MalformedInputError,)),
     ("version true", _set("version", True), (v.MalformedInputError,)),
     ("version float", _set("version", 1.0), (v.MalformedInputError,)),
@@ -304,8 +328,7 @@ TAMPER: list[tuple[str, Any, tuple[type[Exception], ...]]] = [
     ("missing entries", _drop("entries"), (v.MalformedInputError,)),
     ("entry not base64", lambda d: d["entries"].__setitem__(2, "not base64!"),
      (v.MalformedInputError,)),
-    ("entry non-canonical base64", lambda d: d["entries"].__setitem__(
-        2, d["entries"][2].rstrip("=")), (v.MalformedInputError,)),
+    ("entry non-canonical base64", lambda d: _unpad_first_padded(d), (v.MalformedInputError,)),
 ]
 
 
@@ -346,6 +369,7 @@ def test_next_with_wrong_index_in_entry() -> None:
     bad_next = v.entry_bytes(index=MID_N + 7, recorded_at=t_of(MID_N), prev=None,
                              statement=st_bytes, key_id=b"\0" * 4, sig=b"\0" * 64)
     log.entries.append(bad_next)
+    log.clock = t_of(MID_N + 1)  # the checkpoint is signed after the next entry
     data = make_bundle(log, MID_N, MID_T, MID_N + 1)
     with pytest.raises(v.ChainError, match="index"):
         v.verify_bundle(data, [log.log_key.key])
@@ -363,7 +387,7 @@ def test_whole_checkpoint_with_next() -> None:
 def test_checkpoint_not_signed_by_genesis_log_key() -> None:
     """A checkpoint signed only by a given key that is not the log key named at genesis."""
     other = Signer("second-log-key", b"second")
-    text = v.checkpoint_text(LOG.origin, S, ref.mth(LOG.entries))
+    text = v.checkpoint_text(LOG.origin, S, ref.mth(LOG.entries), [v.time_line(t_of(S))])
 
     def bundle(note: bytes) -> bytes:
         return v.encode_bundle(checkpoint=note, size=S, time=t_of(S), root=ref.mth(LOG.entries),
@@ -384,7 +408,8 @@ def test_checkpoint_not_signed_by_genesis_log_key() -> None:
 def test_empty_bundle_checks_genesis_from_next() -> None:
     """At size 0 the next entry (the genesis) still names the key that must sign."""
     other = Signer("second-log-key", b"second")
-    note = sign_text(v.checkpoint_text(LOG.origin, S, ref.mth(LOG.entries)), other)
+    note = sign_text(v.checkpoint_text(LOG.origin, S, ref.mth(LOG.entries),
+                                       [v.time_line(t_of(S))]), other)
     data = make_bundle(LOG, 0, T0 - 1, S, checkpoint=note)
     with pytest.raises(v.SignatureError, match="genesis"):
         v.verify_bundle(data, [other.key])
@@ -402,7 +427,8 @@ def test_empty_bundle_next_not_genesis() -> None:
 
 def test_checkpoint_origin_differs_from_genesis() -> None:
     """A checkpoint under another origin than the genesis names is ChainError."""
-    text = v.checkpoint_text("other.example/models", S, ref.mth(LOG.entries))
+    text = v.checkpoint_text("other.example/models", S, ref.mth(LOG.entries),
+                             [v.time_line(t_of(S))])
     note = sign_text(text, LOG.log_key)
     data = v.encode_bundle(checkpoint=note, size=S, time=t_of(S), root=ref.mth(LOG.entries),
                            consistency=[], entries=LOG.entries, next_entry=None, next_proof=[])
@@ -433,7 +459,8 @@ def test_garbage_around_json(garbage: bytes) -> None:
 
 @pytest.mark.parametrize("data", [b"", b"null", b"[]", b"1", b'"modelseal-bundle"', b"{",
                                   b'{"format":"modelseal-bundle"}',
-                                  b'{"format":"modelseal-bundle","version":1}'])
+                                  b'{"format":"modelseal-bundle","version":1}',
+                                  b'{"format":"modelseal-bundle","version":2}'])
 def test_not_a_bundle(data: bytes) -> None:
     """JSON that is not a bundle object is malformed."""
     with pytest.raises(v.MalformedInputError):
@@ -442,10 +469,10 @@ def test_not_a_bundle(data: bytes) -> None:
 
 @pytest.mark.parametrize("data", [
     b'{"format":"\xff"}',
-    b'{"format":"modelseal-bundle","version":1,"checkpoint":"\xc3("}',
+    b'{"format":"modelseal-bundle","version":2,"checkpoint":"\xc3("}',
     BASE.replace(b'"format":"modelseal-bundle"', b'"format":"modelseal-bundle","x":"\xff"'),
     b'{"format":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-    b'{"format":"modelseal-bundle","version":1,"entries":' + b"[" * 50_000 + b"}",
+    b'{"format":"modelseal-bundle","version":2,"entries":' + b"[" * 50_000 + b"}",
 ], ids=["utf8 in format", "utf8 in checkpoint", "utf8 in unknown field", "deep format",
         "deep entries"])
 def test_hostile_json(data: bytes) -> None:
@@ -459,7 +486,7 @@ def test_encode_bundle_is_sorted_compact_json() -> None:
     doc = json.loads(BASE)
     assert list(doc) == sorted(doc) == ["at", "checkpoint", "consistency", "entries", "format",
                                         "from_trusted", "next", "version"]
-    assert doc["format"] == "modelseal-bundle" and doc["version"] == 1
+    assert doc["format"] == "modelseal-bundle" and doc["version"] == 2
     assert BASE == json.dumps(doc, sort_keys=True, separators=(",", ":"),
                               ensure_ascii=False).encode()
     assert msgspec.json.decode(BASE)["at"] == {"root": b64(ref.mth(LOG.entries[:MID_N])),

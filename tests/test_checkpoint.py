@@ -158,14 +158,24 @@ _line_chars = st.characters(blacklist_categories=("Cs", "Cc"))
 _line = st.text(_line_chars, min_size=1, max_size=40)
 
 
+# Any extension line but a modelseal-time one, which has its own strict syntax.
+_other_ext = _line.filter(lambda line: not line.startswith(v.checkpoint.TIME_PREFIX))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(origin=_line, size=st.integers(0, 2**64 - 1), root=st.binary(min_size=32, max_size=32),
-       extensions=st.lists(_line, max_size=4))
-def test_round_trip(origin: str, size: int, root: bytes, extensions: list[str]) -> None:
-    """checkpoint_text -> sign -> Checkpoint.parse_note gives back every field."""
+       extensions=st.lists(_other_ext, max_size=4),
+       time=st.none() | st.integers(0, 2**63 - 1), at=st.integers(0, 4))
+def test_round_trip(origin: str, size: int, root: bytes, extensions: list[str],
+                    time: int | None, at: int) -> None:
+    """checkpoint_text -> sign -> Checkpoint.parse_note gives back every field, including
+    the log's time from a modelseal-time line wherever it stands among the extensions."""
+    if time is not None:
+        extensions = [*extensions[:at], v.time_line(time), *extensions[at:]]
     text = v.checkpoint_text(origin, size, root, extensions)
     note = sign_text(text, LOG)
     cp = v.Checkpoint.parse_note(note, [LOG.key])
     assert (cp.origin, cp.size, cp.root, cp.extensions) == (origin, size, root, tuple(extensions))
+    assert cp.time == time
     assert cp.note == note
     assert v.Checkpoint.parse_body(text) == (origin, size, root, tuple(extensions))

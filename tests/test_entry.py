@@ -18,20 +18,21 @@ from tests.logsim import T0, sample_log
 LOG, PIPE = sample_log(models=3, seed="entry")
 ENTRY = LOG.entries[2]  # a register by the pipeline
 SIG = b"\x07" * 64
+LOG_HEX = "0123456789abcdef" * 4  # a genesis snapshot hash: the log a statement is for
 
 
 def reg(metadata: Any = None, **over: Any) -> v.Register:
     fields: dict[str, Any] = dict(
-        v=1, id="stmt-000000000001-x", actor="ml-pipeline", origin="example.com/models",
-        claimed_at=T0, name="m", owner="team", model_type="ml_model", tier="high",
+        v=2, id="stmt-000000000001-x", actor="ml-pipeline", origin="example.com/models",
+        claimed_at=T0, log=LOG_HEX, name="m", owner="team", model_type="ml_model", tier="high",
         purpose="p", status="active", metadata={} if metadata is None else metadata)
     fields.update(over)
     return v.Register(**fields)
 
 
 def event(payload: Any) -> v.Event:
-    return v.Event(v=1, id="stmt-000000000002-x", actor="ml-pipeline", origin="example.com/models",
-                   claimed_at=T0, model="m", event_type="note", payload=payload)
+    return v.Event(v=2, id="stmt-000000000002-x", actor="ml-pipeline", origin="example.com/models",
+                   claimed_at=T0, log=LOG_HEX, model="m", event_type="note", payload=payload)
 
 
 def make_entry(st_bytes: bytes, **over: Any) -> bytes:
@@ -91,9 +92,30 @@ def test_statement_bytes_exact() -> None:
     data = v.statement_bytes(reg({"z": 1, "a": {"y": [1, "x"], "b": None}}))
     assert data == (
         b'{"actor":"ml-pipeline","claimed_at":1735689600000000000,"id":"stmt-000000000001-x",'
+        b'"log":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",'
         b'"metadata":{"a":{"b":null,"y":[1,"x"]},"z":1},"model_type":"ml_model","name":"m",'
         b'"op":"register","origin":"example.com/models","owner":"team","purpose":"p",'
-        b'"status":"active","tier":"high","v":1}')
+        b'"status":"active","tier":"high","v":2}')
+
+
+def test_genesis_statement_bytes_exact() -> None:
+    """A v2 genesis carries claim_skew and claim_window, and no ``log`` field."""
+    data = v.statement_bytes(v.Genesis(
+        v=2, id="stmt-000000000000-x", actor="risk-admin", origin="example.com/models",
+        claimed_at=T0, log_key="k", admin_key="a", claim_skew=300 * 10**9,
+        claim_window=86_400 * 10**9))
+    assert data == (
+        b'{"actor":"risk-admin","admin_key":"a","claim_skew":300000000000,'
+        b'"claim_window":86400000000000,"claimed_at":1735689600000000000,'
+        b'"id":"stmt-000000000000-x","log_key":"k","op":"genesis",'
+        b'"origin":"example.com/models","v":2}')
+    assert v.parse_statement(data).claim_window == 86_400 * 10**9
+    with_log = data.replace(b'"log_key"', b'"log":"' + LOG_HEX.encode() + b'","log_key"')
+    with pytest.raises(v.MalformedInputError, match="unknown field `log`"):
+        v.parse_statement(with_log)
+    without_skew = data.replace(b'"claim_skew":300000000000,', b"")
+    with pytest.raises(v.MalformedInputError, match="claim_skew"):
+        v.parse_statement(without_skew)
 
 
 def test_parse_entry_fields() -> None:
@@ -183,10 +205,19 @@ BAD_ENTRIES = [
     ("sig 63 bytes", _field(sig="A" * 84), "64 bytes"),
     ("sig 65 bytes", _field(sig="A" * 87 + "="), "64 bytes"),
     ("sig bad base64", _field(sig="!" * 88), "base64"),
-    ("statement not canonical", _field(statement=_STMT.replace('"v":1', '"v": 1')), "canonical"),
+    ("statement not canonical", _field(statement=_STMT.replace('"v":2', '"v": 2')), "canonical"),
     ("statement unknown op", _field(statement=_STMT.replace('"register"', '"deregister"')),
      "op|tag"),
-    ("statement v2", _field(statement=_STMT.replace('"v":1', '"v":2')), "v"),
+    ("statement v1", _field(statement=_STMT.replace('"v":2', '"v":1')), "v"),
+    ("statement v3", _field(statement=_STMT.replace('"v":2', '"v":3')), "v"),
+    ("statement without log", _field(statement=_STMT.replace(f'"log":"{LOG.log_id}",', '')),
+     "log"),
+    ("statement log uppercase",
+     _field(statement=_STMT.replace(f'"log":"{LOG.log_id}"', f'"log":"{LOG.log_id.upper()}"')),
+     "log"),
+    ("statement log short",
+     _field(statement=_STMT.replace(f'"log":"{LOG.log_id}"', f'"log":"{LOG.log_id[2:]}"')),
+     "log"),
     ("statement extra field", _field(statement=_STMT[:-1] + ',"zz":1}'), "unknown|zz"),
     ("statement missing field", _field(statement=_STMT.replace('"tier":"high",', '')), "tier"),
     ("statement not JSON", _field(statement="not json"), "malformed|statement"),
@@ -312,13 +343,15 @@ def test_statement_bytes_limits_ok() -> None:
 
 
 def test_statement_bytes_runs_schema() -> None:
-    """statement_bytes refuses what parse_statement would refuse (e.g. a bad id)."""
-    with pytest.raises(v.MalformedInputError):
-        v.statement_bytes(reg(id="short"))
-    with pytest.raises(v.MalformedInputError):
-        v.statement_bytes(reg(name=""))
-    with pytest.raises(v.MalformedInputError):
-        v.statement_bytes(reg(actor="has space"))
+    """statement_bytes refuses what parse_statement would refuse (e.g. a bad id), as
+    ValueError (API misuse by the writer), not MalformedInputError."""
+    for bad in (reg(id="short"), reg(name=""), reg(actor="has space"), reg(log="AB" * 32),
+                reg(log="ab" * 31)):
+        with pytest.raises(ValueError) as info:
+            v.statement_bytes(bad)
+        assert not isinstance(info.value, v.MalformedInputError)
+        with pytest.raises(ValueError):
+            v.encode_statement(bad)
     with pytest.raises(TypeError):
         v.statement_bytes({"op": "register"})  # type: ignore[arg-type]
 

@@ -63,6 +63,7 @@ def test_seeds_are_valid() -> None:
     """Every fuzz seed is accepted unmutated."""
     assert v.verify_note(NOTE, KEYS) and v.verify_note(COSIGNED, KEYS)
     assert v.Checkpoint.parse_note(COSIGNED, KEYS).extensions == ("ext",)
+    assert v.Checkpoint.parse_note(NOTE, KEYS).time is not None  # the modelseal-time line
     assert v.verify_tlog_proof(TLOG_PROOF, ENTRIES[5], KEYS).size == S
     assert v.verify_add_checkpoint(ADD_CP, KEYS, ref.mth(ENTRIES[:6])).size == S
     assert v.verify_bundle(BUNDLE, KEYS, trusted=TRUSTED).size == 4

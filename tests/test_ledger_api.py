@@ -97,7 +97,7 @@ def test_open_without_log_key_is_read_only(ledger: Ledger, path: Path, keys: Key
     """Without the log key every write raises ValueError; reads work."""
     register(ledger, "fraud")
     before = ledger.size
-    signed = sign_statement(keys.admin, ORIGIN, "event", claimed_at=T0, model="fraud",
+    signed = sign_statement(keys.admin, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                             event_type="note", payload={})
     for signer in (None, keys.admin):
         with Ledger.open(path, signer=signer) as ro:
@@ -189,7 +189,7 @@ def test_record_returns_the_snapshot(ledger: Ledger, clock: Clock) -> None:
     assert snap.index == ledger.size - 1 == p.entry.index
     assert snap.snapshot_hash == p.snapshot_hash
     assert snap.timestamp == clock.now == v.from_ns(p.entry.recorded_at)
-    assert snap.claimed_at == clock.now - MINUTE
+    assert snap.claimed_at == clock.now  # one reading of the clock per write
     assert (snap.actor, snap.model, snap.op, snap.event_type) == (
         "risk-admin", "fraud", "event", "retrained")
     assert snap.payload == {"accuracy": 0.94}
@@ -443,7 +443,7 @@ def test_grant_admin_role(ledger: Ledger, path: Path, keys: Keys) -> None:
 def test_submit_statement_signed_elsewhere(ledger: Ledger, pipe: ActorKey) -> None:
     """A statement signed by a pipeline is appended; a keyring statement returns None."""
     register(ledger, "fraud")
-    signed = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="fraud",
+    signed = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                             event_type="validated", payload={"auc": 0.9})
     snap = ledger.submit(signed)
     assert snap is not None
@@ -453,7 +453,7 @@ def test_submit_statement_signed_elsewhere(ledger: Ledger, pipe: ActorKey) -> No
     _, st_bytes, key_id, sig = v.parse_signed_statement(signed)
     assert (p.statement_bytes, p.key_id, p.sig) == (st_bytes, key_id, sig)
     assert ledger.inventory_at()["fraud"].last_validation_at == p.entry.recorded_at
-    grant = sign_statement(ledger.signer, ORIGIN, "grant", claimed_at=T0,
+    grant = sign_statement(ledger.signer, ORIGIN, "grant", log_id=ledger.log_id, claimed_at=T0,
                            key=ActorKey.generate("other").vkey, role="writer")
     assert ledger.submit(grant) is None
     assert ledger.size == snap.index + 2
@@ -462,14 +462,14 @@ def test_submit_statement_signed_elsewhere(ledger: Ledger, pipe: ActorKey) -> No
 def test_submit_same_statement_twice(ledger: Ledger, pipe: ActorKey) -> None:
     """The same signed bytes again return the original snapshot and append nothing."""
     register(ledger, "fraud")
-    signed = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="fraud",
+    signed = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                             event_type="retrained", payload={})
     first = ledger.submit(signed)
     ledger.record("fraud", event="other")
     size, cp = ledger.size, ledger.checkpoint()
     assert ledger.submit(signed) == first
     assert (ledger.size, ledger.checkpoint()) == (size, cp)
-    grant = sign_statement(ledger.signer, ORIGIN, "grant", claimed_at=T0,
+    grant = sign_statement(ledger.signer, ORIGIN, "grant", log_id=ledger.log_id, claimed_at=T0,
                            key=ActorKey.generate("other").vkey, role="writer")
     ledger.submit(grant)
     assert ledger.submit(grant) is None and ledger.size == size + 1
@@ -479,9 +479,9 @@ def test_submit_same_statement_twice(ledger: Ledger, pipe: ActorKey) -> None:
 def test_identical_content_new_statement_appends(ledger: Ledger, pipe: ActorKey) -> None:
     """Two statements with the same content but their own ids are two entries."""
     register(ledger, "fraud")
-    a = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="fraud",
+    a = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                        event_type="retrained", payload={"x": 1})
-    b = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="fraud",
+    b = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                        event_type="retrained", payload={"x": 1})
     sa, sb = ledger.submit(a), ledger.submit(b)
     assert sa is not None and sb is not None
@@ -512,7 +512,7 @@ def test_batch_exception_stores_nothing(ledger: Ledger, pipe: ActorKey) -> None:
     """An exception inside a batch discards every write of it."""
     register(ledger, "fraud")
     size, cp = ledger.size, ledger.checkpoint()
-    signed = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="fraud",
+    signed = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                             event_type="retrained", payload={})
     with pytest.raises(RuntimeError):
         with ledger.batch():

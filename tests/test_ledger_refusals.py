@@ -44,11 +44,21 @@ def refused(ledger: Ledger, exc: type[BaseException], fn: Callable[[], Any]) -> 
     return info.value
 
 
+_LOG_ID = {"id": "0" * 64}
+
+
+@pytest.fixture(autouse=True)
+def _log_id(request: pytest.FixtureRequest) -> None:
+    """event() statements name the log of the test's ledger."""
+    if "ledger" in request.fixturenames:
+        _LOG_ID["id"] = request.getfixturevalue("ledger").log_id
+
+
 def event(actor: ActorKey, origin: str = ORIGIN, **over: Any) -> bytes:
     """A signed event statement about 'fraud'."""
     fields: dict[str, Any] = dict(model="fraud", event_type="retrained", payload={})
     fields.update(over)
-    return sign_statement(actor, origin, "event", claimed_at=T0, **fields)
+    return sign_statement(actor, origin, "event", log_id=_LOG_ID["id"], claimed_at=T0, **fields)
 
 
 def envelope(signed: bytes) -> dict[str, Any]:
@@ -67,8 +77,8 @@ def foreign(actor: ActorKey, doc: dict[str, Any]) -> bytes:
 
 
 def base(actor: ActorKey, op: str = "event", **body: Any) -> dict[str, Any]:
-    return {"v": 1, "op": op, "id": "foreign-statement-0001", "actor": actor.name,
-            "origin": ORIGIN, "claimed_at": v.to_ns(T0), **body}
+    return {"v": 2, "op": op, "id": "foreign-statement-0001", "actor": actor.name,
+            "origin": ORIGIN, "log": _LOG_ID["id"], "claimed_at": v.to_ns(T0), **body}
 
 
 # -- who may write ------------------------------------------------------------------------
@@ -144,7 +154,7 @@ def test_keyring_rules(ledger: Ledger, keys: Keys) -> None:
 
 def test_second_genesis(ledger: Ledger, keys: Keys) -> None:
     """A genesis statement after the first entry is a ChainError."""
-    signed = sign_statement(keys.admin, ORIGIN, "genesis", claimed_at=T0,
+    signed = sign_statement(keys.admin, ORIGIN, "genesis", log_id=None, claimed_at=T0, claim_skew=0, claim_window=0,
                             log_key=keys.log.vkey, admin_key=keys.admin.vkey)
     refused(ledger, v.ChainError, lambda: ledger.submit(signed))
 
@@ -184,7 +194,7 @@ def test_envelope_that_fits_but_its_entry_does_not(ledger: Ledger, pipe: ActorKe
         return foreign(pipe, {**base(pipe, model="fraud", event_type="e",
                                      payload={"x": "a" * n}), "id": f"foreign-size-{n:08d}"})
 
-    n = 65_000
+    n = 64_900
     while True:
         signed, before = sized(n), ledger.size
         try:
@@ -193,7 +203,7 @@ def test_envelope_that_fits_but_its_entry_does_not(ledger: Ledger, pipe: ActorKe
             break
         assert ledger.size == before + 1 and len(ledger.entry(before)) <= v.MAX_ENTRY_SIZE
         n += 40
-    assert n > 65_000  # some large ones fitted
+    assert n > 64_900  # some large ones fitted
     assert len(signed) <= v.MAX_ENTRY_SIZE  # the envelope itself fit
     refused(ledger, v.MalformedInputError, lambda: ledger.submit(signed))
 
@@ -240,32 +250,33 @@ def test_invalid_names_and_fields(ledger: Ledger) -> None:
     refused(ledger, ValueError, lambda: register(ledger, "bad\nname"))
     refused(ledger, ValueError, lambda: register(ledger, ""))
     refused(ledger, ValueError, lambda: ledger.record("fraud", event=""))
-    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "delete",
+    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "delete", log_id=ledger.log_id,
                                                        claimed_at=T0))
-    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "event",
+    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "event", log_id=ledger.log_id,
                                                        claimed_at=T0, model="fraud",
                                                        event_type="e", payload={},
                                                        statement_id="short"))
 
 
 def test_names_too_long_for_the_store(ledger: Ledger) -> None:
-    """A valid 200-character name over LMDB's key limit (UTF-8) is refused with
-    MalformedInputError, not a StoreError, and lookups of such names find nothing."""
+    """A 200-character name over LMDB's key limit (UTF-8) is outside the name profile (at
+    most 400 bytes, so writer and verifier agree): refused before anything is stored, and
+    lookups of such names find nothing."""
     long = "\u4e2d" * 200  # 600 bytes
     assert len(long.encode()) > 511
-    refused(ledger, v.MalformedInputError, lambda: register(ledger, long))
-    refused(ledger, v.MalformedInputError, lambda: ledger.record(long, event="e"))
-    refused(ledger, v.RuleError, lambda: ledger.add_member("fraud", long))
+    refused(ledger, ValueError, lambda: register(ledger, long))
+    refused(ledger, ValueError, lambda: ledger.record(long, event="e"))
+    refused(ledger, ValueError, lambda: ledger.add_member("fraud", long))
     for name in (long, ""):
         assert ledger.history(name) == [] and ledger.latest(name) is None
         assert ledger.tags(name) == {} and ledger.members(name) == {}
-    fits = "\u4e2d" * 167  # 501 bytes
+    fits = "\u4e2d" * 133  # 399 bytes
     ref = register(ledger, fits)
     ledger.record(fits, event="retrained")
     assert [s.event_type for s in ledger.history(fits)] == ["registered", "retrained"]
     assert ledger.inventory_at()[fits].model_hash == ref.model_hash
     with ledger.batch():  # a refusal inside a batch does not break it
-        with pytest.raises(v.MalformedInputError):
+        with pytest.raises(ValueError, match="400 bytes"):
             register(ledger, long)
         ledger.record(fits, event="again")
     assert ledger.audit() == ledger.size
@@ -324,13 +335,13 @@ def test_statement_for_another_origin(ledger: Ledger, pipe: ActorKey) -> None:
 
 def test_reused_statement_id(ledger: Ledger, pipe: ActorKey) -> None:
     """An id already logged with other content is a ChainError; the same bytes are a no-op."""
-    first = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, statement_id="pipeline-run-0001",
+    first = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, statement_id="pipeline-run-0001",
                            model="fraud", event_type="retrained", payload={"run": 1})
     snap = ledger.submit(first)
-    again = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, statement_id="pipeline-run-0001",
+    again = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, statement_id="pipeline-run-0001",
                            model="fraud", event_type="retrained", payload={"run": 2})
     refused(ledger, v.ChainError, lambda: ledger.submit(again))
-    other_model = sign_statement(pipe, ORIGIN, "event", claimed_at=T0,
+    other_model = sign_statement(pipe, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0,
                                  statement_id="pipeline-run-0001", model="churn",
                                  event_type="retrained", payload={"run": 1})
     refused(ledger, v.ChainError, lambda: ledger.submit(other_model))
@@ -363,7 +374,7 @@ def test_naive_datetimes(ledger: Ledger) -> None:
     refused(ledger, ValueError, lambda: ledger.members("fraud", at=naive))
     refused(ledger, ValueError, lambda: ledger.groups("fraud", at=naive))
     refused(ledger, ValueError, lambda: ledger.export_bundle(at=naive))
-    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "event",
+    refused(ledger, ValueError, lambda: sign_statement(ledger.signer, ORIGIN, "event", log_id=ledger.log_id,
                                                        claimed_at=naive, model="fraud",
                                                        event_type="e", payload={}))
     refused(ledger, TypeError, lambda: ledger.inventory_at("2024-06-01"))  # type: ignore[arg-type]

@@ -152,7 +152,7 @@ def test_check_statement_defers_only_when_asked(tmp_path: Path) -> None:
     inv = v.Inventory()
     inv.apply(led.entry(0))  # the genesis: origin and admin key
     led.close()
-    envelope = sign_statement(keys.admin, ORIGIN, "register", claimed_at=T0, name="fraud",
+    envelope = sign_statement(keys.admin, ORIGIN, "register", log_id=led.log_id, claimed_at=T0, name="fraud",
                               owner="o", model_type="ml_model", tier="high", purpose="p",
                               status="active", metadata={})
     st, st_bytes, key_id, sig = v.parse_signed_statement(envelope)
@@ -228,7 +228,7 @@ def test_a_bad_submitted_signature_is_refused_at_the_call_in_a_batch(ledger: Led
     """Statements signed elsewhere are checked when submitted, even in a batch; the
     batch's other writes stand."""
     assert ledger.signer is not None
-    good = sign_statement(ledger.signer, ORIGIN, "event", claimed_at=T0, model="fraud",
+    good = sign_statement(ledger.signer, ORIGIN, "event", log_id=ledger.log_id, claimed_at=T0, model="fraud",
                           event_type="retrained", payload={})
     st, st_bytes, key_id, sig = v.parse_signed_statement(good)
     forged = v.signed_statement_bytes(st_bytes, key_id, bytes([sig[0] ^ 1]) + sig[1:])

@@ -310,13 +310,13 @@ def forked_checkpoint(led: Ledger) -> None:
     """A correctly signed checkpoint over another root: a fork."""
     key, _ = rows(led, "checkpoints")[2]
     n = lstore.from_u64(key)
-    note = sign_checkpoint(led._log_key, ORIGIN, n, b"\x07" * 32)
+    note = sign_checkpoint(led._log_key, ORIGIN, n, b"\x07" * 32, 2**62)
     put(led, "checkpoints", key, note)
 
 
 def checkpoint_beyond_the_log(led: Ledger) -> None:
     n = led.size + 1
-    note = sign_checkpoint(led._log_key, ORIGIN, n, b"\x07" * 32)
+    note = sign_checkpoint(led._log_key, ORIGIN, n, b"\x07" * 32, 2**62)
     put(led, "checkpoints", lstore.u64(n), note)
 
 

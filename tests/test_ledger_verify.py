@@ -185,7 +185,20 @@ def check_bundle(led: Ledger, keys: Keys, ents: list[bytes], t: datetime, *,
                  size: int | None = None, trusted_size: int | None = None) -> None:
     """export_bundle(at=t, ...) verifies and proves exactly the oracle's inventory."""
     expect = oracle(ents, t, size)
-    bundle = led.export_bundle(at=t, size=size, trusted_size=trusted_size)
+    t_ns = v.to_ns(t)
+    if size is not None:
+        cp = v.Checkpoint.parse_note(led.prove_inclusion(0, size=size).checkpoint, keys.trusted)
+        assert cp.time is not None
+        if t_ns > cp.time:  # that checkpoint cannot prove a later time
+            with pytest.raises(ValueError, match="cannot prove"):
+                led.export_bundle(at=t, size=size, trusted_size=trusted_size)
+            return
+    try:
+        bundle = led.export_bundle(at=t, size=size, trusted_size=trusted_size)
+    except ValueError as exc:  # only a time after the log's clock is refused
+        assert size is None and "in the future" in str(exc), exc
+        assert t_ns > v.to_ns(led._clock.now)  # type: ignore[union-attr]
+        return
     trusted = None
     if trusted_size is not None:
         note = led.prove_inclusion(0, size=trusted_size).checkpoint

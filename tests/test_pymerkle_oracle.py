@@ -33,7 +33,7 @@ import warnings
 
 import pymerkle  # a test dependency: import errors must fail loudly, not skip
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import verifier as v
@@ -206,16 +206,30 @@ def test_no_consistency_proof_from_size_zero() -> None:
 
 @settings(max_examples=10, deadline=None)
 @given(st.lists(st.binary(max_size=8), min_size=2, max_size=200), st.data())
+# issue 9 point 10: four identical empty leaves, old 3, new 4. pymerkle's path is
+# [leaf(D[3]), leaf(D[2]), MTH(D[0:2])] and the RFC proof [leaf(D[2]), leaf(D[3]), MTH(D[0:2])]:
+# other positions, but equal hashes, so the two lists are equal and the proof is valid.
+@example(leaves=[b"", b"", b"", b""], data=st.data()).via("issue 9 point 10")
 def test_consistency_shape_on_random_trees(leaves: list[bytes], data: st.DataObject) -> None:
-    """On random trees, pymerkle's consistency path is the inclusion proof of leaf ``old``
-    and never the RFC proof; verifier rejects it and accepts the RFC proof for the same roots."""
+    """On random trees, pymerkle's consistency path is the inclusion proof of leaf ``old``,
+    which has another shape than the RFC proof: on distinct leaves the two always differ and
+    verifier rejects pymerkle's; on these leaves, verifier rejects it unless equal hashes
+    make it the very list of the RFC proof (then it is that proof, and valid). The RFC proof
+    is accepted for the same roots."""
     tree = make_tree(leaves)
-    new = data.draw(st.integers(2, len(leaves)), label="new")
-    old = data.draw(st.integers(1, new - 1), label="old")
+    example_case = leaves == [b""] * 4 and len(leaves) == 4
+    new = 4 if example_case else data.draw(st.integers(2, len(leaves)), label="new")
+    old = 3 if example_case else data.draw(st.integers(1, new - 1), label="old")
     p = tree.prove_consistency(old, new)
     r1, r2 = pm_root(tree, old), pm_root(tree, new)
+    rfc = ref.proof(old, leaves[:new])
     assert p.path == [v.leaf_hash(leaves[old]), *ref.path(old, leaves[:new])]
-    assert p.path != ref.proof(old, leaves[:new])
-    with pytest.raises((v.MalformedInputError, v.ConsistencyError)):
-        v.verify_consistency(old, new, p.path, r1, r2)
-    assert v.verify_consistency(old, new, ref.proof(old, leaves[:new]), r1, r2) is None
+    # the shapes differ: with distinct leaves at the same sizes the lists are never equal
+    distinct = [b"d%d" % i for i in range(new)]
+    assert make_tree(distinct).prove_consistency(old, new).path != ref.proof(old, distinct)
+    if p.path == rfc:  # equal hashes in the right places (e.g. identical leaves)
+        assert v.verify_consistency(old, new, p.path, r1, r2) is None
+    else:
+        with pytest.raises((v.MalformedInputError, v.ConsistencyError)):
+            v.verify_consistency(old, new, p.path, r1, r2)
+    assert v.verify_consistency(old, new, rfc, r1, r2) is None

@@ -10,10 +10,11 @@ import pytest
 
 import verifier as v
 from tests.helpers import inventory_state
-from tests.logsim import DAY, T0, Log, Signer, sample_log
+from tests.logsim import CLAIM_SKEW, CLAIM_WINDOW, DAY, T0, Log, Signer, sample_log
 
 SEED = "replay"
 META = {"framework": "torch"}
+CLAIMS = dict(claim_skew=CLAIM_SKEW, claim_window=CLAIM_WINDOW)  # a genesis's claim limits
 
 
 def pipe_signer() -> Signer:
@@ -71,7 +72,7 @@ def register_first() -> tuple[list[bytes], bytes]:
 
 def second_genesis() -> tuple[list[bytes], bytes]:
     log, _ = base()
-    log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey)
+    log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey, **CLAIMS)
     return split(log)
 
 
@@ -225,7 +226,7 @@ def signature_over_other_statement() -> tuple[list[bytes], bytes]:
 def forged_genesis() -> tuple[list[bytes], bytes]:
     log = Log("example.com/models", Signer("example.com/models", b"l"), Signer("risk-admin", b"a"))
     st_bytes = log.statement(log.admin, "genesis", log_key=log.log_key.vkey,
-                             admin_key=log.admin.vkey)
+                             admin_key=log.admin.vkey, **CLAIMS)
     log.append(st_bytes, log.admin.key.key_id, log.log_key.sign(st_bytes))
     return split(log)
 
@@ -234,14 +235,14 @@ def genesis_other_signer() -> tuple[list[bytes], bytes]:
     log = Log("example.com/models", Signer("example.com/models", b"l"), Signer("risk-admin", b"a"))
     other = Signer("risk-admin", b"other")
     st_bytes = log.statement(log.admin, "genesis", log_key=log.log_key.vkey,
-                             admin_key=log.admin.vkey)
+                             admin_key=log.admin.vkey, **CLAIMS)
     log.append(st_bytes, other.key.key_id, other.sign(st_bytes))
     return split(log)
 
 
 def genesis_log_key_not_origin() -> tuple[list[bytes], bytes]:
     log = Log("example.com/models", Signer("elsewhere.example", b"l"), Signer("risk-admin", b"a"))
-    log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey)
+    log.submit(log.admin, "genesis", log_key=log.log_key.vkey, admin_key=log.admin.vkey, **CLAIMS)
     return split(log)
 
 

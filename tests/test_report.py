@@ -63,8 +63,10 @@ def hostile_log() -> Log:
                owner='"><img src=x onerror=alert(2)>', model_type="<style>*{}</style>",
                tier="<b>", purpose="a\n</details><script>x", status="<u>active</u>",
                metadata={"<k>": "<v>"})
-    ev = log.submit(pipe, "event", id=next(ids), model=EVIL, event_type="<svg onload=alert(3)>",
-                    payload={"<a href='https://evil.example/'>": "</td></tr></table><script>"})
+    # event types are lower-case identifiers (the name profile), so the markup goes in the payload
+    ev = log.submit(pipe, "event", id=next(ids), model=EVIL, event_type="retrained",
+                    payload={"<a href='https://evil.example/'>": "</td></tr></table><script>",
+                             "note": "<svg onload=alert(3)>"})
     log.submit(pipe, "tag", id=next(ids), model=EVIL, tag="<iframe>", target=v.snapshot_hash(ev))
     log.submit(pipe, "register", id=next(ids), name="<g>", owner="o", model_type="group",
                tier="t", purpose="", status="active", metadata={})
@@ -154,6 +156,11 @@ def test_summary() -> None:
     assert v.timeutil.iso(END) in HTML
     assert f"size {RESULT.size} (entries 0..{RESULT.size - 1})" in HTML
     assert "none supplied" in HTML
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", HTML))
+    assert facts["Checkpoint signed at"] == f"<code>{v.timeutil.iso(RESULT.checkpoint_time)}</code>"
+    assert RESULT.checkpoint_time == RESULT.checkpoint.time and RESULT.checkpoint_time >= END
+    assert facts["What is proven about time"] == escape(RESULT.time_statement())
+    assert v.timeutil.iso(RESULT.proven_until) in facts["What is proven about time"]
     items = re.findall(r"<li>(.*?)</li>", HTML.split('<ol class="checks">')[1].split("</ol>")[0])
     assert items == [escape(c) for c in RESULT.checks] and len(items) >= 5
     assert f"all {len(RESULT.checks)} checks" in HTML
@@ -284,6 +291,26 @@ def test_trusted_and_partial() -> None:
     assert len(re.findall(r"<tr data-model=", html)) == len(result.models) < 7
 
 
+def test_time_facts_partial_and_before_genesis() -> None:
+    """A bundle cut before the next entry says the inventory is proven until just before it;
+    one before the genesis says so in the header and in what is proven about time."""
+    t = T0 + 10 * LOG.step + 1
+    result = verified(LOG, t)
+    html = render_report(result)
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", html))
+    assert result.proven_until == T0 + 11 * LOG.step - 1
+    assert v.timeutil.iso(result.proven_until) in facts["What is proven about time"]
+    assert "before the log&#x27;s genesis" not in html and "before the log's genesis" not in html
+    early = verified(LOG, T0 - 1)
+    html = render_report(early)
+    assert_self_contained(html)
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", html))
+    assert early.before_genesis and early.genesis_at == T0
+    assert facts["What is proven about time"] == escape(early.time_statement())
+    assert "before the log" in facts["What is proven about time"]
+    assert "before the log&#x27;s genesis, at " in html or "before the log's genesis, at " in html
+
+
 def test_empty_inventory() -> None:
     """Before any model: no table rows, no chart, a note instead; still well formed."""
     result = verified(LOG, T0)
@@ -379,11 +406,15 @@ def test_cli_report_io_error(capsys: pytest.CaptureFixture[str], bundles: dict[s
     for target in (tmp_path / "missing" / "r.html", tmp_path):
         code, out, err = run_main(capsys, str(bundles["good"]), "--key", VKEY, *flags,
                                   "--report", str(target))
-        assert code == 4 and err == ""
+        assert code == 4
         if as_json:
             doc = json.loads(out)
             assert doc["error"] == "io_error" and doc["reason"].startswith("cannot write ")
+            assert err.count("\n") == 1  # and one JSON error object on stderr
+            assert json.loads(err)["error"]["exit_code"] == 4
+            assert json.loads(err)["error"]["message"] == doc["reason"]
         else:
+            assert err == ""
             assert out.startswith(f"FAIL: cannot write {target}: ") and out.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.json", "tampered.json"]
 

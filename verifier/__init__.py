@@ -6,7 +6,7 @@ Pure functions over bytes. Depends only on the standard library,
 
 from .bundle import VerifiedInventory, encode_bundle, verify_bundle
 from .canonical import canonical_json, check_json_value
-from .checkpoint import Checkpoint, checkpoint_text
+from .checkpoint import Checkpoint, checkpoint_text, time_line
 from .entry import (
     MAX_ENTRY_SIZE,
     Entry,
@@ -28,6 +28,7 @@ from .entry import (
     parse_statement,
     signed_statement_bytes,
     snapshot_hash,
+    encode_statement,
     statement_bytes,
 )
 from .errors import (
@@ -38,6 +39,7 @@ from .errors import (
     RootMismatchError,
     RuleError,
     SignatureError,
+    TimeBoundError,
     VerificationError,
     VerifierError,
 )
@@ -67,16 +69,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "assemble_note", "AuthorizationError", "canonical_json", "ChainError", "check_json_value",
-    "Checkpoint", "checkpoint_text", "consistency_proof_length", "ConsistencyError", "EMPTY_ROOT",
-    "encode_bundle", "Entry", "entry_bytes", "Event", "format_add_checkpoint", "format_tlog_proof",
-    "from_ns", "Genesis", "Grant", "inclusion_proof_length", "Inventory", "key_id", "KeyRecord",
-    "leaf_hash", "MalformedInputError", "MAX_ENTRY_SIZE", "MemberAdd", "MemberRemove",
-    "model_hash", "ModelState", "node_hash", "parse_add_checkpoint", "parse_entry", "parse_note",
+    "Checkpoint", "checkpoint_text", "time_line", "consistency_proof_length", "ConsistencyError",
+    "EMPTY_ROOT", "encode_bundle", "Entry", "entry_bytes", "encode_statement", "Event",
+    "format_add_checkpoint", "format_tlog_proof", "from_ns", "Genesis", "Grant",
+    "inclusion_proof_length", "Inventory", "key_id", "KeyRecord", "leaf_hash",
+    "MalformedInputError", "MAX_ENTRY_SIZE", "MemberAdd", "MemberRemove", "model_hash",
+    "ModelState", "node_hash", "parse_add_checkpoint", "parse_entry", "parse_note",
     "parse_signed_statement", "parse_statement", "parse_tlog_proof", "ParsedEntry", "Register",
     "replay", "Revoke", "root", "root_from_consistency_proof", "root_from_inclusion_proof",
     "root_from_leaf_hashes", "RootMismatchError", "RuleError", "signature_line", "SignatureError",
     "signed_statement_bytes", "SignedStatement", "snapshot_hash", "Statement", "statement_bytes",
-    "TagMove", "TimelineItem", "to_ns", "VerificationError", "VerifiedInventory", "VerifierError",
-    "VerifierKey", "verify_add_checkpoint", "verify_bundle", "verify_consistency",
+    "TagMove", "TimeBoundError", "TimelineItem", "to_ns", "VerificationError", "VerifiedInventory",
+    "VerifierError", "VerifierKey", "verify_add_checkpoint", "verify_bundle", "verify_consistency",
     "verify_inclusion", "verify_note", "verify_tlog_proof",
 ]

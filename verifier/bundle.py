@@ -19,6 +19,7 @@ from .errors import (
     MalformedInputError,
     RootMismatchError,
     SignatureError,
+    TimeBoundError,
 )
 from .keys import VerifierKey
 from .merkle import leaf_hash, root_from_leaf_hashes
@@ -27,7 +28,7 @@ from .replay import Inventory, ModelState
 from .timeutil import from_ns, iso
 
 BUNDLE_FORMAT: Literal["modelseal-bundle"] = "modelseal-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 
 
 class _At(Struct, forbid_unknown_fields=True):
@@ -93,7 +94,13 @@ def encode_bundle(
 
 @dataclass(frozen=True)
 class VerifiedInventory:
-    """What a bundle proves: the inventory as of (size, time) under a signed checkpoint."""
+    """What a bundle proves: the inventory as of (size, time) under a signed checkpoint.
+
+    ``time`` is the bundle's point in time; the same inventory holds for every moment
+    from the last entry's ``recorded_at`` up to ``proven_until``, the last nanosecond
+    the signed data covers (the checkpoint's own time, or just before the next entry).
+    ``before_genesis``: ``time`` is before the log's first entry (at ``genesis_at``).
+    """
 
     checkpoint: Checkpoint
     size: int
@@ -102,6 +109,25 @@ class VerifiedInventory:
     inventory: Inventory
     trusted: Checkpoint | None
     checks: tuple[str, ...] = field(default=())
+    proven_until: int = 0
+    before_genesis: bool = False
+    genesis_at: int | None = None
+
+    @property
+    def checkpoint_time(self) -> int:
+        """When the log signed the checkpoint (nanoseconds)."""
+        return self.checkpoint.time or 0
+
+    def time_statement(self) -> str:
+        """One sentence saying exactly what the bundle proves about time."""
+        if self.before_genesis:
+            if self.genesis_at is None:
+                return f"the log held no entries at its checkpoint ({iso(self.proven_until)})"
+            return (f"{iso(self.time)} is before the log's genesis at {iso(self.genesis_at)}: "
+                    f"the log held no entries then")
+        return (f"every entry the log recorded up to {iso(self.time)} is included, and no "
+                f"other entry was recorded up to {iso(self.proven_until)} (checkpoint signed "
+                f"at {iso(self.checkpoint_time)})")
 
     @property
     def at(self) -> datetime:
@@ -121,12 +147,18 @@ class VerifiedInventory:
             "checkpoint": {
                 "size": self.checkpoint.size,
                 "root": b64encode(self.checkpoint.root),
+                "time": iso(self.checkpoint_time), "time_ns": self.checkpoint_time,
                 "signers": list(self.checkpoint.signers),
             },
             "at": {"size": self.size, "time": iso(self.time), "time_ns": self.time,
-                   "root": b64encode(self.root)},
+                   "root": b64encode(self.root),
+                   "proven_until": iso(self.proven_until), "proven_until_ns": self.proven_until,
+                   "before_genesis": self.before_genesis,
+                   "genesis_at": None if self.genesis_at is None else iso(self.genesis_at),
+                   "proven": self.time_statement()},
             "trusted": None if self.trusted is None
-            else {"size": self.trusted.size, "root": b64encode(self.trusted.root)},
+            else {"size": self.trusted.size, "root": b64encode(self.trusted.root),
+                  "time": iso(self.trusted.time or 0)},
             "keys": [
                 {"name": r.name, "key": r.vkey, "role": r.role, "granted_at": iso(r.granted_at),
                  "granted_by": r.granted_by,
@@ -149,7 +181,9 @@ def _decode(data: bytes) -> _Bundle:
     if head.format != BUNDLE_FORMAT:
         raise MalformedInputError(f"not a {BUNDLE_FORMAT} file")
     if head.version != BUNDLE_VERSION:
-        raise MalformedInputError(f"unsupported bundle version {head.version!r}")
+        raise MalformedInputError(
+            f"unsupported bundle version {head.version!r} (this verifier reads version "
+            f"{BUNDLE_VERSION}; export the bundle again with a current modelseal)")
     try:
         return msgspec.json.decode(data, type=_Bundle)
     except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
@@ -160,7 +194,20 @@ def _hashes(items: list[str], what: str) -> list[bytes]:
     return [decode_hash(h, f"{what} {i}") for i, h in enumerate(items)]
 
 
+def _log_time(cp: Checkpoint, what: str) -> int:
+    if cp.time is None:
+        raise MalformedInputError(f"{what} carries no modelseal-time line, so nothing bounds "
+                                  f"its time (specs/checkpoint.md)")
+    return cp.time
+
+
 def _check_trusted(b: _Bundle, cp: Checkpoint, trusted: Checkpoint, checks: list[str]) -> None:
+    # a larger checkpoint holds an entry recorded after the smaller one's time
+    if _log_time(trusted, "the trusted checkpoint") >= _log_time(cp, "the checkpoint") and (
+            trusted.size < cp.size):
+        raise TimeBoundError(
+            f"the bundle's checkpoint (size {cp.size}) was signed at {iso(cp.time or 0)}, "
+            f"not after the smaller trusted checkpoint ({iso(trusted.time or 0)})")
     if trusted.origin != cp.origin:
         raise ConsistencyError(f"trusted checkpoint is for {trusted.origin!r}, not {cp.origin!r}")
     if trusted.size > cp.size:
@@ -198,7 +245,8 @@ def verify_bundle(
     b = _decode(bytes(bundle))
     checks: list[str] = []
     cp = Checkpoint.parse_note(b.checkpoint.encode("utf-8"), keys)
-    checks.append(f"checkpoint signed by {', '.join(cp.signers)}")
+    cp_time = _log_time(cp, "the checkpoint")
+    checks.append(f"checkpoint signed by {', '.join(cp.signers)} at {iso(cp_time)}")
     if trusted is not None:
         _check_trusted(b, cp, trusted, checks)
     n, t = b.at.size, b.at.time
@@ -206,6 +254,10 @@ def verify_bundle(
         raise MalformedInputError(f"point-in-time size {n} is not within 0..{cp.size}")
     if not 0 <= t <= MAX_UINT64 >> 1:
         raise MalformedInputError("point-in-time time is out of range")
+    if t > cp_time:
+        raise TimeBoundError(
+            f"the bundle claims the inventory as of {iso(t)}, but its checkpoint was signed at "
+            f"{iso(cp_time)}: nothing signed proves what the log held after that")
     if len(b.entries) != n:
         raise MalformedInputError(f"bundle says size {n} but holds {len(b.entries)} entries")
     at_root = decode_hash(b.at.root, "point-in-time root")
@@ -220,13 +272,31 @@ def verify_bundle(
     nxt = _check_cut(b, cp, n, t)
     checks.append(f"entry {n}, the first after the time bound, is in the checkpoint and later"
                   if nxt is not None else f"the entries cover the whole checkpoint (size {n})")
+    if nxt is not None and nxt.entry.recorded_at > cp_time:
+        raise TimeBoundError(f"entry {n} was recorded at {iso(nxt.entry.recorded_at)}, after "
+                             f"its checkpoint was signed ({iso(cp_time)})")
+    # The trusted checkpoint bounds the entries on both sides of its size: the last it holds
+    # was recorded by its time, the first it left out after it (times never go back).
+    last_old = None if trusted is None or trusted.size == 0 else min(n, trusted.size) - 1
+    if trusted is not None and nxt is not None and n < trusted.size:
+        _check_before_trusted(nxt, trusted)
+    first_new = None if trusted is None or trusted.size >= cp.size else trusted.size
     inv = Inventory()
+    genesis_at: int | None = None
     for i, data in enumerate(entries):
         if progress is not None and i % 1024 == 0:
             progress(i, n)
         p = inv.apply(data)
         if p.entry.recorded_at > t:
             raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time")
+        if i == first_new:
+            _check_after_trusted(p, trusted)
+        if i == last_old:
+            _check_before_trusted(p, trusted)
+        if i == 0:
+            genesis_at = p.entry.recorded_at
+    if first_new == n and nxt is not None:
+        _check_after_trusted(nxt, trusted)
     origin, log_key = inv.origin, inv.log_key
     if n == 0 and nxt is not None:
         first = Inventory(keep_timelines=False)
@@ -241,7 +311,33 @@ def verify_bundle(
     if nxt is not None and nxt.entry.recorded_at < inv.last_recorded_at:
         raise ChainError(f"entry {n} was recorded before entry {n - 1}")
     checks.append("every entry's order, chain link, actor grant, signature and rules hold")
-    return VerifiedInventory(cp, n, t, at_root, inv, trusted, tuple(checks))
+    proven_until = cp_time if nxt is None else nxt.entry.recorded_at - 1
+    before_genesis = n == 0
+    if n == 0 and nxt is not None:
+        genesis_at = nxt.entry.recorded_at
+    checks.append(f"no other entry was recorded up to {iso(proven_until)}")
+    return VerifiedInventory(cp, n, t, at_root, inv, trusted, tuple(checks), proven_until,
+                             before_genesis, genesis_at)
+
+
+def _check_before_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
+    """An entry the trusted checkpoint holds was recorded by that checkpoint's time; else
+    the log dated it later than it was committed (and could hide it from a date)."""
+    assert trusted is not None and trusted.time is not None
+    if p.entry.recorded_at > trusted.time:
+        raise TimeBoundError(
+            f"entry {p.entry.index} says it was recorded at {iso(p.entry.recorded_at)}, but the "
+            f"trusted checkpoint signed at {iso(trusted.time)} already held it")
+
+
+def _check_after_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
+    """Entry ``trusted.size`` (the first the trusted checkpoint left out) must have been
+    recorded after that checkpoint was signed; else it was back-dated."""
+    assert trusted is not None and trusted.time is not None
+    if p.entry.recorded_at <= trusted.time:
+        raise TimeBoundError(
+            f"entry {p.entry.index} says it was recorded at {iso(p.entry.recorded_at)}, but the "
+            f"trusted checkpoint signed at {iso(trusted.time)} did not include it: back-dated")
 
 
 def _check_cut(b: _Bundle, cp: Checkpoint, n: int, t: int) -> ParsedEntry | None:

@@ -10,6 +10,31 @@ from .errors import MalformedInputError
 from .keys import VerifierKey
 from .note import parse_note, verify_note_keys
 
+TIME_PREFIX = "modelseal-time "
+MAX_NANOS = 2**63 - 1
+
+
+def time_line(ns: int) -> str:
+    """The extension line carrying the log's time when it signed a checkpoint."""
+    if isinstance(ns, bool) or not isinstance(ns, int) or not 0 <= ns <= MAX_NANOS:
+        raise ValueError("a checkpoint time is an int of nanoseconds in 0..2**63-1")
+    return f"{TIME_PREFIX}{ns}"
+
+
+def _time_of(extensions: Sequence[str]) -> int | None:
+    """The one ``modelseal-time`` extension's value; None if there is none."""
+    found = [line for line in extensions if line.startswith(TIME_PREFIX.rstrip())]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise MalformedInputError("checkpoint has more than one modelseal-time line")
+    if not found[0].startswith(TIME_PREFIX):
+        raise MalformedInputError("checkpoint's modelseal-time line has no value")
+    ns = parse_decimal(found[0][len(TIME_PREFIX):], "checkpoint time")
+    if ns > MAX_NANOS:
+        raise MalformedInputError("checkpoint time is out of range")
+    return ns
+
 
 def checkpoint_text(origin: str, size: int, root: bytes, extensions: Sequence[str] = ()) -> bytes:
     """The note text of a checkpoint: origin, size, base64 root, extension lines."""
@@ -33,6 +58,8 @@ class Checkpoint:
     extensions: tuple[str, ...]
     note: bytes
     signed_by: tuple[VerifierKey, ...]
+    time: int | None = None
+    """The log's time when it signed (nanoseconds, from the ``modelseal-time`` line)."""
 
     @property
     def signers(self) -> tuple[str, ...]:
@@ -63,5 +90,6 @@ class Checkpoint:
         """
         parsed = parse_note(note)
         origin, size, root, ext = cls.parse_body(parsed.text)
+        time = _time_of(ext)
         _, signed_by = verify_note_keys(note, keys)
-        return cls(origin, size, root, ext, bytes(note), signed_by)
+        return cls(origin, size, root, ext, bytes(note), signed_by, time)

@@ -1,34 +1,68 @@
 """``modelseal-verify``: check a proof bundle offline with the log's public key.
 
 Exit codes (specs/errors.md): 0 verified, 1 verification failed, 2 usage,
-3 malformed input, 4 I/O error.
+3 malformed input, 4 I/O error, 70 internal error (a bug). The code for an exception
+comes from the one table in verifier/exitcodes.py.
+
+Output never crashes: stdout and stderr replace what their encoding cannot show with
+backslash escapes, and a reader that goes away (``| head -1``) ends the output quietly,
+with the exit code of the verification that was already decided.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import secrets
+import stat
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from .bundle import VerifiedInventory, verify_bundle
 from .checkpoint import Checkpoint
 from .errors import MalformedInputError, VerificationError, VerifierError
+from .exitcodes import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_IO,
+    EXIT_MALFORMED,
+    EXIT_OK,
+    EXIT_USAGE,
+    KIND,
+    UsageProblem,
+    lookup,
+)
 from .keys import VerifierKey
 from .report import render_report
 from .timeutil import iso
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MALFORMED, EXIT_IO = 0, 1, 2, 3, 4
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK",
+           "EXIT_USAGE", "main", "run"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one JSON error object on stderr under --json."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            _json_error(UsageProblem(message), EXIT_USAGE)
+            raise SystemExit(EXIT_USAGE)
+        super().error(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="modelseal-verify",
         description="Verify a modelseal proof bundle offline, with only the log's public key.",
         epilog="Exit codes: 0 verified, 1 verification failed, 2 usage, 3 malformed input, "
-        "4 I/O error.",
+        "4 I/O error, 70 internal error (a bug).",
     )
     p.add_argument("bundle", help="the bundle file (JSON) exported by the log")
     p.add_argument("--key", action="append", required=True, metavar="VKEY",
@@ -68,6 +102,18 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+def _not_a_file(path: str) -> str | None:
+    """What stands at ``path`` if it exists and is not a regular file (the report is
+    renamed into place, which would replace a device, a link or a pipe), else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None  # a directory cannot be renamed over: that is an I/O error (exit 4)
+    return "a symbolic link" if stat.S_ISLNK(mode) else "a device, pipe or socket"
+
+
 def _clobbers(report: str, inputs: Sequence[str | None]) -> bool:
     """Whether ``report`` names the same existing file as one of the inputs."""
     for path in inputs:
@@ -96,9 +142,12 @@ def _progress() -> Callable[[int, int], None] | None:
 def _summary(v: VerifiedInventory) -> str:
     cp = v.checkpoint
     span = f"entries 0..{v.size - 1} of {cp.size}" if v.size else f"no entries yet, of {cp.size}"
+    head = (f"the log before its genesis, at {iso(v.time)}" if v.before_genesis
+            else f"inventory as of {iso(v.time)} ({span})")
     lines = [
-        f"OK: {cp.origin}: inventory as of {iso(v.time)} ({span}) verified under a checkpoint "
-        f"signed by {', '.join(cp.signers)}",
+        f"OK: {cp.origin}: {head} verified under a checkpoint of size {cp.size} signed by "
+        f"{', '.join(cp.signers)} at {iso(v.checkpoint_time)}",
+        f"  proven: {v.time_statement()}",
     ]
     for check in v.checks:
         lines.append(f"  checked: {check}")
@@ -110,57 +159,134 @@ def _summary(v: VerifiedInventory) -> str:
     return "\n".join(lines)
 
 
-def _fail(code: int, reason: str, as_json: bool) -> int:
+def safe_streams() -> None:
+    """Make stdout and stderr escape what their encoding cannot show (``\\xe9``) instead of
+    raising UnicodeEncodeError, e.g. under PYTHONIOENCODING=ascii."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def quiet_broken_pipe() -> None:
+    """stdout's reader went away (``| head -1``): send the rest of the output to the null
+    device, so that neither this write nor the flush at exit raises again."""
+    try:
+        sys.stdout.fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return  # not a real file (a test's capture): nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _out(text: str) -> None:
+    """One line (or block) on stdout; a closed pipe ends the output quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+
+
+def _err(text: str) -> None:
+    """One line on stderr; a closed stderr is ignored (the exit code still tells)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass
+
+
+def _json_error(exc: BaseException, code: int, message: str | None = None) -> None:
+    """The uniform JSON error object (specs/errors.md §3.3) on stderr."""
+    _err(json.dumps({"error": {"class": type(exc).__name__, "message": message or str(exc),
+                               "hint": lookup(exc).hint, "exit_code": code}}))
+
+
+def _fail(code: int, reason: str, as_json: bool, exc: BaseException | None = None) -> int:
     if as_json:
-        kind = {EXIT_FAILED: "verification_failed", EXIT_MALFORMED: "malformed_input",
-                EXIT_IO: "io_error", EXIT_USAGE: "usage"}[code]
-        print(json.dumps({"ok": False, "error": kind, "reason": reason}))
+        _out(json.dumps({"ok": False, "error": KIND[code], "reason": reason}))
+        _json_error(exc if exc is not None else UsageProblem(reason), code, reason)
     else:
-        print(f"FAIL: {reason}")
+        _out(f"FAIL: {reason}")
     return code
 
 
+def _usage(message: str, as_json: bool) -> int:
+    if as_json:
+        return _fail(EXIT_USAGE, message, True)
+    _err(f"error: {message}")
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit code."""
-    args = _parser().parse_args(argv)
+    """Run the command; return its exit code. Never raises, except SystemExit from argparse
+    (usage, --help). An internal error (a bug) is exit 70, with its traceback on stderr only
+    when MODELSEAL_DEBUG=1 is set."""
+    safe_streams()
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        quiet_broken_pipe()  # only reached by a write outside _out; the result was not decided
+        return EXIT_IO
+    except KeyboardInterrupt:  # Ctrl-C: nothing was decided, nothing was written
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so, without a traceback (unless asked), exit 70
+        if os.environ.get("MODELSEAL_DEBUG", "") not in ("", "0"):
+            traceback.print_exception(exc, file=sys.stderr)
+        message = f"internal error (a bug): {type(exc).__name__}: {exc}; please report it"
+        if as_json:
+            _out(json.dumps({"ok": False, "error": KIND[EXIT_INTERNAL], "reason": message}))
+            _json_error(exc, EXIT_INTERNAL, message)
+        else:
+            _err(f"error: {message}")
+            _err("hint: set MODELSEAL_DEBUG=1 to see the traceback")
+        return EXIT_INTERNAL
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    if isinstance(parser, _Parser):
+        parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     try:
         keys = [VerifierKey.parse(k) for k in args.key]
     except MalformedInputError as exc:
-        if args.json:
-            return _fail(EXIT_USAGE, f"bad --key: {exc}", True)
-        print(f"error: bad --key: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(f"bad --key: {exc}", args.json)
     if args.report is not None and _clobbers(args.report, (args.bundle, args.trusted)):
-        if args.json:
-            return _fail(EXIT_USAGE, "--report would overwrite an input file", True)
-        print("error: --report would overwrite an input file", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage("--report would overwrite an input file", args.json)
+    if args.report is not None and _not_a_file(args.report):
+        return _usage(f"--report must name a regular file or a new one; {args.report} is "
+                      f"{_not_a_file(args.report)}", args.json)
     try:
         bundle = _read(args.bundle)
         trusted_note = _read(args.trusted) if args.trusted else None
     except OSError as exc:
-        return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json)
+        return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json, exc)
     try:
         trusted = Checkpoint.parse_note(trusted_note, keys) if trusted_note is not None else None
         result = verify_bundle(bundle, keys, trusted=trusted,
                                progress=None if args.json else _progress())
     except MalformedInputError as exc:
-        return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json)
+        return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json, exc)
     except VerificationError as exc:
-        return _fail(EXIT_FAILED, f"{type(exc).__name__}: {exc}", args.json)
+        return _fail(EXIT_FAILED, f"{type(exc).__name__}: {exc}", args.json, exc)
     except VerifierError as exc:  # pragma: no cover - every subclass is handled above
-        return _fail(EXIT_FAILED, str(exc), args.json)
+        return _fail(EXIT_FAILED, str(exc), args.json, exc)
     extra: dict[str, str] = {}
     if args.report is not None:
         try:
             _write_atomic(args.report, render_report(result).encode("utf-8", "replace"))
         except OSError as exc:
-            return _fail(EXIT_IO, f"cannot write {args.report}: {exc.strerror or exc}", args.json)
+            return _fail(EXIT_IO, f"cannot write {args.report}: {exc.strerror or exc}",
+                         args.json, exc)
         extra["report"] = args.report
     if args.json:
-        print(json.dumps({"ok": True, **result.to_json(), **extra}, indent=1, sort_keys=True))
+        _out(json.dumps({"ok": True, **result.to_json(), **extra}, indent=1, sort_keys=True))
     else:
-        print(_summary(result) + "".join(f"\n  report: {p}" for p in extra.values()))
+        _out(_summary(result) + "".join(f"\n  report: {p}" for p in extra.values()))
     return EXIT_OK
 
 

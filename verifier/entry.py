@@ -18,9 +18,11 @@ from .canonical import canonical_json, check_json_value, decode_canonical
 from .encoding import b64decode, b64encode
 from .errors import MalformedInputError
 from .merkle import leaf_hash
+from .names import check_event_type, check_name
 
 MAX_ENTRY_SIZE = 65_535
 VERSION: Literal[1] = 1
+STATEMENT_VERSION: Literal[2] = 2
 
 # Patterns end in \Z, not $: '$' would also accept one trailing newline.
 _NAME = r"^[^\x00-\x1f\x7f]+\Z"
@@ -40,35 +42,45 @@ MODEL_FIELDS = ("owner", "model_type", "tier", "purpose", "status", "metadata")
 
 
 class _Statement(Struct, tag_field="op", forbid_unknown_fields=True, kw_only=True, frozen=True):
-    v: Literal[1]
+    v: Literal[2]
     id: StatementId
     actor: KeyName
     origin: Annotated[str, Meta(min_length=1, max_length=400, pattern=_NAME)]
     claimed_at: Nanos
 
 
+class _LogStatement(_Statement, frozen=True):
+    """Every statement after the genesis names its log by the genesis snapshot hash."""
+
+    log: Hex64
+
+
 class Genesis(_Statement, tag="genesis", frozen=True):
-    """Opens the log: names its origin, its checkpoint key and the first admin key."""
+    """Opens the log: names its origin, its checkpoint key, the first admin key, and how
+    far an actor's ``claimed_at`` may be after (``claim_skew``) or before
+    (``claim_window``) the time the log records."""
 
     log_key: Annotated[str, Meta(max_length=1024)]
     admin_key: Annotated[str, Meta(max_length=1024)]
+    claim_skew: Nanos
+    claim_window: Nanos
 
 
-class Grant(_Statement, tag="grant", frozen=True):
+class Grant(_LogStatement, tag="grant", frozen=True):
     """Grants an actor key a role."""
 
     key: Annotated[str, Meta(max_length=1024)]
     role: Role
 
 
-class Revoke(_Statement, tag="revoke", frozen=True):
+class Revoke(_LogStatement, tag="revoke", frozen=True):
     """Revokes the active key of actor ``name``."""
 
     name: KeyName
     reason: Text | None
 
 
-class Register(_Statement, tag="register", frozen=True):
+class Register(_LogStatement, tag="register", frozen=True):
     """Registers a model (or a group of models) under a unique name."""
 
     name: Name
@@ -80,7 +92,7 @@ class Register(_Statement, tag="register", frozen=True):
     metadata: JsonObject
 
 
-class Event(_Statement, tag="event", frozen=True):
+class Event(_LogStatement, tag="event", frozen=True):
     """Records an event about a model. ``updated`` and ``retired`` change fields."""
 
     model: Name
@@ -88,7 +100,7 @@ class Event(_Statement, tag="event", frozen=True):
     payload: JsonObject
 
 
-class TagMove(_Statement, tag="tag", frozen=True):
+class TagMove(_LogStatement, tag="tag", frozen=True):
     """Points tag ``tag`` of ``model`` at one of its snapshots."""
 
     model: Name
@@ -96,7 +108,7 @@ class TagMove(_Statement, tag="tag", frozen=True):
     target: Hex64
 
 
-class MemberAdd(_Statement, tag="member_add", frozen=True):
+class MemberAdd(_LogStatement, tag="member_add", frozen=True):
     """Adds ``member`` to group ``group``."""
 
     group: Name
@@ -104,7 +116,7 @@ class MemberAdd(_Statement, tag="member_add", frozen=True):
     role: Text | None
 
 
-class MemberRemove(_Statement, tag="member_remove", frozen=True):
+class MemberRemove(_LogStatement, tag="member_remove", frozen=True):
     """Removes ``member`` from group ``group``."""
 
     group: Name
@@ -148,11 +160,26 @@ def op_name(st: Statement) -> str:
     return str(type(st).__struct_config__.tag)
 
 
-def _check_payloads(st: Statement) -> None:
+def _check_fields(st: Statement) -> None:
+    """The rules the schema cannot state: JSON values, the name profile, event types.
+    Raises ValueError/TypeError."""
+    check_name(st.actor, "actor", spaces=False)
     if isinstance(st, Register):
+        for what in ("name", "owner", "model_type", "tier", "status"):
+            check_name(getattr(st, what), what)
         check_json_value(st.metadata, "metadata")
     elif isinstance(st, Event):
+        check_name(st.model, "model")
+        check_event_type(st.event_type)
         check_json_value(st.payload, "payload")
+    elif isinstance(st, TagMove):
+        check_name(st.model, "model")
+        check_name(st.tag, "tag")
+    elif isinstance(st, (MemberAdd, MemberRemove)):
+        check_name(st.group, "group")
+        check_name(st.member, "member")
+    elif isinstance(st, Revoke):
+        check_name(st.name, "actor", spaces=False)
 
 
 def statement_bytes(st: Statement) -> bytes:
@@ -161,14 +188,22 @@ def statement_bytes(st: Statement) -> bytes:
     Raises ValueError/TypeError for values JSON cannot carry exactly (NaN,
     non-string keys, too deep) and ValueError if the result is oversize.
     """
+    return encode_statement(st)[0]
+
+
+def encode_statement(st: Statement) -> tuple[bytes, Statement]:
+    """``statement_bytes`` and the statement parsed back from exactly those bytes: a
+    writer checks the rules on the second, so it checks what it stores."""
     if not isinstance(st, _Statement):
         raise TypeError(f"expected a statement, not {type(st).__name__}")
-    _check_payloads(st)
+    _check_fields(st)
     data = canonical_json(st)
-    _decode_statement(data)  # the schema's constraints hold for what we emit
     if len(data) > MAX_ENTRY_SIZE - 256:
         raise ValueError(f"statement is {len(data)} bytes; an entry holds at most {MAX_ENTRY_SIZE}")
-    return data
+    try:
+        return data, parse_statement(data)
+    except MalformedInputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _decode_statement(data: bytes) -> Statement:
@@ -180,7 +215,7 @@ def parse_statement(data: bytes) -> Statement:
     """Parse canonical statement bytes; MalformedInputError on any deviation."""
     st = _decode_statement(data)
     try:
-        _check_payloads(st)
+        _check_fields(st)
     except (ValueError, TypeError) as exc:
         raise MalformedInputError(f"statement: {exc}") from exc
     return st

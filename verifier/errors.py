@@ -17,19 +17,13 @@ from __future__ import annotations
 class VerifierError(Exception):
     """Base of every error this package raises on purpose."""
 
-    exit_code = 1
-
 
 class MalformedInputError(VerifierError):
     """Input that cannot be parsed, has the wrong version, length or shape."""
 
-    exit_code = 3
-
 
 class VerificationError(VerifierError):
     """Well-formed input that fails a check."""
-
-    exit_code = 1
 
 
 class RootMismatchError(VerificationError):
@@ -70,6 +64,11 @@ class AuthorizationError(VerificationError):
 
 class ChainError(VerificationError):
     """An entry breaks the log's order: index, time, ``prev`` link or a replayed id."""
+
+
+class TimeBoundError(VerificationError):
+    """A time the signed data does not bound: a point in time after the checkpoint was
+    signed, or an entry recorded at or before the time of a checkpoint that left it out."""
 
 
 class RuleError(VerificationError):

@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ._ed25519 import key_problem
 from .encoding import b64decode, b64encode, check_key_name
 from .errors import MalformedInputError
 
@@ -48,8 +49,10 @@ class VerifierKey:
         """Parse ``name+<8 lowercase hex>+base64(0x01 || 32-byte key)``.
 
         Splits on the first two '+' only (base64 may contain '+'). Raises
-        MalformedInputError for any other shape, another key type, or a key ID
-        that is not the derivation of the name and key.
+        MalformedInputError for any other shape, another key type, a key that is
+        not a canonical encoding of a point of order L (small-order keys, keys with
+        a small-order component, off-curve or non-canonical encodings: see
+        ``_ed25519``), or a key ID that is not the derivation of the name and key.
         """
         if len(text) > MAX_VKEY_LEN:
             raise MalformedInputError("verifier key is too long")
@@ -68,14 +71,23 @@ class VerifierKey:
         pub = raw[1:]
         if key_id(name, pub) != bytes.fromhex(hex_id):
             raise MalformedInputError("verifier key ID does not match its name and key")
+        problem = key_problem(pub)  # about 1.5 ms; parse is cached
+        if problem is not None:
+            raise MalformedInputError(f"verifier key is not a valid Ed25519 public key: {problem}")
         return cls(name, bytes.fromhex(hex_id), pub)
 
     @classmethod
     def from_public_bytes(cls, name: str, public_key: bytes) -> VerifierKey:
-        """The verifier key for a raw 32-byte Ed25519 public key."""
+        """The verifier key for a raw 32-byte Ed25519 public key.
+
+        ValueError if it is not 32 bytes or not a valid key (the rules of ``parse``).
+        """
         check_key_name(name)
         if len(public_key) != 32:
             raise ValueError("an Ed25519 public key is 32 bytes")
+        problem = key_problem(bytes(public_key))
+        if problem is not None:
+            raise ValueError(f"not a valid Ed25519 public key: {problem}")
         return cls(name, key_id(name, public_key), bytes(public_key))
 
     def __str__(self) -> str:

@@ -8,12 +8,14 @@ The ledger uses ``check_statement`` to refuse a write before assigning it.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 
 import msgspec
 from typing import Any, NamedTuple
 
+from .canonical import canonical_json
 from .encoding import MAX_UINT64
 from .entry import (
     MODEL_FIELDS,
@@ -37,15 +39,59 @@ from .entry import (
 from .errors import (
     AuthorizationError,
     ChainError,
+    MalformedInputError,
     RuleError,
     SignatureError,
 )
 from .keys import VerifierKey
+from .names import name_problem
 from .timeutil import iso
 
 VALIDATION_EVENT = "validated"
 UPDATE_EVENT = "updated"
 RETIRE_EVENT = "retired"
+REACTIVATE_EVENT = "reactivated"
+RETIRED_STATUS = "retired"
+# What histories show for the log's own kinds of entry: never a plain event's type.
+RESERVED_EVENTS = frozenset({"registered", "tag_moved", "member_added", "member_removed"})
+MAX_CLAIM_SKEW = 3_600 * 10**9  # one hour
+MAX_CLAIM_WINDOW = 31 * 86_400 * 10**9  # 31 days
+
+
+# Rule 17's bound: a member_add is refused when both the models below the member and
+# the groups above the group have more than this many membership links (entry.md §8.5).
+MAX_MEMBERSHIP_WALK = 4096
+
+
+class _Walk:
+    """One side of rule 17's search: breadth first along member links (down) or group
+    links (up), one link per ``step``, counting the links followed."""
+
+    __slots__ = ("seen", "queue", "links", "_links_of", "_it")
+
+    def __init__(self, start: str, links_of: Callable[[str], Iterable[str]]) -> None:
+        self.seen = {start}
+        self.queue = deque((start,))
+        self.links = 0
+        self._links_of = links_of
+        self._it: Iterator[str] = iter(())
+
+    def step(self, other: _Walk) -> bool | None:
+        """Follow one more link. True if it leads to a model the other side has seen,
+        False if no link is left (this side is complete), else None."""
+        name = next(self._it, None)
+        while name is None:
+            if not self.queue:
+                return False
+            self._it = iter(self._links_of(self.queue.popleft()))
+            name = next(self._it, None)
+        self.links += 1
+        if name in other.seen:
+            return True
+        if name not in self.seen:
+            self.seen.add(name)
+            self.queue.append(name)
+        return None
 
 
 class PendingSignature(NamedTuple):
@@ -93,9 +139,15 @@ class KeyRecord:
         return self.key.vkey
 
 
-@dataclass
+@dataclass(slots=True)
 class TimelineItem:
-    """One entry in a model's chain."""
+    """One entry in a model's chain.
+
+    ``detail_json`` is the canonical JSON of the entry's detail: an event's payload, a
+    tag's ``tag`` and ``target``, a membership's ``member`` and ``role`` or ``reason``,
+    ``{}`` for a registration. It is kept as bytes and decoded on demand (``detail``):
+    a payload parsed into Python objects can take 20 times its size in memory.
+    """
 
     index: int
     recorded_at: int
@@ -103,7 +155,16 @@ class TimelineItem:
     op: str
     event_type: str | None
     actor: str
-    detail: dict[str, Any]
+    detail_json: bytes
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """The detail as a new JSON object."""
+        return _detail_decoder.decode(self.detail_json)
+
+
+_detail_decoder = msgspec.json.Decoder(dict[str, Any])
+_NO_DETAIL = b"{}"
 
 
 class ModelState(msgspec.Struct, array_like=True, gc=False):
@@ -132,6 +193,10 @@ class ModelState(msgspec.Struct, array_like=True, gc=False):
     last_validation_at: int | None = None
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     members: dict[str, str | None] = msgspec.field(default_factory=dict)
+    # The groups this model is directly a member of: the reverse of every group's
+    # ``members``, kept so that rule 17's cycle check can also walk up. Not in fields():
+    # a past state read back from a writer's history rows may hold an older value.
+    groups: dict[str, None] = msgspec.field(default_factory=dict)
 
     def fields(self) -> dict[str, Any]:
         """The identity and status fields, as plain JSON."""
@@ -178,6 +243,9 @@ class Inventory:
         ``models`` values are written back whenever a model changes."""
         self.origin: str | None = None
         self.log_key: VerifierKey | None = None
+        self.log_id: str | None = None  # the genesis entry's snapshot hash
+        self.claim_skew = 0
+        self.claim_window = 0
         self.size = 0
         self.last_recorded_at = 0
         self.keys: dict[str, KeyRecord] = {}
@@ -200,6 +268,7 @@ class Inventory:
             raise ChainError(f"entry at position {self.size} says index {e.index}")
         if e.recorded_at < self.last_recorded_at:
             raise ChainError(f"entry {e.index}: recorded_at goes back in time")
+        self._check_claimed_at(p)
         name = statement_model(p.statement)
         expected: str | None = None
         if name is not None and not isinstance(p.statement, Register):
@@ -210,6 +279,25 @@ class Inventory:
                 f"entry {e.index}: prev is {e.prev}, but the chain of {name or 'the keyring'} "
                 f"ends at {expected}"
             )
+
+    def _check_claimed_at(self, p: ParsedEntry) -> None:
+        """The actor's ``claimed_at`` is at most ``claim_skew`` after the log's
+        ``recorded_at`` and at most ``claim_window`` before it."""
+        st, e = p.statement, p.entry
+        skew, window = self.claim_skew, self.claim_window
+        if self.origin is None:
+            if not isinstance(st, Genesis):
+                return  # refused as "the first entry of a log must be its genesis"
+            skew, window = st.claim_skew, st.claim_window
+        if st.claimed_at > e.recorded_at + skew:
+            raise ChainError(
+                f"entry {e.index}: the actor signed it at {iso(st.claimed_at)}, later than the "
+                f"log recorded it ({iso(e.recorded_at)}) by more than the log's claim_skew: "
+                f"a log clock set back (back-dating) or an actor clock ahead")
+        if e.recorded_at - st.claimed_at > window:
+            raise ChainError(
+                f"entry {e.index}: signed at {iso(st.claimed_at)} but recorded at "
+                f"{iso(e.recorded_at)}, later than the log's claim_window allows")
 
     # -- signature and authority ----------------------------------------------
 
@@ -235,6 +323,9 @@ class Inventory:
                 raise ChainError("the first entry of a log must be its genesis")
             if st.origin != self.origin:
                 raise RuleError(f"statement is for log {st.origin!r}, not {self.origin!r}")
+            if st.log != self.log_id:
+                raise RuleError(f"statement is for the log whose genesis is {st.log}, not this "
+                                f"one ({self.log_id}): a statement belongs to one log")
             record = self.keys.get(st.actor)
             if record is None:
                 raise AuthorizationError(f"actor {st.actor!r} has no granted key")
@@ -256,15 +347,17 @@ class Inventory:
         if self.size != 0 or self.origin is not None:
             raise ChainError("a genesis entry may only open the log")
         log_key = VerifierKey.parse(st.log_key)
-        admin = VerifierKey.parse(st.admin_key)
+        admin = _actor_key(st.admin_key)
         if log_key.name != st.origin:
             raise RuleError("the log key's name must be the log's origin")
         if admin.name != st.actor or admin.key_id != key_id:
             raise AuthorizationError("genesis must be signed by the admin key it names")
+        if st.claim_skew > MAX_CLAIM_SKEW or st.claim_window > MAX_CLAIM_WINDOW:
+            raise RuleError("genesis claim_skew is at most one hour and claim_window 31 days")
 
     def _check_rules(self, st: Statement) -> None:
         if isinstance(st, Grant):
-            key = VerifierKey.parse(st.key)
+            key = _actor_key(st.key)
             if key.name in self.keys:
                 raise RuleError(f"actor {key.name!r} already has an active key; revoke it first")
         elif isinstance(st, Revoke):
@@ -277,12 +370,13 @@ class Inventory:
         elif isinstance(st, Register):
             if st.name in self.models:
                 raise RuleError(f"model {st.name!r} is already registered")
+            if st.status == RETIRED_STATUS:
+                raise RuleError("a model is registered active; retire it with a 'retired' event")
         elif isinstance(st, Event):
-            self._model(st.model)
-            if st.event_type == UPDATE_EVENT:
-                check_update(st.payload)
+            self._check_event(self._model(st.model), st)
         elif isinstance(st, TagMove):
-            self._model(st.model)
+            if self._model(st.model).status == RETIRED_STATUS:
+                raise RuleError(f"model {st.model!r} is retired: its tags no longer move")
             if self.snapshot_owner.get(st.target) != st.model:
                 raise RuleError(f"tag target {st.target} is not a snapshot of {st.model!r}")
         elif isinstance(st, MemberAdd):
@@ -295,6 +389,18 @@ class Inventory:
             if st.member not in self._model(st.group).members:
                 raise RuleError(f"{st.member!r} is not a member of {st.group!r}")
 
+    def _check_event(self, model: ModelState, st: Event) -> None:
+        if st.event_type in RESERVED_EVENTS:
+            raise RuleError(f"event type {st.event_type!r} is reserved for the log's own entries")
+        retired = model.status == RETIRED_STATUS
+        if retired and st.event_type != REACTIVATE_EVENT:
+            raise RuleError(f"model {model.name!r} is retired: the only event it takes is "
+                            f"{REACTIVATE_EVENT!r}")
+        if not retired and st.event_type == REACTIVATE_EVENT:
+            raise RuleError(f"model {model.name!r} is not retired, so it cannot be reactivated")
+        if st.event_type == UPDATE_EVENT:
+            check_update(st.payload)
+
     def _model(self, name: str) -> ModelState:
         model = self.models.get(name)
         if model is None:
@@ -302,15 +408,29 @@ class Inventory:
         return model
 
     def _reaches(self, start: str, target: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            name = todo.pop()
-            if name == target:
-                return True
-            if name not in seen:
-                seen.add(name)
-                todo.extend(self.models[name].members)
-        return False
+        """True if ``target`` is ``start`` or is reached from it by member links (rule 17).
+
+        Walks down from ``start`` (members) and up from ``target`` (groups) in turns, one
+        link at a time; stops when the walks meet (True) or either has no link left
+        (False). RuleError once both have followed more than MAX_MEMBERSHIP_WALK links:
+        so at most 2 * (MAX_MEMBERSHIP_WALK + 1) links and as many model lookups per
+        check, and two lookups when ``start`` has no members or ``target`` is in no group.
+        """
+        if start == target:
+            return True
+        models, limit = self.models, MAX_MEMBERSHIP_WALK
+        down = _Walk(start, lambda name: models[name].members)
+        up = _Walk(target, lambda name: models[name].groups)
+        while down.links <= limit or up.links <= limit:
+            # a side over the limit waits; the other goes on until it meets, ends or is over
+            if down.links <= limit and (found := down.step(up)) is not None:
+                return found
+            if up.links <= limit and (found := up.step(down)) is not None:
+                return found
+        raise RuleError(
+            f"cannot add {start!r} to {target!r}: the models reachable from {start!r} and "
+            f"the groups {target!r} is in both have more than {limit} membership links "
+            f"to check for a cycle")
 
     # -- applying ---------------------------------------------------------------
 
@@ -334,6 +454,8 @@ class Inventory:
         if isinstance(st, Genesis):
             self.origin = st.origin
             self.log_key = VerifierKey.parse(st.log_key)
+            self.log_id = snap
+            self.claim_skew, self.claim_window = st.claim_skew, st.claim_window
             self._grant(VerifierKey.parse(st.admin_key), "admin", e.index, e.recorded_at, st.actor)
         elif isinstance(st, Grant):
             self._grant(VerifierKey.parse(st.key), st.role, e.index, e.recorded_at, st.actor)
@@ -373,7 +495,9 @@ class Inventory:
                 for key, value in st.payload.items():
                     setattr(model, key, dict(value) if key == "metadata" else value)
             elif st.event_type == RETIRE_EVENT:
-                model.status = "retired"
+                model.status = RETIRED_STATUS
+            elif st.event_type == REACTIVATE_EVENT:
+                model.status = "active"
             elif st.event_type == VALIDATION_EVENT:
                 model.last_validation_at = e.recorded_at
             model.latest = snap
@@ -383,9 +507,15 @@ class Inventory:
             detail = {"tag": st.tag, "target": st.target}
         elif isinstance(st, MemberAdd):
             model.members[st.member] = st.role
+            member = self.models[st.member]
+            member.groups[model.name] = None
+            self.models[st.member] = member
             detail = {"member": st.member, "role": st.role}
         elif isinstance(st, MemberRemove):
             del model.members[st.member]
+            member = self.models[st.member]
+            member.groups.pop(model.name, None)
+            self.models[st.member] = member
             detail = {"member": st.member, "reason": st.reason}
         if event_type is not None:
             model.last_event_type, model.last_event_at = event_type, e.recorded_at
@@ -394,8 +524,17 @@ class Inventory:
         if self.timelines is not None:
             self.timelines.setdefault(model.name, []).append(
                 TimelineItem(e.index, e.recorded_at, snap, op_name(st), event_type, st.actor,
-                             detail)
+                             canonical_json(detail) if detail else _NO_DETAIL)
             )
+
+
+def _actor_key(text: str) -> VerifierKey:
+    """An actor's verifier key: it parses, and its name is inside the name profile."""
+    key = VerifierKey.parse(text)
+    problem = name_problem(key.name, spaces=False)
+    if problem is not None:
+        raise MalformedInputError(f"actor key name {key.name!r} {problem}")
+    return key
 
 
 def check_update(payload: dict[str, Any]) -> None:
@@ -413,6 +552,12 @@ def check_update(payload: dict[str, Any]) -> None:
                 raise RuleError("'updated' purpose must be text of at most 4000 characters")
         elif not isinstance(value, str) or len(value) > 200 or not NAME_RE.fullmatch(value):
             raise RuleError(f"'updated' {key} must be one non-empty line of at most 200 characters")
+        else:
+            problem = name_problem(value)
+            if problem is not None:
+                raise RuleError(f"'updated' {key} {problem}")
+            if key == "status" and value == RETIRED_STATUS:
+                raise RuleError("a model is retired with a 'retired' event, not by 'updated'")
 
 
 def replay(entries: list[bytes], *, until: int = MAX_UINT64) -> Inventory:

@@ -16,6 +16,7 @@ from .bundle import VerifiedInventory
 from .encoding import b64encode
 from .replay import KeyRecord, ModelState, TimelineItem
 from .report_chart import events_chart
+from .names import visible
 from .timeutil import from_ns, iso
 
 _BRIEF = 160  # characters of an entry's detail shown in a timeline
@@ -72,7 +73,7 @@ print-color-adjust:exact}
 
 def _e(value: object) -> str:
     """Escaped text of any value (attacker-controllable: names, payloads, purposes...)."""
-    return escape(str(value), quote=True)
+    return escape(visible(str(value)), quote=True)
 
 
 def _time(ns: int | None) -> str:
@@ -123,7 +124,9 @@ def _summary(r: VerifiedInventory) -> str:
         ("Log origin", _e(cp.origin)),
         ("Checkpoint", f"size {cp.size}, root <code>{_e(b64encode(cp.root))}</code>"),
         ("Signed by", signers),
+        ("Checkpoint signed at", f"<code>{_e(iso(r.checkpoint_time))}</code>"),
         ("Point in time", f"<code>{_e(iso(r.time))}</code>"),
+        ("What is proven about time", _e(r.time_statement())),
         ("Tree at that time", f"size {r.size} ({span}), root <code>{_e(b64encode(r.root))}</code>"),
         ("Trusted checkpoint", trusted),
     ]
@@ -199,8 +202,9 @@ def render_report(result: VerifiedInventory) -> str:
 <main>
 <header>
 <h1>Model inventory verification report</h1>
-<div class="muted">Log <bdi>{_e(cp.origin)}</bdi> &middot; inventory as of {_time(result.time)}
- UTC &middot; {len(models)} model{"" if len(models) == 1 else "s"}</div>
+<div class="muted">Log <bdi>{_e(cp.origin)}</bdi> &middot; {
+ "before the log's genesis, at " if result.before_genesis else "inventory as of "}{
+ _time(result.time)} UTC &middot; {len(models)} model{"" if len(models) == 1 else "s"}</div>
 <div class="banner" role="status">Verified: all {len(result.checks)} checks below passed.</div>
 </header>
 <section id="verified">

@@ -7,6 +7,7 @@ checkpoint, and a clean audit), on its own and inside a batch."""
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import msgspec
 
 import verifier as v
 from ledger import ActorKey, Ledger, sign_statement
-from tests.ledger_support import ORIGIN, T0, fingerprint
+from tests.ledger_support import ORIGIN, fingerprint
 from tests.reliability.common import build_store
 
 Attack = tuple[str, tuple[type[BaseException], ...], Callable[[], Any]]
@@ -26,8 +27,14 @@ def statement(actor: ActorKey, op: str = "event", **body: Any) -> dict[str, Any]
     fields: dict[str, Any] = dict(model="m0", event_type="retrained", payload={}) \
         if op == "event" else {}
     fields.update(body)
-    return {"v": 1, "op": op, "id": f"attack-{random.getrandbits(64):016x}",
-            "actor": actor.name, "origin": ORIGIN, "claimed_at": v.to_ns(T0), **fields}
+    return {"v": 2, "op": op, "id": f"attack-{random.getrandbits(64):016x}",
+            "actor": actor.name, "origin": ORIGIN, "log": LOG_ID["id"], "claimed_at": v.to_ns(T0),
+            **fields}
+
+
+LOG_ID = {"id": "0" * 64}  # the attacked log's id, set by battery()
+# the attacked store runs on the real clock: claims are made now (within its claim window)
+T0 = datetime.now(timezone.utc)
 
 
 def raw_envelope(st_bytes: bytes, key_id: bytes, sig: bytes) -> bytes:
@@ -70,7 +77,8 @@ def battery(led: Ledger, admin: ActorKey, pipe: ActorKey, revoked: ActorKey,
     """Every attack, as (name, the errors that refuse it, the call)."""
     MI, SE, AE, CE, RE = (v.MalformedInputError, v.SignatureError, v.AuthorizationError,
                           v.ChainError, v.RuleError)
-    good = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="m0",
+    LOG_ID["id"] = led.log_id
+    good = sign_statement(pipe, ORIGIN, "event", log_id=led.log_id, claimed_at=T0, model="m0",
                           event_type="retrained", payload={"auc": 0.9})
     env = msgspec.json.decode(good)
     sig = v.encoding.b64decode(env["sig"], "sig")
@@ -153,13 +161,13 @@ def battery(led: Ledger, admin: ActorKey, pipe: ActorKey, revoked: ActorKey,
     attacks += [
         ("duplicate keys", (MI,), sub(raw_envelope(dup, pipe.key_id, pipe.sign(dup)))),
         ("statement for another log", (RE,), sub(sign_statement(
-            pipe, "other.example/log", "event", claimed_at=T0, model="m0",
+            pipe, "other.example/log", "event", log_id=led.log_id, claimed_at=T0, model="m0",
             event_type="e", payload={}))),
         ("statement id reused with other content", (CE,), sub(foreign(pipe, {
             **msgspec.json.decode(v.parse_signed_statement(logged)[1]),
             "payload": {"changed": True}}))),
         ("a second genesis", (CE,), sub(sign_statement(
-            admin, ORIGIN, "genesis", claimed_at=T0, log_key=led.log_vkey,
+            admin, ORIGIN, "genesis", log_id=None, claimed_at=T0, claim_skew=0, claim_window=0, log_key=led.log_vkey,
             admin_key=admin.vkey))),
         ("text instead of bytes", (TypeError,), sub(good.decode())),
         ("event about an unknown model", (RE,), sub(foreign(pipe, statement(
@@ -197,13 +205,13 @@ def run_attacks(workdir: Path, *, forgeries: int, seed: int) -> dict[str, Any]:
     failures: list[str] = []
     tried = 0
     with Ledger.open(setup.path, log_key=keys.log, signer=keys.admin) as led:
-        logged = sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="m0",
+        logged = sign_statement(pipe, ORIGIN, "event", log_id=led.log_id, claimed_at=T0, model="m0",
                                 event_type="retrained", payload={"signed": "logged"})
         logged_snap = led.submit(logged)
         assert logged_snap is not None
-        early = sign_statement(revoked, ORIGIN, "event", claimed_at=T0, model="m0",
+        early = sign_statement(revoked, ORIGIN, "event", log_id=led.log_id, claimed_at=T0, model="m0",
                                event_type="retrained", payload={"signed": "before"})
-        revoked_logged = sign_statement(revoked, ORIGIN, "event", claimed_at=T0, model="m1",
+        revoked_logged = sign_statement(revoked, ORIGIN, "event", log_id=led.log_id, claimed_at=T0, model="m1",
                                         event_type="validated", payload={})
         revoked_snap = led.submit(revoked_logged)
         led.revoke("validator", reason="rotation")
@@ -224,21 +232,21 @@ def run_attacks(workdir: Path, *, forgeries: int, seed: int) -> dict[str, Any]:
         # the same battery inside one batch: each refused, the batch's own writes kept
         size = led.size
         with led.batch():
-            led.record("m0", "batch-start")
+            led.record("m0", "batch_start")
             for name, errors, fn in battery(led, keys.admin, pipe, revoked, early, logged):
                 tried += 1
                 outcome = attempt(led, f"in a batch: {name}", errors, fn, check=False)
                 if outcome:
                     failures.append(outcome)
-            led.record("m0", "batch-end")
+            led.record("m0", "batch_end")
         if led.size != size + 2 or led.audit() != led.size:
             failures.append("a batch with refused writes did not commit exactly its own two")
         # random bit flips of valid signed statements
-        seeds = [sign_statement(pipe, ORIGIN, "event", claimed_at=T0, model="m0",
+        seeds = [sign_statement(pipe, ORIGIN, "event", log_id=led.log_id, claimed_at=T0, model="m0",
                                 event_type="retrained", payload={"auc": 0.9, "k": "é"}),
-                 sign_statement(keys.admin, ORIGIN, "grant", claimed_at=T0,
+                 sign_statement(keys.admin, ORIGIN, "grant", log_id=led.log_id, claimed_at=T0,
                                 key=ActorKey.generate("new-one").vkey, role="writer"),
-                 sign_statement(pipe, ORIGIN, "register", claimed_at=T0, name="m9",
+                 sign_statement(pipe, ORIGIN, "register", log_id=led.log_id, claimed_at=T0, name="m9",
                                 owner="o", model_type="t", tier="high", purpose="p",
                                 status="active", metadata={})]
         before = fingerprint(led)

@@ -67,6 +67,7 @@ def build_base(workdir: Path | None = None) -> Base:
     try:
         led = Ledger.create(tmp / "s", origin=ORIGIN, log_key=keys.log, admin=keys.admin)
         g = v.parse_entry(led.entry(0)).entry.recorded_at
+        CLAIM.update(at=v.from_ns(g), log=led.log_id)  # what signed_item claims
         counter = iter(range(g + 1, g + 10**6))
         led._now_ns = lambda: next(counter)  # type: ignore[method-assign]
         led._now = lambda: CLAIMED  # type: ignore[method-assign]
@@ -168,8 +169,10 @@ def change_statement(data: bytes, rng: random.Random) -> bytes:
         value = {**value, "x": rng.randrange(10**6)}
     elif isinstance(value, int) and not isinstance(value, bool):
         value += rng.choice([1, -1, 10**9])
+    elif field in ("log", "target"):  # hex: another hash
+        value = value[:-1] + ("0" if value[-1:] != "0" else "1")
     elif isinstance(value, str):
-        value = value[:-1] + ("Z" if value[-1:] != "Z" else "Y")
+        value = value[:-1] + ("z" if value[-1:] != "z" else "y")
     else:
         value = "changed"
     st[field] = value
@@ -310,7 +313,7 @@ def m_foreign_log_key(rng: random.Random, base: Base) -> bytes:
     if rng.random() < 0.5:
         i = rng.randrange(base.n)
         entries[i] = change_statement(entries[i], rng)
-    note = sign_checkpoint(foreign, ORIGIN, base.s, ref.mth(entries))
+    note = sign_checkpoint(foreign, ORIGIN, base.s, ref.mth(entries), recorded(entries[-1]))
     return honest_bundle(base, entries, base.n, note)
 
 
@@ -395,12 +398,16 @@ def rebuild(base: Base, items: list[Item], keep: int,
 
 
 def log_signed(base: Base, entries: list[bytes], n: int) -> bytes:
-    note = sign_checkpoint(base.log_key, ORIGIN, len(entries), ref.mth(entries))
+    note = sign_checkpoint(base.log_key, ORIGIN, len(entries), ref.mth(entries),
+                           recorded(entries[-1]))
     return honest_bundle(base, entries, n, note)
 
 
+CLAIM: dict[str, Any] = {"at": CLAIMED, "log": "0" * 64}  # set by build_base
+
+
 def signed_item(actor: ActorKey, op: str, **body: Any) -> Item:
-    s = build_signed(actor, ORIGIN, op, claimed_at=CLAIMED, **body)
+    s = build_signed(actor, ORIGIN, op, log_id=CLAIM["log"], claimed_at=CLAIM["at"], **body)
     return (s.data, s.key_id, s.sig, None)
 
 

@@ -119,7 +119,7 @@ def _run(workdir: Path, full: Path, mounted: bool) -> dict[str, Any]:
     with Ledger.open(setup.path, log_key=LogKey.load(setup.log_key_file),
                      signer=setup.keys.admin) as led:
         try:
-            led.record("m0", "after-the-disk-was-full", {})
+            led.record("m0", "after_the_disk_was_full", {})
             after = led.audit()
         except Exception as exc:
             problems.append(f"writing after space was freed: {type(exc).__name__}: {exc}")

@@ -215,6 +215,10 @@ def raw_truncate(path: Path, new_size: int) -> None:
                     txn.delete(k, db=dbs["checkpoints"])
             txn.put(b"size", u64(new_size), db=dbs["meta"])
             txn.put(b"last_at", u64(inv.last_recorded_at), db=dbs["meta"])
+            note = need(txn, u64(new_size), dbs["checkpoints"])
+            body = v.Checkpoint.parse_body(v.parse_note(note).text)
+            cp_at = next(int(x.split(" ")[1]) for x in body[3] if x.startswith("modelseal-time"))
+            txn.put(b"cp_at", u64(cp_at), db=dbs["meta"])
             txn.put(b"keyring", encode_keyring(inv.key_history), db=dbs["meta"])
 
 

@@ -36,13 +36,13 @@ def test_batch_regrow_after_another_writer_appended(tmp_path: Path,
     keys = Keys()
     led = make_ledger(tmp_path / "s", keys)
     register(led, "m")
-    other = Ledger.open(tmp_path / "s", log_key=keys.log, signer=keys.admin)
+    other = Ledger.open(tmp_path / "s", log_key=keys.log, signer=keys.admin, clock=led._clock)
     grow, fired = lstore.Store._grow, list[str]()
 
     def grow_then_someone_writes(self: lstore.Store) -> None:
         grow(self)
         if not fired:
-            fired.append(other.record("m", "sneaked-in").snapshot_hash)
+            fired.append(other.record("m", "sneaked_in").snapshot_hash)
 
     monkeypatch.setattr(lstore.Store, "_grow", grow_then_someone_writes)
     returned = []
