@@ -1,98 +1,165 @@
-"""A batch: one write transaction for many writes and one checkpoint at the
-end. If the map fills, the transaction is restarted and the batch's writes
-replayed with the times they were given, so what was returned stays true."""
+"""A caller's batch: one write transaction for many writes and one checkpoint.
+
+``Ledger.batch()`` makes one and yields it. It belongs to the caller: to the thread
+that opened it (LMDB ties a write transaction to its thread) and, through a context
+variable, to that caller's context, so the ledger's own verbs called there join it;
+other threads sharing the ledger never see it, and their writes wait for it to end.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import lmdb
 
-from verifier import VerifierError
+from verifier import VerifierError, VerifierKey
 
+from ._checks import Deferred, run_checks
+from ._verbs import Prepare, Verbs
 from .errors import StoreError
-from .keys import LogKey
-from .sigcheck import BatchChecks, CheckHelper
+from .keys import ActorKey, LogKey
+from .sodium import sodium_check
 from .statements import Signed
-from .store import Store
 from .writer import Appender
 
+if TYPE_CHECKING:
+    from .ledger import Ledger
 
-class Batch:
-    """One open write transaction for many writes; replays them if the map must grow."""
 
-    def __init__(self, store: Store, now_ns: Callable[[], int],
-                 helper: CheckHelper | None = None) -> None:
-        self.store, self.now_ns, self.helper = store, now_ns, helper
-        self.items: list[tuple[bytes | Signed, int]] = []
-        self.broken = False
-        self._begin()
+class Batch(Verbs):
+    """Many writes, one transaction and one checkpoint. The writes are acknowledged
+    when the ``with ledger.batch()`` block exits without an exception; if it raises,
+    none of them is stored. A refused write raises at its call and leaves the batch's
+    other writes in place. Reads through the ledger in the same context see the
+    batch's writes. Use it only in the thread that opened it."""
 
-    def _abort(self) -> None:
-        if not self.broken:
-            self.broken = True
-            self.txn.abort()
-            self.checks.abandon()
-
-    def _begin(self) -> None:
-        self.txn = self.store.begin(write=True)
-        self.checks = BatchChecks(self.helper)
-        self.app = Appender(self.store, self.txn, self.now_ns, pending=self.checks)
-
-    def _regrow(self) -> None:
-        start = self.app.start_size
-        self.txn.abort()
-        self.checks.abandon()
-        self.store._grow()
-        self._begin()
-        if self.app.start_size != start:
-            # Another process appended while no transaction was open (LMDB grows the map
-            # only then): replayed, every write of the batch would get another index and
-            # hash than the snapshot already returned for it. Store none of it.
-            self._abort()
-            raise StoreError("the map had to grow during this batch and another writer "
-                             "appended meanwhile; nothing of the batch was stored: run it again")
-        for signed, at in self.items:
-            self.app.append(signed, recorded_at=at)
-
-    def append(self, signed: bytes | Signed, at: int | None = None) -> Any:
-        """Check and append one statement (at the log's time ``at`` if given)."""
-        if self.broken:
-            raise StoreError("this batch failed earlier and was aborted; nothing was stored")
+    def __init__(self, ledger: Ledger, log_key: LogKey, now_ns: Callable[[], int]) -> None:
+        self._ledger = ledger
+        self._store = ledger._store
+        self._log_key = log_key
+        self._clock = now_ns
+        self._thread = threading.get_ident()
+        self._deferred: list[Deferred] = []
+        self._own: Signed | None = None  # the statement being appended, if this process signed it
+        self._done = False
+        self._lock = self._store.write_lock
+        self._lock.acquire(ledger.write_timeout)
         try:
             try:
-                p, dup = self.app.append(signed, at)
-            except lmdb.MapFullError:
-                self._regrow()
-                p, dup = self.app.append(signed, at)
-        except (VerifierError, ValueError, TypeError):
-            raise  # a refusal: raised before anything of this write was stored
-        except lmdb.Error as exc:
-            self._abort()
-            raise self.store.error(exc) from None
-        except BaseException:
-            self._abort()
-            raise
-        if not dup:
-            self.items.append((signed, p.entry.recorded_at))
-        self.checks.pump()
-        return p
-
-    def commit(self, log_key: LogKey) -> None:
-        try:
-            self.checks.finish()
-        except BaseException:
-            self._abort()
-            raise
-        try:
+                self.txn = self._store.begin(write=True)
+            except lmdb.Error as exc:
+                raise self._store.error(exc) from None
             try:
-                self.app.finish(log_key)
-                self.txn.commit()
-            except lmdb.MapFullError:
-                self._regrow()
-                self.app.finish(log_key)
-                self.txn.commit()
+                self._app = Appender(self._store, self.txn, now_ns, self._check)
+            except BaseException:
+                self.txn.abort()
+                raise
+        except BaseException:
+            self._lock.release()
+            raise
+
+    # -- what Verbs needs ---------------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def signer(self) -> ActorKey | None:
+        return self._ledger.signer
+
+    @property  # type: ignore[override]
+    def origin(self) -> str:
+        return self._ledger.origin
+
+    @property  # type: ignore[override]
+    def log_id(self) -> str:
+        return self._ledger.log_id
+
+    def _now_ns(self) -> int:
+        return self._clock()
+
+    @contextmanager
+    def _reader(self) -> Iterator[lmdb.Transaction]:
+        self._usable()
+        yield self.txn
+
+    def _check(self, key: VerifierKey, sig: bytes, data: bytes) -> bool:
+        """The batch's signature strategy: a statement this process signed is checked at
+        commit (decision 10); any other at once."""
+        own = self._own
+        if own is not None and own.sig == sig and own.data == data:
+            self._deferred.append(Deferred(key, sig, data, own.statement.actor,
+                                           own.statement.id))
+            return True
+        return sodium_check(key, sig, data)
+
+    def _write(self, signed: bytes | Signed, at: int | None,
+               prepare: Prepare | None = None) -> Any:
+        self._usable()
+        deferred = len(self._deferred)
+        self._own = signed if isinstance(signed, Signed) else None
+        try:
+            if prepare is not None:
+                found = prepare(self._app)
+                if found is not None:
+                    return found
+            p, _ = self._app.append(signed, at)
+        except VerifierError:
+            del self._deferred[deferred:]  # refused before anything was stored
+            raise
         except lmdb.Error as exc:
-            self._abort()
-            raise self.store.error(exc) from None
+            self.abort()
+            raise self._store.error(exc) from None
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._own = None
+        return self._app.snapshot(p)
+
+    # -- life -----------------------------------------------------------------------
+
+    def _usable(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise ValueError("a batch is used only by the thread that opened it")
+        if self._done:
+            raise StoreError("this batch has ended (committed, or aborted by an error); "
+                             "nothing more can be written to it")
+
+    def abort(self) -> None:
+        """Discard every write of the batch (idempotent)."""
+        if not self._done:
+            self._done = True
+            try:
+                self.txn.abort()
+            finally:
+                self._lock.release()
+
+    def commit(self) -> None:
+        """Run the deferred checks, sign the checkpoint and commit: afterwards, every
+        write of the batch is stored. On any failure, nothing of it is."""
+        self._usable()
+        try:
+            run_checks(self._deferred)
+            self._app.finish(self._log_key)
+            self.txn.commit()
+        except lmdb.Error as exc:
+            self.abort()
+            raise self._store.error(exc) from None
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._lock.release()
+
+    @property
+    def start_size(self) -> int:
+        """The log's size when the batch began."""
+        return self._app.start_size
+
+    def register_group(self, *, name: str, owner: str, model_type: str = "group",
+                       tier: str, purpose: str, status: str = "active",
+                       metadata: dict[str, Any] | None = None,
+                       members: list[str] | None = None) -> Any:
+        """Register a group and add its members (in this batch)."""
+        return self._group(name, owner, model_type, tier, purpose, status, metadata, members)

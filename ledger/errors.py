@@ -43,3 +43,7 @@ class AuditError(LedgerError):
         super().__init__(f"{what} at {where}")
         self.what = what
         self.where = where
+
+
+class StoreBusyError(StoreError):
+    """A write waited its bounded time for the store's write lock; it was not stored."""

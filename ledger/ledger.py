@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -14,24 +15,28 @@ import lmdb
 from verifier import (
     EMPTY_ROOT,
     Checkpoint,
+    KeyRecord,
     ModelState,
-    RuleError,
+    VerifierError,
     VerifierKey,
     encode_bundle,
-    from_ns,
+    iso,
     parse_entry,
+    parse_signed_statement,
     to_ns,
 )
-from verifier.timeutil import iso
 
 from . import queries as q
 from . import tree
+from ._commit import GroupCommitter, Write
+from ._verbs import Prepare, Verbs
 from .audit import audit
 from .batch import Batch
+from .codec import decode_keyring
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
-from .sigcheck import CheckHelper
+from .sodium import sodium_check, sodium_verify
 from .statements import Signed, build_signed
 from .store import Store, from_u64, u64
 from .writer import Appender, sign_checkpoint
@@ -49,9 +54,33 @@ def _span_ns(span: timedelta, what: str) -> int:
     return span // timedelta(microseconds=1) * 1000
 
 
-class Ledger:
+class _GroupCheck:
+    """A group commit's signature strategy: accept the statement being applied if its
+    caller already verified it under this very key (``verified``); check any other."""
+
+    __slots__ = ("verified",)
+
+    def __init__(self) -> None:
+        self.verified: bytes | None = None
+
+    def __call__(self, key: VerifierKey, sig: bytes, data: bytes) -> bool:
+        if self.verified is not None and self.verified == key.public_key:
+            return True
+        return sodium_check(key, sig, data)
+
+
+class Ledger(Verbs):
     """An open modelseal store. Writes need the log key and, for the convenience
-    methods, a ``signer`` (the actor key that signs what they build)."""
+    methods, a ``signer`` (the actor key that signs what they build).
+
+    Safe to share across threads: concurrent writes are committed together (group
+    commit), each acknowledged after the synced commit that holds it, each refused on
+    its own; a batch belongs to the thread and context that opened it. Readers never
+    wait for writers. A write waits at most ``write_timeout`` seconds for its turn;
+    if it is still queued then, it raises StoreBusyError and is not stored.
+    """
+
+    write_timeout = 60.0
 
     def __init__(self, store: Store, log_key: LogKey | None, signer: ActorKey | None,
                  clock: Clock | None) -> None:
@@ -59,8 +88,10 @@ class Ledger:
         self._log_key = log_key
         self.signer = signer
         self._clock = clock
-        self._batch: Batch | None = None
-        self._helper = CheckHelper()
+        self._batch: ContextVar[Batch | None] = ContextVar(f"modelseal-batch-{id(self)}",
+                                                           default=None)
+        self._committer = GroupCommitter(self._run_group)
+        self._keyring_cache: tuple[bytes, dict[str, KeyRecord]] = (b"", {})
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -96,7 +127,7 @@ class Ledger:
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
         try:
-            ledger._submit(genesis, to_ns(now))  # recorded at the time it claims
+            ledger._write(genesis, to_ns(now))  # recorded at the time it claims
         except BaseException:
             store.close()
             raise
@@ -106,7 +137,8 @@ class Ledger:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, log_key: LogKey | None = None,
              signer: ActorKey | None = None, clock: Clock | None = None) -> Ledger:
-        """Open an existing store. Without ``log_key`` it is read-only."""
+        """Open an existing store. Without ``log_key`` it is read-only. Opening takes no
+        lock: it neither waits for nor blocks a writer."""
         store = Store.open(path)
         ledger = cls(store, None, signer, clock)
         if log_key is not None:
@@ -120,8 +152,8 @@ class Ledger:
         return ledger
 
     def close(self) -> None:
-        """Close the store (and stop the signature-check helper, if one was started)."""
-        self._helper.stop()
+        """Close the store. Writes still queued are committed first; later ones raise."""
+        self._committer.close()
         self._store.close()
 
     def __enter__(self) -> Ledger:
@@ -144,168 +176,139 @@ class Ledger:
             raise ValueError("open the ledger with its log key to write")
         return self._log_key
 
-    def submit(self, signed_statement: bytes) -> Snapshot | None:
-        """Append a statement signed elsewhere (see ledger.statements.sign_statement):
-        the envelope's exact bytes, which are parsed, checked and stored as given.
+    def _write(self, signed: bytes | Signed, at: int | None,
+               prepare: Prepare | None = None) -> Any:
+        """Write through the caller's batch if this context has one, else through the
+        group commit (returns after the synced commit)."""
+        batch = self._batch.get()
+        if batch is not None:
+            return batch._write(signed, at, prepare)
+        self._need_log_key()
+        if not isinstance(signed, Signed):
+            signed = Signed(*parse_signed_statement(signed))
+        verified = self._preverify(signed)
+        statement = signed
 
-        Returns its snapshot (None for keyring statements). Submitting the same
-        signed statement again returns the original and appends nothing.
-        Refusals raise MalformedInputError or a VerificationError subclass and
-        write nothing. Outside a batch, returns only after the commit.
-        """
-        if not isinstance(signed_statement, (bytes, bytearray, memoryview)):
-            raise TypeError("submit takes the signed statement's bytes, not "
-                            f"{type(signed_statement).__name__}")
-        return self._submit(bytes(signed_statement))
+        def apply(group: tuple[Appender, _GroupCheck]) -> Any:
+            app, check = group
+            if prepare is not None:
+                found = prepare(app)
+                if found is not None:
+                    return found
+            check.verified = verified
+            try:
+                p, _ = app.append(statement, at)
+            finally:
+                check.verified = None
+            return app.snapshot(p)
 
-    def _submit(self, signed_statement: bytes | Signed,
-                at: int | None = None) -> Snapshot | None:
-        """``submit``, or a statement this process just signed (``build_signed``) at the
-        log's time ``at`` (then not read again)."""
+        return self._committer.submit(apply, self.write_timeout)
+
+    def _preverify(self, signed: Signed) -> bytes | None:
+        """Check the signature here, in the caller's thread (libsodium releases the GIL,
+        so callers check in parallel): the public key it verifies under, if the actor
+        has an active key now and it verifies; else None (the rules check it in turn)."""
+        record = self._keyring().get(signed.statement.actor)
+        if record is None or record.key.key_id != signed.key_id:
+            return None
+        pub = record.key.public_key
+        return pub if sodium_verify(pub, signed.sig, signed.data) else None
+
+    def _keyring(self) -> dict[str, KeyRecord]:
+        """The active keys by actor, as committed (decoded again only when changed)."""
+        with self._store.reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring") or b""
+        cached_raw, keys = self._keyring_cache
+        if raw != cached_raw:
+            keys = {r.name: r for r in decode_keyring(raw) if r.revoked_index is None} \
+                if raw else {}
+            self._keyring_cache = (raw, keys)
+        return keys
+
+    def _run_group(self, take: Callable[[], list[Write]]) -> BaseException | None:
+        """One group commit (see ledger._commit): apply each write in one transaction,
+        sign one checkpoint, commit. Returns an interrupt that came after the commit."""
         log_key = self._need_log_key()
-        if self._batch is not None:
-            p = self._batch.append(signed_statement, at)
-            return self._batch.app.snapshot(p)
+        store = self._store
+        note: bytes | None = None
+        store.write_lock.acquire(self.write_timeout)
+        try:
+            try:
+                txn = store.begin(write=True)
+            except lmdb.Error as exc:
+                raise store.error(exc) from None
+            committed = False
+            try:
+                live = take()
+                check = _GroupCheck()
+                app = Appender(store, txn, self._now_ns, check)
+                for w in live:
+                    try:
+                        w.result = w.apply((app, check))
+                    except VerifierError as exc:  # refused before anything of it was stored
+                        w.error = exc
+                note = app.finish(log_key)
+                txn.commit()
+                committed = True
+            except lmdb.Error as exc:
+                txn.abort()
+                raise store.error(exc) from None
+            except BaseException as exc:
+                if not committed and note is not None and self._stored(note):
+                    return exc  # interrupted after the commit: the results stand
+                txn.abort()
+                raise
+        finally:
+            store.write_lock.release()
+        return None
 
-        def fn(txn: lmdb.Transaction) -> Snapshot | None:
-            app = Appender(self._store, txn, self._now_ns)
-            p, _ = app.append(signed_statement, at)
-            snap = app.snapshot(p)
-            app.finish(log_key)
-            return snap
-
-        return self._store.write(fn)
-
-    def _sign_and_write(self, op: str, *, actor: ActorKey | None = None,
-                        **body: Any) -> Snapshot | None:
-        signer = actor or self.signer
-        if signer is None:
-            raise ValueError("open the ledger with a signer to use the convenience methods")
-        now = self._now_ns()  # one reading: the claim and the log's time agree
-        signed = build_signed(signer, self.origin, op, log_id=self.log_id,
-                              claimed_at=from_ns(now), **body)
-        return self._submit(signed, now)
+    def _stored(self, note: bytes) -> bool:
+        """Whether the checkpoint ``note`` was committed (its size's row holds it)."""
+        size = Checkpoint.parse_note(note, [VerifierKey.parse(self.log_vkey)]).size
+        with self._store.reader() as txn:
+            return q.checkpoint_note(self._store, txn, size) == note
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Many writes, one transaction and one checkpoint. The writes are
-        acknowledged when the block exits without an exception; if it raises,
-        none of them is stored."""
+    def batch(self) -> Iterator[Batch]:
+        """Many writes, one transaction and one checkpoint; yields the ``Batch``. The
+        writes are acknowledged when the block exits without an exception; if it raises,
+        none of them is stored. The ledger's verbs called in the same thread and context
+        join the batch; other threads' writes wait until it ends."""
         log_key = self._need_log_key()
-        if self._batch is not None:
+        if self._batch.get() is not None:
             raise ValueError("batches do not nest")
-        self._batch = Batch(self._store, self._now_ns, self._helper)
+        batch = Batch(self, log_key, self._now_ns)
+        token = self._batch.set(batch)
         try:
-            yield
+            yield batch
         except BaseException:
-            self._batch._abort()
+            batch.abort()
             raise
         else:
-            if self._batch.broken:
-                raise StoreError("the batch was aborted by an earlier store error")
-            self._batch.commit(log_key)
+            batch.commit()
         finally:
-            self._batch = None
+            self._batch.reset(token)
 
     @contextmanager
     def _reader(self) -> Iterator[lmdb.Transaction]:
-        if self._batch is not None:
-            yield self._batch.txn
+        batch = self._batch.get()
+        if batch is not None:
+            with batch._reader() as txn:
+                yield txn
         else:
             with self._store.reader() as txn:
                 yield txn
-
-    def grant(self, vkey: str, role: str = "writer") -> None:
-        """Grant an actor key (its ``name+hex8+base64`` string) a role: writer or admin."""
-        self._sign_and_write("grant", key=vkey, role=role)
-
-    def revoke(self, name: str, reason: str | None = None) -> None:
-        """Revoke the active key of actor ``name``."""
-        self._sign_and_write("revoke", name=name, reason=reason)
-
-    def register(self, *, name: str, owner: str, model_type: str, tier: str, purpose: str,
-                 status: str = "active", metadata: dict[str, Any] | None = None) -> ModelRef:
-        """Register a model. The same fields again return the existing ref; other
-        fields raise RuleError (record an ``updated`` event instead)."""
-        fields: dict[str, Any] = {"owner": owner, "model_type": model_type, "tier": tier,
-                                  "purpose": purpose, "status": status,
-                                  "metadata": metadata or {}}
-        with self._reader() as txn:
-            existing = q.chain(self._store, txn, name)
-            first = q.snapshot(self._store, txn, existing[0]) if existing else None
-        if first is not None:
-            if first.payload != fields:
-                raise RuleError(f"model {name!r} is registered with other fields; "
-                                f"record an 'updated' event to change them")
-            return self._ref(first)
-        snap = self._sign_and_write("register", name=name, **fields)
-        assert snap is not None
-        return self._ref(snap)
-
-    def _ref(self, snap: Snapshot) -> ModelRef:
-        p = snap.payload
-        return ModelRef(snap.model, snap.model_hash, p["owner"], p["model_type"], p["tier"],
-                        p["purpose"], p["status"], p["metadata"], snap)
-
-    def record(self, name: str, event: str, payload: dict[str, Any] | None = None) -> Snapshot:
-        """Record event ``event`` about model ``name``."""
-        snap = self._sign_and_write("event", model=name, event_type=event, payload=payload or {})
-        assert snap is not None
-        return snap
-
-    def update(self, name: str, **fields: Any) -> Snapshot:
-        """Change identity fields (owner, model_type, tier, purpose, status, metadata)."""
-        return self.record(name, "updated", fields)
-
-    def retire(self, name: str, reason: str | None = None) -> Snapshot:
-        """Mark a model retired."""
-        return self.record(name, "retired", {} if reason is None else {"reason": reason})
-
-    def tag(self, name: str, tag: str, snapshot: str | None = None) -> Tag:
-        """Point ``tag`` at ``snapshot`` (default: the model's latest snapshot)."""
-        if snapshot is None:
-            current = self._state(name)
-            if current is None:
-                raise RuleError(f"unknown model {name!r}")
-            snapshot = current.latest
-        moved = self._sign_and_write("tag", model=name, tag=tag, target=snapshot)
-        assert moved is not None
-        return Tag(name, tag, snapshot, moved)
 
     def register_group(self, *, name: str, owner: str, model_type: str = "group",
                        tier: str, purpose: str, status: str = "active",
                        metadata: dict[str, Any] | None = None,
                        members: list[str] | None = None) -> ModelRef:
         """Register a group and add its members, in one transaction."""
-        if self._batch is not None:
+        if self._batch.get() is not None:
             return self._group(name, owner, model_type, tier, purpose, status, metadata, members)
         with self.batch():
             ref = self._group(name, owner, model_type, tier, purpose, status, metadata, members)
         return ref
-
-    def _group(self, name: str, owner: str, model_type: str, tier: str, purpose: str,
-               status: str, metadata: dict[str, Any] | None, members: list[str] | None
-               ) -> ModelRef:
-        ref = self.register(name=name, owner=owner, model_type=model_type, tier=tier,
-                            purpose=purpose, status=status, metadata=metadata)
-        current = self._state(name)
-        present = set() if current is None else set(current.members)
-        for member in members or []:
-            if member not in present:  # a repeated call adds nothing twice
-                self.add_member(name, member)
-        return ref
-
-    def add_member(self, group: str, member: str, role: str | None = None) -> Snapshot:
-        """Add ``member`` to ``group``."""
-        snap = self._sign_and_write("member_add", group=group, member=member, role=role)
-        assert snap is not None
-        return snap
-
-    def remove_member(self, group: str, member: str, reason: str | None = None) -> Snapshot:
-        """Remove ``member`` from ``group``."""
-        snap = self._sign_and_write("member_remove", group=group, member=member, reason=reason)
-        assert snap is not None
-        return snap
 
     # -- reading ----------------------------------------------------------------------
 
@@ -327,10 +330,6 @@ class Ledger:
         """The exact bytes of an entry, by index or snapshot hash."""
         with self._reader() as txn:
             return q.entry(self._store, txn, q.entry_index(self._store, txn, ref))
-
-    def _state(self, name: str) -> ModelState | None:
-        with self._reader() as txn:
-            return q.state(self._store, txn, name)
 
     def history(self, name: str) -> list[Snapshot]:
         """Every entry of a model's chain, oldest first ([] for an unknown model)."""
@@ -389,7 +388,8 @@ class Ledger:
         note = q.checkpoint_note(self._store, txn, n)
         if note is not None:
             return note
-        if self._batch is not None and n > self._batch.app.start_size:
+        batch = self._batch.get()
+        if batch is not None and n > batch.start_size:
             # never sign a tree head the batch might still abort (it would be a fork)
             raise ValueError("proofs of a batch's writes are available once it commits")
         log_key = self._need_log_key()
@@ -416,7 +416,7 @@ class Ledger:
         """Sign and store a fresh checkpoint of the current size at the log's time now,
         so a bundle can be complete up to now; returns its note. Needs the log key."""
         log_key = self._need_log_key()
-        if self._batch is not None:
+        if self._batch.get() is not None:
             raise ValueError("sign a fresh checkpoint outside a batch")
 
         def fn(txn: lmdb.Transaction) -> bytes:
@@ -475,7 +475,7 @@ class Ledger:
             t_req = to_ns(at)
             if not 0 <= t_req <= 2**63 - 1:
                 raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
-            if size is None and self._batch is None and self._log_key is not None:
+            if size is None and self._batch.get() is None and self._log_key is not None:
                 now = self._now_ns()
                 if t_req > now:
                     raise ValueError(f"{iso(t_req)} is in the future (the log's time is "

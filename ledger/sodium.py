@@ -17,14 +17,12 @@ strict:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError, CryptoError
 
 from verifier import VerifierKey
 
-__all__ = ["SodiumSigner", "SodiumVerifierKey", "sodium_verify"]
+__all__ = ["SodiumSigner", "sodium_check", "sodium_verify"]
 
 
 def sodium_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -54,15 +52,7 @@ class SodiumSigner:
         return crypto_sign(message, self._secret)[:64]
 
 
-@dataclass(frozen=True, eq=False)
-class SodiumVerifierKey(VerifierKey):
-    """A VerifierKey whose ``verify`` uses libsodium; everything else is inherited."""
-
-    @classmethod
-    def of(cls, key: VerifierKey) -> SodiumVerifierKey:
-        """The same key, verifying through libsodium."""
-        return key if isinstance(key, cls) else cls(key.name, key.key_id, key.public_key)
-
-    def verify(self, signature: bytes, message: bytes) -> bool:
-        """True if ``signature`` is this key's Ed25519 signature over ``message``."""
-        return sodium_verify(self.public_key, signature, message)
+def sodium_check(key: VerifierKey, signature: bytes, message: bytes) -> bool:
+    """The writer's signature-check strategy for replay (``verifier.SignatureCheck``):
+    ``sodium_verify`` with the key's public bytes."""
+    return sodium_verify(key.public_key, signature, message)

@@ -20,6 +20,7 @@ import lmdb
 
 from .compress import Codec, DamagedEntry, make_dictionary
 
+from ._writelock import WriteLock
 from .errors import StoreError, StoreFullError, StoreLimitError
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ T = TypeVar("T")
 FORMAT = b"modelseal-store 7"
 INITIAL_MAP = 64 << 20
 MAX_MAP = 1 << 40
+WRITE_WAIT = 60.0  # seconds a write of this process waits for another one of it
 MAX_KEY = 511  # LMDB's key size limit
 MAX_NAME_BYTES = MAX_KEY - 9  # a model name is a key, and with 9 bytes more a versions key
 DB_NAMES = (
@@ -53,11 +55,14 @@ class Store:
     """
 
     _open: dict[str, tuple[lmdb.Environment, int]] = {}
+    _write_locks: dict[str, WriteLock] = {}  # one per environment, kept with it
 
     def __init__(self, path: Path, env: lmdb.Environment) -> None:
         self.path = path
         self.env = env
         self._closed = False
+        self.write_lock = Store._write_locks.setdefault(str(path.resolve()), WriteLock())
+        """Taken before any write transaction of this process on the store."""
         self.codec = Codec(b"")
         self.db: dict[str, Any] = {
             name: env.open_db(name.encode()) for name in DB_NAMES
@@ -171,6 +176,7 @@ class Store:
         StoreError. The result is returned only after the commit succeeded.
         """
         while True:
+            self.write_lock.acquire(WRITE_WAIT)
             try:
                 with self.begin(write=True) as txn:
                     result = fn(txn)
@@ -179,6 +185,8 @@ class Store:
                 self._grow()
             except lmdb.Error as exc:
                 raise self.error(exc) from None
+            finally:
+                self.write_lock.release()
 
     def error(self, exc: lmdb.Error) -> StoreError:
         """An LMDB failure on this store as a StoreError that says what happened."""

@@ -1,7 +1,7 @@
 """The append path: inside one LMDB write transaction, check each signed
-statement against the replayed state (verifier's rules), assign index, time
-and chain link, and store the entry, its tree nodes and index rows; then sign
-one checkpoint for the new size."""
+statement against the replayed state (the verifier's rules, over the store-backed
+state), assign index, time and chain link, and store the entry, its tree nodes and
+index rows; then sign one checkpoint for the new size."""
 
 from __future__ import annotations
 
@@ -11,70 +11,46 @@ import lmdb
 
 from verifier import (
     ChainError,
-    Genesis,
-    Grant,
-    Inventory,
     MalformedInputError,
     ParsedEntry,
     Register,
-    Revoke,
-    VerifierKey,
+    Replayer,
+    SignatureCheck,
     assemble_note,
+    build_entry,
     checkpoint_text,
     parse_entry,
     parse_signed_statement,
     signature_line,
+    statement_model,
     time_line,
 )
-from verifier.entry import build_entry, statement_model
-from verifier.replay import PendingSignature
 
 from . import tree
-from .codec import OwnerView, decode_keyring, encode_keyring, index_map, state_map
+from ._state import StoreState
+from .codec import encode_keyring
 from .keys import LogKey
 from .results import Snapshot
-from .sodium import SodiumVerifierKey
+from .sodium import sodium_check
 from .statements import Signed
 from .store import MAX_NAME_BYTES, Store, from_u64, u64
 from .versions import previous_row, version_key, version_value
-
-
-def load_inventory(store: Store, txn: lmdb.Transaction) -> Inventory:
-    """The replay state as stored, backed by the transaction."""
-    inv = Inventory(models=state_map(store, txn), statement_ids=index_map(store, txn, "stmt_ids"),
-                    snapshot_owner=OwnerView(store, txn), keep_timelines=False)
-    size = store.get(txn, "meta", b"size")
-    if size is not None:
-        inv.size = from_u64(size)
-        inv.last_recorded_at = from_u64(store.need(txn, "meta", b"last_at"))
-        inv.origin = store.need(txn, "meta", b"origin").decode()
-        inv.log_key = VerifierKey.parse(store.need(txn, "meta", b"log_vkey").decode())
-        inv.key_history = decode_keyring(store.need(txn, "meta", b"keyring"))
-        for record in inv.key_history:  # the write path verifies through libsodium
-            record.key = SodiumVerifierKey.of(record.key)
-        inv.keys = {r.name: r for r in inv.key_history if r.revoked_index is None}
-        inv.log_id = store.need(txn, "meta", b"log_id").decode()
-        claim = store.need(txn, "meta", b"claim")
-        inv.claim_skew, inv.claim_window = from_u64(claim[:8]), from_u64(claim[8:])
-    return inv
 
 
 class Appender:
     """Appends to the log inside one write transaction. Not reusable across transactions."""
 
     def __init__(self, store: Store, txn: lmdb.Transaction, now_ns: Callable[[], int],
-                 *, pending: list[PendingSignature] | None = None) -> None:
-        """``pending``: collect there the signature checks of statements signed in this
-        process (``Signed``) instead of running them; the caller runs them all before
-        it commits."""
+                 check: SignatureCheck = sodium_check) -> None:
+        """``check``: how statement signatures are checked (default: libsodium, at once).
+        A writer that defers some checks must run them all before it commits."""
         self.store, self.txn, self.now_ns = store, txn, now_ns
-        self.pending = pending
-        self.inv = load_inventory(store, txn)
-        self.start_size = self.inv.size
+        self.state = StoreState(store, txn)
+        self.rules = Replayer(self.state, check_signature=check)
+        self.start_size = self.state.size
         cp_at = store.get(txn, "meta", b"cp_at")
         # every entry after a checkpoint is recorded after that checkpoint's time
         self.after = 0 if cp_at is None else from_u64(cp_at) + 1
-        self._keyring_changed = False
         self._get: tree.Get = lambda level, index: store.need(txn, "nodes",
                                                               tree.node_key(level, index))
         self._put: tree.Put = lambda level, index, h: store.put(
@@ -92,8 +68,8 @@ class Appender:
             st, st_bytes, key_id, sig = signed
         else:
             st, st_bytes, key_id, sig = parse_signed_statement(signed)
-        inv = self.inv
-        existing = inv.statement_ids.get(st.id)
+        state = self.state
+        existing = state.statement_index(st.id)
         if existing is not None:
             old = parse_entry(self.store.entry(self.txn, existing))
             if (old.statement_bytes, old.key_id, old.sig) == (st_bytes, key_id, sig):
@@ -104,22 +80,21 @@ class Appender:
             raise MalformedInputError(f"model name is {len(name.encode())} bytes in UTF-8; "
                                       f"this store holds names of at most {MAX_NAME_BYTES}")
         prev = None
-        if name is not None and not isinstance(st, Register) and name in inv.models:
-            prev = inv.models[name].head
+        if name is not None and not isinstance(st, Register):
+            model = state.model(name)
+            prev = None if model is None else model.head
         # strictly after the entry before (so every tree size has a time that bounds it)
         # and after the latest checkpoint's time
         at = max(self.now_ns() if recorded_at is None else recorded_at,
-                 inv.last_recorded_at + 1 if inv.size else 0, self.after)
+                 state.last_recorded_at + 1 if state.size else 0, self.after)
         try:
-            data, p = build_entry(index=inv.size, recorded_at=at, prev=prev, statement=st,
+            data, p = build_entry(index=state.size, recorded_at=at, prev=prev, statement=st,
                                   statement_bytes=st_bytes, key_id=key_id, sig=sig)
         except ValueError as exc:
             raise MalformedInputError(f"statement does not fit in an entry: {exc}") from None
-        inv.apply_parsed(p, pending=self.pending if isinstance(signed, Signed) else None)
+        self.rules.apply_parsed(p)
         self._store_rows(p, data, name)
-        self.store.put(self.txn, "meta", b"size", u64(inv.size))  # reads in a batch see it
-        if isinstance(st, (Genesis, Grant, Revoke)):
-            self._keyring_changed = True
+        self.store.put(self.txn, "meta", b"size", u64(state.size))  # reads in a batch see it
         return p, False
 
     def snapshot(self, p: ParsedEntry) -> Snapshot | None:
@@ -127,7 +102,9 @@ class Appender:
         name = statement_model(p.statement)
         if name is None:
             return None
-        return Snapshot.from_entry(p, self.inv.models[name].model_hash)
+        model = self.state.model(name)
+        assert model is not None
+        return Snapshot.from_entry(p, model.model_hash)
 
     def _store_rows(self, p: ParsedEntry, data: bytes, name: str | None) -> None:
         s, txn, e = self.store, self.txn, p.entry
@@ -136,7 +113,8 @@ class Appender:
         s.put(txn, "snapshots", p.leaf_hash, u64(e.index), overwrite=False)
         s.put(txn, "by_time", u64(e.recorded_at) + u64(e.index), b"", append=True)
         if name is not None:
-            state = self.inv.models[name]
+            state = self.state.model(name)
+            assert state is not None
             previous = previous_row(s, txn, name, e.index)
             s.put(txn, "versions", version_key(name, e.index),
                   version_value(p, state, previous))
@@ -146,24 +124,24 @@ class Appender:
 
     def finish(self, log_key: LogKey) -> bytes | None:
         """Write the new size and sign its checkpoint; return the note (None if nothing grew)."""
-        inv, s, txn = self.inv, self.store, self.txn
-        if inv.size == self.start_size:
+        state, s, txn = self.state, self.store, self.txn
+        if state.size == self.start_size:
             return None
-        assert inv.origin is not None
-        if self.start_size == 0:
-            assert inv.log_id is not None
-            s.put(txn, "meta", b"origin", inv.origin.encode())
+        params = state.params
+        assert params is not None
+        if state.params_changed:
+            s.put(txn, "meta", b"origin", params.origin.encode())
             s.put(txn, "meta", b"log_vkey", log_key.vkey.encode())
-            s.put(txn, "meta", b"log_id", inv.log_id.encode())
-            s.put(txn, "meta", b"claim", u64(inv.claim_skew) + u64(inv.claim_window))
-        s.put(txn, "meta", b"size", u64(inv.size))
-        s.put(txn, "meta", b"last_at", u64(inv.last_recorded_at))
-        if self._keyring_changed:
-            s.put(txn, "meta", b"keyring", encode_keyring(inv.key_history))
-        root = tree.root(self._get, inv.size)
-        at = inv.last_recorded_at  # complete up to its last entry; the clock is read once a write
-        note = sign_checkpoint(log_key, inv.origin, inv.size, root, at)
-        s.put(txn, "checkpoints", u64(inv.size), note, overwrite=False)
+            s.put(txn, "meta", b"log_id", params.log_id.encode())
+            s.put(txn, "meta", b"claim", u64(params.claim_skew) + u64(params.claim_window))
+        s.put(txn, "meta", b"size", u64(state.size))
+        s.put(txn, "meta", b"last_at", u64(state.last_recorded_at))
+        if state.keyring_changed:
+            s.put(txn, "meta", b"keyring", encode_keyring(state.key_history))
+        root = tree.root(self._get, state.size)
+        at = state.last_recorded_at  # complete up to its last entry
+        note = sign_checkpoint(log_key, params.origin, state.size, root, at)
+        s.put(txn, "checkpoints", u64(state.size), note, overwrite=False)
         s.put(txn, "meta", b"cp_at", u64(at))
         return note
 

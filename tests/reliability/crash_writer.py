@@ -1,6 +1,6 @@
 """The crash part's writer process: appends signed events for ever (per-call
-commits, batches of random sizes, some big enough to start the signature-check
-helper, registrations and tag moves), and after each
+commits, batches of random sizes, some big enough to spread their signature checks
+over threads, registrations and tag moves), and after each
 acknowledgement appends the acknowledged snapshot hashes to a side file and
 fsyncs it. The parent kills it with SIGKILL at a random moment.
 
@@ -14,8 +14,9 @@ import random
 import sys
 
 from ledger import Ledger
-from ledger.sigcheck import START_AT
 from tests.reliability.common import initial_map, open_writer
+
+BIG_BATCH = 512
 
 
 def payload(rng: random.Random, n: int) -> dict[str, object]:
@@ -42,8 +43,8 @@ def run(led: Ledger, side: int, rng: random.Random, pid: int) -> None:
             snap = led.record(rng.choice(models), "retrained", payload(rng, n))
             ack("call", [snap.snapshot_hash])
         elif r < 0.9:
-            # now and then a batch big enough to start the signature helper process
-            size = rng.randint(2, 40) if r < 0.87 else START_AT + rng.randint(1, 200)
+            # now and then a batch big enough to check its signatures on several threads
+            size = rng.randint(2, 40) if r < 0.87 else BIG_BATCH + rng.randint(1, 200)
             hashes = []
             with led.batch():
                 for _ in range(size):

@@ -1,0 +1,81 @@
+"""Signature checks a batch defers to its commit, run on threads. Internal.
+
+In a batch, the signatures of statements the ledger signed itself are not checked
+at each write (decision 10): each check is recorded, and at commit all of them run
+at once on a few threads (libsodium releases the GIL, so they use every core) while
+the committing thread takes its share. The checks fail closed: a check that fails
+raises ``SignatureError`` naming its statement and the batch stores nothing; a
+check that a worker has not answered within the bound is run in the committing
+thread. Each run keeps its results in its own lists, so an interrupted run leaves
+nothing that a later batch could read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
+from typing import NamedTuple
+
+from verifier import SignatureError, VerifierKey
+
+from .sodium import sodium_verify
+
+MIN_PER_THREAD = 64  # below this, a thread costs more than it saves
+WAIT = 30.0  # seconds a run waits for the workers before checking the rest itself
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The process's check threads (made on first need; the threads start lazily)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4),
+                                       thread_name_prefix="modelseal-sigcheck")
+        return _pool
+
+
+class Deferred(NamedTuple):
+    """One deferred check: the granted key, the signature, the exact signed bytes."""
+
+    key: VerifierKey
+    sig: bytes
+    data: bytes
+    actor: str
+    statement_id: str
+
+    def ok(self) -> bool:
+        """True if the signature verifies (libsodium)."""
+        return sodium_verify(self.key.public_key, self.sig, self.data)
+
+
+def _check_slice(checks: list[Deferred], start: int, step: int) -> list[bool]:
+    return [c.ok() for c in checks[start::step]]
+
+
+def run_checks(checks: list[Deferred], wait: float = WAIT) -> None:
+    """Raise the SignatureError of the first check (in order) that fails; else return.
+
+    Uses up to 4 threads, this one included; waits at most ``wait`` seconds for the
+    others, then checks what they have not answered here."""
+    step = min(os.cpu_count() or 1, 4, max(1, len(checks) // MIN_PER_THREAD))
+    futures: list[Future[list[bool]]] = []
+    if step > 1:
+        pool = _workers()
+        futures = [pool.submit(_check_slice, checks, k, step) for k in range(1, step)]
+    slices = [_check_slice(checks, 0, step)]
+    wait_all(futures, timeout=wait)
+    for k, fut in enumerate(futures, start=1):
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            slices.append(fut.result())
+        else:  # fail closed: what a worker did not answer is checked here
+            fut.cancel()
+            slices.append(_check_slice(checks, k, step))
+    for i, c in enumerate(checks):
+        if not slices[i % step][i // step]:
+            raise SignatureError(
+                f"signature of {c.actor!r} on statement {c.statement_id} does not verify")

@@ -1,0 +1,184 @@
+"""Group commit: many threads' writes, one synced LMDB transaction and one checkpoint.
+
+Internal to the ledger. A caller queues its write and either becomes the *leader*
+(no commit is under way) or waits. The leader takes every queued write, opens the
+one write transaction, applies each write through the verifier's rules (a refused
+write gets its own error and the others go on), signs one checkpoint, commits, and
+only then hands each caller its own result. It repeats while writes are queued, but
+gives up the lead once its own write is answered: the oldest waiting caller leads
+next. A lone caller leads at once, with no thread hand-off.
+
+Waits are bounded: a write still queued when its caller's wait ends is taken out of
+the queue and the caller gets ``StoreBusyError`` (nothing stored). Once the leader
+holds the transaction a write is in flight: its caller waits for the commit, whose
+outcome is always delivered, also when the leader is interrupted (if the commit did
+happen, each caller gets its result; if not, a ``StoreError`` saying nothing was
+stored).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StoreBusyError, StoreError
+
+# A write's steps run inside the leader's transaction. ``Apply`` returns the caller's
+# result; it raises a VerifierError to refuse the write (changing nothing), anything
+# else to fail the whole group.
+Apply = Callable[[Any], Any]
+
+QUEUED, TAKEN, IN_FLIGHT, DONE, CANCELLED = range(5)
+
+
+@dataclass(eq=False)
+class Write:
+    """One caller's queued write and, once answered, its outcome."""
+
+    apply: Apply
+    state: int = QUEUED
+    result: Any = None
+    error: BaseException | None = None
+    lead: bool = False  # set when this caller is handed the lead
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class GroupCommitter:
+    """Collects concurrent writes into group commits (see the module docstring).
+
+    ``run_group(group, take)`` does the store work for one group: it opens the write
+    transaction, calls ``take()`` for the writes whose callers still wait, sets
+    ``result`` or ``error`` on each, and commits. It returns None, or an interrupt that
+    arrived after the commit succeeded (raised once the results are delivered); it
+    raises only if nothing of the group was stored.
+    """
+
+    def __init__(self, run_group: Callable[[Callable[[], list[Write]]], BaseException | None],
+                 *, max_group: int = 1024) -> None:
+        self._run_group = run_group
+        self._max_group = max_group
+        self._lock = threading.Lock()
+        self._queue: deque[Write] = deque()
+        self._leading = False
+        self._closed = False
+
+    def close(self) -> None:
+        """Refuse new writes (queued ones are still committed by the current leader)."""
+        with self._lock:
+            self._closed = True
+
+    def submit(self, apply: Apply, timeout: float) -> Any:
+        """Run ``apply`` in a group commit; return its result once committed.
+
+        Raises what ``apply`` raised for this write, StoreBusyError if the write was
+        still queued after ``timeout`` seconds (nothing stored), or StoreError if the
+        group failed (nothing stored).
+        """
+        w = Write(apply)
+        with self._lock:
+            if self._closed:
+                raise ValueError("the ledger is closed")
+            self._queue.append(w)
+            if not self._leading:
+                self._leading = True
+                w.lead = True
+        if not w.lead:
+            self._wait(w, timeout)
+        if w.lead:
+            self._lead(w)
+        if w.error is not None:
+            raise w.error
+        return w.result
+
+    def _wait(self, w: Write, timeout: float) -> None:
+        """Wait until ``w`` is answered or handed the lead; bounded while it is queued."""
+        deadline = time.monotonic() + timeout
+        while not w.wake.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
+            if time.monotonic() < deadline:
+                continue
+            with self._lock:
+                if w.state == QUEUED and not w.lead:
+                    self._queue.remove(w)
+                    w.state = CANCELLED
+                    raise StoreBusyError(
+                        f"the write waited {timeout:g} s for the store and was not stored "
+                        "(another writer holds the store's write lock): try again")
+            # taken by a leader: its commit is under way and its outcome is delivered
+            deadline = time.monotonic() + 1.0
+
+    def _lead(self, mine: Write) -> None:
+        """Commit groups until ``mine`` is answered, then pass the lead on."""
+        group: list[Write] = []
+        try:
+            while mine.state not in (DONE, CANCELLED):
+                with self._lock:
+                    group = [self._queue.popleft()
+                             for _ in range(min(len(self._queue), self._max_group))]
+                    for w in group:
+                        w.state = TAKEN
+                self._commit(group)
+        finally:
+            _deliver(group, StoreError("nothing stored: the commit was interrupted"))
+            with self._lock:
+                if mine.state == QUEUED:  # interrupted before its group: never stored later
+                    self._queue.remove(mine)
+                    mine.state = CANCELLED
+                nxt = self._queue[0] if self._queue else None
+                if nxt is None:
+                    self._leading = False
+                else:
+                    nxt.lead = True
+            if nxt is not None:
+                nxt.wake.set()
+
+    def _take(self, group: list[Write]) -> list[Write]:
+        """The writes of ``group`` whose callers still wait (a cancelled one is left
+        out); from now on they are in flight and cannot be cancelled."""
+        with self._lock:
+            live = [w for w in group if w.state == TAKEN]
+            for w in live:
+                w.state = IN_FLIGHT
+        return live
+
+    def _commit(self, group: list[Write]) -> None:
+        late: BaseException | None = None
+        failure: BaseException | None = None
+        try:
+            late = self._run_group(lambda: self._take(group))
+        except BaseException as exc:
+            failure = exc
+        finally:
+            _deliver(group, failure)
+        if late is not None:
+            raise late
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure
+
+
+def _deliver(group: list[Write], failure: BaseException | None) -> None:
+    """Answer every write of ``group`` not answered yet (idempotent): its own outcome,
+    or ``failure`` (nothing of the group was stored)."""
+    for w in group:
+        if w.state in (DONE, CANCELLED):
+            continue
+        if failure is not None:
+            w.result = None
+            w.error = failure if w.lead else _not_stored(failure)
+        elif w.state == TAKEN:  # never reached the transaction
+            w.error = StoreError("nothing stored: the commit ended before this write")
+        w.state = DONE
+        w.wake.set()
+
+
+def _not_stored(exc: BaseException) -> BaseException:
+    """The error a waiting caller gets when the group it was in failed."""
+    if isinstance(exc, StoreError):
+        return exc
+    error = StoreError(f"nothing stored: the group commit this write was in failed "
+                       f"({type(exc).__name__}: {exc})")
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,133 @@
+"""The replay state as the store holds it: ``verifier.ReplayState`` over one write
+transaction. Internal to the ledger.
+
+Reads come from the transaction (model states are cached as decoded); writes go to
+it at once, except the log's parameters and keyring, which ``Appender.finish``
+writes once per commit. Only this object writes these rows while its transaction
+lives, so its cache stays exact.
+"""
+
+from __future__ import annotations
+
+import lmdb
+
+from verifier import (
+    Event,
+    KeyRecord,
+    LogParams,
+    ModelState,
+    ParsedEntry,
+    Register,
+    VerifierKey,
+    parse_entry,
+)
+
+from .codec import decode_keyring, decode_state, encode_state
+from .store import MAX_KEY, Store, from_u64, u64
+
+
+class StoreState:
+    """The replayed state of the log in ``txn`` (a write transaction)."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+        self._store, self._txn = store, txn
+        self._models: dict[str, ModelState | None] = {}
+        self.keyring_changed = False
+        self.params_changed = False
+        raw = store.get(txn, "meta", b"size")
+        self._size = 0 if raw is None else from_u64(raw)
+        self._params: LogParams | None = None
+        self._last_at = 0
+        self.key_history: list[KeyRecord] = []
+        if self._size:
+            need = store.need
+            self._last_at = from_u64(need(txn, "meta", b"last_at"))
+            claim = need(txn, "meta", b"claim")
+            self._params = LogParams(
+                origin=need(txn, "meta", b"origin").decode(),
+                log_key=VerifierKey.parse(need(txn, "meta", b"log_vkey").decode()),
+                log_id=need(txn, "meta", b"log_id").decode(),
+                claim_skew=from_u64(claim[:8]), claim_window=from_u64(claim[8:]))
+            self.key_history = decode_keyring(need(txn, "meta", b"keyring"))
+        self._active = {r.name: r for r in self.key_history if r.revoked_index is None}
+
+    # -- reads ----------------------------------------------------------------------
+
+    @property
+    def params(self) -> LogParams | None:
+        return self._params
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def last_recorded_at(self) -> int:
+        return self._last_at
+
+    def model(self, name: str) -> ModelState | None:
+        if name in self._models:
+            return self._models[name]
+        key = name.encode()
+        data = self._txn.get(key, db=self._store.db["models"]) if 0 < len(key) <= MAX_KEY \
+            else None
+        state = None if data is None else decode_state(data)
+        self._models[name] = state
+        return state
+
+    def statement_index(self, statement_id: str) -> int | None:
+        key = statement_id.encode()
+        if not 0 < len(key) <= MAX_KEY:
+            return None
+        raw = self._txn.get(key, db=self._store.db["stmt_ids"])
+        return None if raw is None else from_u64(raw)
+
+    def snapshot_model(self, snapshot: str) -> str | None:
+        try:
+            key = bytes.fromhex(snapshot)
+        except ValueError:
+            return None
+        raw = self._store.get(self._txn, "snapshots", key)
+        if raw is None:
+            return None
+        st = parse_entry(self._store.entry(self._txn, from_u64(raw))).statement
+        if isinstance(st, Register):
+            return st.name
+        if isinstance(st, Event):
+            return st.model
+        return None
+
+    def active_key(self, actor: str) -> KeyRecord | None:
+        return self._active.get(actor)
+
+    def admin_count(self) -> int:
+        return sum(1 for r in self._active.values() if r.role == "admin")
+
+    # -- writes (after every check passed) --------------------------------------------
+
+    def set_params(self, params: LogParams) -> None:
+        self._params = params
+        self.params_changed = True
+
+    def put_model(self, state: ModelState) -> None:
+        self._store.put(self._txn, "models", state.name.encode(), encode_state(state))
+        self._models[state.name] = state
+
+    def add_key(self, record: KeyRecord) -> None:
+        self.key_history.append(record)
+        self._active[record.name] = record
+        self.keyring_changed = True
+
+    def revoke_key(self, actor: str, *, index: int, at: int, by: str,
+                   reason: str | None) -> KeyRecord:
+        record = self._active.pop(actor)
+        record.revoked_index, record.revoked_at = index, at
+        record.revoked_by, record.reason = by, reason
+        self.keyring_changed = True
+        return record
+
+    def appended(self, p: ParsedEntry, model: str | None, snapshot_of: str | None) -> None:
+        # the snapshot's model needs no row: the snapshot index and the entry say it
+        self._store.put(self._txn, "stmt_ids", p.statement.id.encode(), u64(p.entry.index))
+        self._size += 1
+        self._last_at = p.entry.recorded_at

@@ -1,0 +1,168 @@
+"""The write verbs (model-ledger's names), shared by ``Ledger`` and ``Batch``.
+
+Internal to the ledger. A verb builds and signs a statement with the signer, then
+hands it to ``_write``: the ledger's group commit, or the caller's own batch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import lmdb
+
+from verifier import ModelState, RuleError, from_ns
+
+from . import queries as q
+from .keys import ActorKey
+from .results import ModelRef, Snapshot, Tag
+from .statements import Signed, build_signed
+from .store import Store
+from .writer import Appender
+
+# Runs inside the write transaction before the statement is appended: returns the
+# caller's result to append nothing, or None to append.
+Prepare = Callable[[Appender], Any]
+
+
+class Verbs(ABC):
+    """What both a ledger and a batch offer to write."""
+
+    signer: ActorKey | None
+    origin: str
+    log_id: str
+    _store: Store
+
+    @abstractmethod
+    def _now_ns(self) -> int:
+        """The log's time now (ns)."""
+
+    @abstractmethod
+    def _reader(self) -> AbstractContextManager[lmdb.Transaction]:
+        """A transaction that sees this writer's own writes."""
+
+    @abstractmethod
+    def _write(self, signed: bytes | Signed, at: int | None,
+               prepare: Prepare | None = None) -> Any:
+        """Check and append ``signed`` (at the log's time ``at`` if given); returns its
+        Snapshot (None for a keyring entry), or what ``prepare`` returned."""
+
+    def submit(self, signed_statement: bytes) -> Snapshot | None:
+        """Append a statement signed elsewhere (see ledger.statements.sign_statement):
+        the envelope's exact bytes, which are parsed, checked and stored as given.
+
+        Returns its snapshot (None for keyring statements). Submitting the same
+        signed statement again returns the original and appends nothing.
+        Refusals raise MalformedInputError or a VerificationError subclass and
+        write nothing. Outside a batch, returns only after the commit.
+        """
+        if not isinstance(signed_statement, (bytes, bytearray, memoryview)):
+            raise TypeError("submit takes the signed statement's bytes, not "
+                            f"{type(signed_statement).__name__}")
+        result: Snapshot | None = self._write(bytes(signed_statement), None)
+        return result
+
+    def _sign_and_write(self, op: str, *, prepare: Prepare | None = None, **body: Any) -> Any:
+        signer = self.signer
+        if signer is None:
+            raise ValueError("open the ledger with a signer to use the convenience methods")
+        now = self._now_ns()  # one reading: the claim and the log's time agree
+        signed = build_signed(signer, self.origin, op, log_id=self.log_id,
+                              claimed_at=from_ns(now), **body)
+        return self._write(signed, now, prepare)
+
+    def grant(self, vkey: str, role: str = "writer") -> None:
+        """Grant an actor key (its ``name+hex8+base64`` string) a role: writer or admin."""
+        self._sign_and_write("grant", key=vkey, role=role)
+
+    def revoke(self, name: str, reason: str | None = None) -> None:
+        """Revoke the active key of actor ``name``."""
+        self._sign_and_write("revoke", name=name, reason=reason)
+
+    def register(self, *, name: str, owner: str, model_type: str, tier: str, purpose: str,
+                 status: str = "active", metadata: dict[str, Any] | None = None) -> ModelRef:
+        """Register a model. The same fields again return the existing ref; other
+        fields raise RuleError (record an ``updated`` event instead). Decided inside
+        the write transaction, so two writers registering at once agree."""
+        fields: dict[str, Any] = {"owner": owner, "model_type": model_type, "tier": tier,
+                                  "purpose": purpose, "status": status,
+                                  "metadata": metadata or {}}
+
+        def existing(txn: lmdb.Transaction) -> ModelRef | None:
+            chain = q.chain(self._store, txn, name)
+            if not chain:
+                return None
+            first = q.snapshot(self._store, txn, chain[0])
+            if first.payload != fields:
+                raise RuleError(f"model {name!r} is registered with other fields; "
+                                f"record an 'updated' event to change them")
+            return _ref(first)
+
+        with self._reader() as txn:  # the common case, without signing anything
+            found = existing(txn)
+        if found is not None:
+            return found
+        out = self._sign_and_write("register", name=name, prepare=lambda app: existing(app.txn),
+                                   **fields)
+        return out if isinstance(out, ModelRef) else _ref(out)
+
+    def record(self, name: str, event: str, payload: dict[str, Any] | None = None) -> Snapshot:
+        """Record event ``event`` about model ``name``."""
+        snap: Snapshot = self._sign_and_write("event", model=name, event_type=event,
+                                              payload=payload or {})
+        return snap
+
+    def update(self, name: str, **fields: Any) -> Snapshot:
+        """Change identity fields (owner, model_type, tier, purpose, status, metadata)."""
+        return self.record(name, "updated", fields)
+
+    def retire(self, name: str, reason: str | None = None) -> Snapshot:
+        """Mark a model retired."""
+        return self.record(name, "retired", {} if reason is None else {"reason": reason})
+
+    def tag(self, name: str, tag: str, snapshot: str | None = None) -> Tag:
+        """Point ``tag`` at ``snapshot`` (default: the model's latest snapshot)."""
+        if snapshot is None:
+            current = self._state(name)
+            if current is None:
+                raise RuleError(f"unknown model {name!r}")
+            snapshot = current.latest
+        moved: Snapshot = self._sign_and_write("tag", model=name, tag=tag, target=snapshot)
+        return Tag(name, tag, snapshot, moved)
+
+    def add_member(self, group: str, member: str, role: str | None = None) -> Snapshot:
+        """Add ``member`` to ``group``."""
+        snap: Snapshot = self._sign_and_write("member_add", group=group, member=member,
+                                              role=role)
+        return snap
+
+    def remove_member(self, group: str, member: str, reason: str | None = None) -> Snapshot:
+        """Remove ``member`` from ``group``."""
+        snap: Snapshot = self._sign_and_write("member_remove", group=group, member=member,
+                                              reason=reason)
+        return snap
+
+    def _group(self, name: str, owner: str, model_type: str, tier: str, purpose: str,
+               status: str, metadata: dict[str, Any] | None, members: list[str] | None
+               ) -> ModelRef:
+        ref = self.register(name=name, owner=owner, model_type=model_type, tier=tier,
+                            purpose=purpose, status=status, metadata=metadata)
+        current = self._state(name)
+        present = set() if current is None else set(current.members)
+        for member in members or []:
+            if member not in present:  # a repeated call adds nothing twice
+                self.add_member(name, member)
+        return ref
+
+    def _state(self, name: str) -> ModelState | None:
+        with self._reader() as txn:
+            return q.state(self._store, txn, name)
+
+
+
+def _ref(snap: Snapshot) -> ModelRef:
+    p = snap.payload
+    return ModelRef(snap.model, snap.model_hash, p["owner"], p["model_type"], p["tier"],
+                    p["purpose"], p["status"], p["metadata"], snap)
