@@ -20,6 +20,7 @@ from .entry import (
     Revoke,
     Statement,
     TagMove,
+    build_entry,
     entry_bytes,
     model_hash,
     SignedStatement,
@@ -30,6 +31,7 @@ from .entry import (
     snapshot_hash,
     encode_statement,
     statement_bytes,
+    statement_model,
 )
 from .errors import (
     AuthorizationError,
@@ -62,8 +64,9 @@ from .proofs import (
     verify_consistency,
     verify_inclusion,
 )
-from .replay import Inventory, KeyRecord, ModelState, TimelineItem, replay
-from .timeutil import from_ns, to_ns
+from .replay import Inventory, KeyRecord, ModelState, Replayer, TimelineItem, replay
+from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
+from .timeutil import from_ns, iso, to_ns
 
 __version__ = "0.1.0"
 
@@ -82,4 +85,7 @@ __all__ = [
     "TagMove", "TimeBoundError", "TimelineItem", "to_ns", "VerificationError", "VerifiedInventory",
     "VerifierError", "VerifierKey", "verify_add_checkpoint", "verify_bundle", "verify_consistency",
     "verify_inclusion", "verify_note", "verify_tlog_proof",
+    # the replay seam (verifier/state.py) and what a writer needs besides
+    "build_entry", "check_signature", "iso", "LogParams", "MemoryState", "Replayer",
+    "ReplayState", "SignatureCheck", "statement_model",
 ]

@@ -145,7 +145,8 @@ _entry_decoder = msgspec.json.Decoder(Entry)
 
 
 def statement_model(st: Statement) -> str | None:
-    """The model whose chain a statement extends (the group for memberships)."""
+    """The model whose chain a statement extends (the group for memberships); None for
+    keyring statements (genesis, grant, revoke). Takes any parsed ``Statement``."""
     if isinstance(st, Register):
         return st.name
     if isinstance(st, (Event, TagMove)):

@@ -1,21 +1,20 @@
-"""Replay of log entries into an inventory: the one definition of the log's rules.
+"""Replay of log entries: the one definition of the log's rules.
 
-``Inventory.apply(entry_bytes)`` checks an entry against everything before it
-(order, time, chain link, signature, the actor's grant and role, the
-inventory rules) and only then applies it; a failed check changes nothing.
-The ledger uses ``check_statement`` to refuse a write before assigning it.
+``Replayer`` holds the rules and reads and writes only through a ``ReplayState``
+(``verifier.state``): ``apply(entry_bytes)`` checks an entry against everything
+before it (order, time, chain link, the actor's grant and role, signature, the
+inventory rules) and only then writes it; a refused entry writes nothing.
+``Inventory`` is a Replayer over a ``MemoryState``, the verifier's in-memory
+inventory. A writer runs a Replayer over its own store's state, and may call
+``check_statement`` to refuse a write before assigning it a place.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from dataclasses import dataclass
+from typing import Any
 
-import msgspec
-from typing import Any, NamedTuple
-
-from .canonical import canonical_json
 from .encoding import MAX_UINT64
 from .entry import (
     MODEL_FIELDS,
@@ -32,7 +31,6 @@ from .entry import (
     Statement,
     TagMove,
     model_hash,
-    op_name,
     parse_entry,
     statement_model,
 )
@@ -45,7 +43,21 @@ from .errors import (
 )
 from .keys import VerifierKey
 from .names import name_problem
+from .state import (
+    KeyRecord,
+    LogParams,
+    MemoryState,
+    ModelState,
+    ReplayState,
+    SignatureCheck,
+    TimelineItem,
+    check_signature,
+)
 from .timeutil import iso
+
+__all__ = [
+    "Inventory", "KeyRecord", "ModelState", "Replayer", "TimelineItem", "check_update", "replay",
+]
 
 VALIDATION_EVENT = "validated"
 UPDATE_EVENT = "updated"
@@ -94,201 +106,66 @@ class _Walk:
         return None
 
 
-class PendingSignature(NamedTuple):
-    """One statement signature check: a key, a signature and the exact signed bytes."""
+class Replayer:
+    """The log's rules over a ``ReplayState``: the one definition of every rule (decision 7).
 
-    key: VerifierKey
-    sig: bytes
-    data: bytes
-    actor: str
-    statement_id: str
+    ``apply`` checks an entry against everything before it (order, time, chain link,
+    the log it names, the actor's grant and role, statement id, signature, the inventory
+    rules) and only then writes it to the state; a refused entry calls no write method of the
+    state. The rules read and write only through ``self.state``.
 
-    def ok(self) -> bool:
-        """True if the signature verifies."""
-        return self.key.verify(self.sig, self.data)
-
-    def check(self) -> None:
-        """Raise SignatureError unless the signature verifies."""
-        if not self.ok():
-            raise SignatureError(
-                f"signature of {self.actor!r} on statement {self.statement_id} does not verify")
-
-
-@dataclass
-class KeyRecord:
-    """One grant of an actor key, and its revocation if any."""
-
-    key: VerifierKey
-    role: str
-    granted_index: int
-    granted_at: int
-    granted_by: str
-    revoked_index: int | None = None
-    revoked_at: int | None = None
-    revoked_by: str | None = None
-    reason: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The actor's name."""
-        return self.key.name
-
-    @property
-    def vkey(self) -> str:
-        """The key's ``name+hex8+base64`` text."""
-        return self.key.vkey
-
-
-@dataclass(slots=True)
-class TimelineItem:
-    """One entry in a model's chain.
-
-    ``detail_json`` is the canonical JSON of the entry's detail: an event's payload, a
-    tag's ``tag`` and ``target``, a membership's ``member`` and ``role`` or ``reason``,
-    ``{}`` for a registration. It is kept as bytes and decoded on demand (``detail``):
-    a payload parsed into Python objects can take 20 times its size in memory.
+    ``check_signature`` is the signature strategy (default: ``key.verify``, Ed25519
+    through cryptography). It is called once per statement, genesis included, with the
+    granted key (the genesis's admin key), the signature and the exact statement bytes;
+    if it returns False the entry is refused with SignatureError; if it raises, the
+    exception propagates and nothing is written.
     """
 
-    index: int
-    recorded_at: int
-    snapshot: str
-    op: str
-    event_type: str | None
-    actor: str
-    detail_json: bytes
-
-    @property
-    def detail(self) -> dict[str, Any]:
-        """The detail as a new JSON object."""
-        return _detail_decoder.decode(self.detail_json)
-
-
-_detail_decoder = msgspec.json.Decoder(dict[str, Any])
-_NO_DETAIL = b"{}"
-
-
-class ModelState(msgspec.Struct, array_like=True, gc=False):
-    """A model's fields and links as of the last applied entry.
-
-    ``latest`` is its newest snapshot (registration or event); ``head`` its
-    newest entry of any kind (what the next entry's ``prev`` must name).
-    A msgspec Struct, so that a writer can store and reload it compactly.
-    Not tracked by the cyclic GC (an inventory holds tens of thousands; a state
-    never refers back to itself): do not put a state inside its own metadata.
-    """
-
-    name: str
-    model_hash: str
-    owner: str
-    model_type: str
-    tier: str
-    purpose: str
-    status: str
-    metadata: dict[str, Any]
-    registered_at: int
-    latest: str
-    head: str
-    last_event_type: str = "registered"
-    last_event_at: int = 0
-    last_validation_at: int | None = None
-    tags: dict[str, str] = msgspec.field(default_factory=dict)
-    members: dict[str, str | None] = msgspec.field(default_factory=dict)
-    # The groups this model is directly a member of: the reverse of every group's
-    # ``members``, kept so that rule 17's cycle check can also walk up. Not in fields():
-    # a past state read back from a writer's history rows may hold an older value.
-    groups: dict[str, None] = msgspec.field(default_factory=dict)
-
-    def fields(self) -> dict[str, Any]:
-        """The identity and status fields, as plain JSON."""
-        return {
-            "name": self.name,
-            "model_hash": self.model_hash,
-            "owner": self.owner,
-            "model_type": self.model_type,
-            "tier": self.tier,
-            "purpose": self.purpose,
-            "status": self.status,
-            "metadata": self.metadata,
-            "registered_at": self.registered_at,
-            "latest": self.latest,
-            "head": self.head,
-            "last_event_type": self.last_event_type,
-            "last_event_at": self.last_event_at,
-            "last_validation_at": self.last_validation_at,
-            "tags": dict(sorted(self.tags.items())),
-            "members": dict(sorted(self.members.items())),
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        """``fields()`` with times as ISO 8601 UTC text, for people and JSON output."""
-        out = self.fields()
-        for key in ("registered_at", "last_event_at", "last_validation_at"):
-            if out[key] is not None:
-                out[key] = iso(out[key])
-        return out
-
-
-class Inventory:
-    """The state replayed from entries 0..size-1 of one log."""
-
-    def __init__(
-        self,
-        *,
-        models: MutableMapping[str, ModelState] | None = None,
-        statement_ids: MutableMapping[str, int] | None = None,
-        snapshot_owner: MutableMapping[str, str] | None = None,
-        keep_timelines: bool = True,
-    ) -> None:
-        """An empty state. The maps may be given (e.g. backed by a store);
-        ``models`` values are written back whenever a model changes."""
-        self.origin: str | None = None
-        self.log_key: VerifierKey | None = None
-        self.log_id: str | None = None  # the genesis entry's snapshot hash
-        self.claim_skew = 0
-        self.claim_window = 0
-        self.size = 0
-        self.last_recorded_at = 0
-        self.keys: dict[str, KeyRecord] = {}
-        self.key_history: list[KeyRecord] = []
-        self.models: MutableMapping[str, ModelState] = {} if models is None else models
-        self.statement_ids: MutableMapping[str, int] = (
-            {} if statement_ids is None else statement_ids
-        )
-        # snapshot hash -> model name, for registrations and events (tag targets)
-        self.snapshot_owner: MutableMapping[str, str] = (
-            {} if snapshot_owner is None else snapshot_owner
-        )
-        self.timelines: dict[str, list[TimelineItem]] | None = {} if keep_timelines else None
+    def __init__(self, state: ReplayState, *,
+                 check_signature: SignatureCheck = check_signature) -> None:
+        """Rules over ``state``. Precondition: ``state`` holds exactly the result of
+        replaying entries 0..state.size-1 of one log (empty for a new log)."""
+        self.state = state
+        self._verify = check_signature
 
     # -- order, time and chain ------------------------------------------------
 
-    def _check_position(self, p: ParsedEntry) -> None:
-        e = p.entry
-        if e.index != self.size:
-            raise ChainError(f"entry at position {self.size} says index {e.index}")
-        if e.recorded_at < self.last_recorded_at:
+    def _check_position(self, p: ParsedEntry) -> ModelState | None:
+        """Index, time, claimed time and ``prev``; returns the state of the model whose
+        chain the entry extends (None for a registration, a keyring entry or an unknown
+        model), so that the later checks and the write need not read it again."""
+        e, state = p.entry, self.state
+        size = state.size
+        if e.index != size:
+            raise ChainError(f"entry at position {size} says index {e.index}")
+        if e.recorded_at < state.last_recorded_at:
             raise ChainError(f"entry {e.index}: recorded_at goes back in time")
-        self._check_claimed_at(p)
-        name = statement_model(p.statement)
+        self._check_claimed_at(p, state.params)
+        st = p.statement
+        name = statement_model(st)
+        model: ModelState | None = None
         expected: str | None = None
-        if name is not None and not isinstance(p.statement, Register):
-            model = self.models.get(name)
+        if name is not None and not isinstance(st, Register):
+            model = state.model(name)
             expected = model.head if model else None
         if e.prev != expected:
             raise ChainError(
                 f"entry {e.index}: prev is {e.prev}, but the chain of {name or 'the keyring'} "
                 f"ends at {expected}"
             )
+        return model
 
-    def _check_claimed_at(self, p: ParsedEntry) -> None:
+    @staticmethod
+    def _check_claimed_at(p: ParsedEntry, params: LogParams | None) -> None:
         """The actor's ``claimed_at`` is at most ``claim_skew`` after the log's
         ``recorded_at`` and at most ``claim_window`` before it."""
         st, e = p.statement, p.entry
-        skew, window = self.claim_skew, self.claim_window
-        if self.origin is None:
+        if params is None:
             if not isinstance(st, Genesis):
                 return  # refused as "the first entry of a log must be its genesis"
             skew, window = st.claim_skew, st.claim_window
+        else:
+            skew, window = params.claim_skew, params.claim_window
         if st.claimed_at > e.recorded_at + skew:
             raise ChainError(
                 f"entry {e.index}: the actor signed it at {iso(st.claimed_at)}, later than the "
@@ -301,32 +178,37 @@ class Inventory:
 
     # -- signature and authority ----------------------------------------------
 
-    def check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes, sig: bytes,
-                        *, pending: list[PendingSignature] | None = None) -> None:
-        """Raise unless ``st`` (signed as given) may be appended next.
+    def check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes,
+                        sig: bytes) -> None:
+        """Raise unless ``st`` (signed as given) may be appended next; write nothing.
 
-        Checks the statement is for this log, its id is new, its actor's key is
-        granted and not revoked, the signature verifies over ``st_bytes``
-        exactly, the actor holds the role, and the inventory rules hold.
-
-        ``pending``: only for a writer appending statements it signed itself. The
-        signature check is then added to this list (once every other check has
-        passed) instead of run; the writer must run every check in it
-        (``PendingSignature.check``) before it commits or acknowledges anything, and
-        discard the whole transaction if one fails. Everyone else leaves it None.
+        Checks, in this order: the statement is for this log, its actor's key is granted
+        and not revoked and is ``key_id``, the actor holds the role (admin for grants
+        and revokes), its id is new, the signature verifies over ``st_bytes`` exactly
+        (through the strategy), and the inventory rules hold. Precondition: ``st`` is
+        ``parse_statement(st_bytes)``. Does not check the entry's index, time or
+        ``prev`` (``apply`` does).
         """
+        self._check_statement(st, st_bytes, key_id, sig, None)
+
+    def _check_statement(self, st: Statement, st_bytes: bytes, key_id: bytes, sig: bytes,
+                         chain: ModelState | None) -> None:
+        """``check_statement``; ``chain``: the state of the model the statement extends,
+        if already read (else None: the rules read it)."""
+        state = self.state
         if isinstance(st, Genesis):
             self._check_genesis(st, key_id)
             key = VerifierKey.parse(st.admin_key)
         else:
-            if self.origin is None:
+            params = state.params
+            if params is None:
                 raise ChainError("the first entry of a log must be its genesis")
-            if st.origin != self.origin:
-                raise RuleError(f"statement is for log {st.origin!r}, not {self.origin!r}")
-            if st.log != self.log_id:
+            if st.origin != params.origin:
+                raise RuleError(f"statement is for log {st.origin!r}, not {params.origin!r}")
+            if st.log != params.log_id:
                 raise RuleError(f"statement is for the log whose genesis is {st.log}, not this "
-                                f"one ({self.log_id}): a statement belongs to one log")
-            record = self.keys.get(st.actor)
+                                f"one ({params.log_id}): a statement belongs to one log")
+            record = state.active_key(st.actor)
             if record is None:
                 raise AuthorizationError(f"actor {st.actor!r} has no granted key")
             key = record.key
@@ -334,17 +216,17 @@ class Inventory:
                 raise AuthorizationError(f"key {key_id.hex()} of {st.actor!r} is not granted")
             if isinstance(st, (Grant, Revoke)) and record.role != "admin":
                 raise AuthorizationError(f"actor {st.actor!r} is a {record.role}, not an admin")
-        if st.id in self.statement_ids:
-            raise ChainError(f"statement {st.id} was already logged at {self.statement_ids[st.id]}")
-        check = PendingSignature(key, sig, st_bytes, st.actor, st.id)
-        if pending is None:
-            check.check()
-        self._check_rules(st)
-        if pending is not None:
-            pending.append(check)  # only once nothing else refuses the statement
+        logged = state.statement_index(st.id)
+        if logged is not None:
+            raise ChainError(f"statement {st.id} was already logged at {logged}")
+        if not self._verify(key, sig, st_bytes):
+            raise SignatureError(
+                f"signature of {st.actor!r} on statement {st.id} does not verify")
+        self._check_rules(st, chain)
 
     def _check_genesis(self, st: Genesis, key_id: bytes) -> None:
-        if self.size != 0 or self.origin is not None:
+        state = self.state
+        if state.size != 0 or state.params is not None:
             raise ChainError("a genesis entry may only open the log")
         log_key = VerifierKey.parse(st.log_key)
         admin = _actor_key(st.admin_key)
@@ -355,39 +237,42 @@ class Inventory:
         if st.claim_skew > MAX_CLAIM_SKEW or st.claim_window > MAX_CLAIM_WINDOW:
             raise RuleError("genesis claim_skew is at most one hour and claim_window 31 days")
 
-    def _check_rules(self, st: Statement) -> None:
-        if isinstance(st, Grant):
-            key = _actor_key(st.key)
-            if key.name in self.keys:
-                raise RuleError(f"actor {key.name!r} already has an active key; revoke it first")
-        elif isinstance(st, Revoke):
-            record = self.keys.get(st.name)
-            if record is None:
-                raise RuleError(f"actor {st.name!r} has no active key to revoke")
-            admins = [r for r in self.keys.values() if r.role == "admin"]
-            if record.role == "admin" and len(admins) == 1:
-                raise RuleError("cannot revoke the last admin key")
+    def _check_rules(self, st: Statement, chain: ModelState | None) -> None:
+        state = self.state
+        if isinstance(st, Event):
+            self._check_event(self._model(st.model) if chain is None else chain, st)
         elif isinstance(st, Register):
-            if st.name in self.models:
+            if state.model(st.name) is not None:
                 raise RuleError(f"model {st.name!r} is already registered")
             if st.status == RETIRED_STATUS:
                 raise RuleError("a model is registered active; retire it with a 'retired' event")
-        elif isinstance(st, Event):
-            self._check_event(self._model(st.model), st)
         elif isinstance(st, TagMove):
-            if self._model(st.model).status == RETIRED_STATUS:
+            model = self._model(st.model) if chain is None else chain
+            if model.status == RETIRED_STATUS:
                 raise RuleError(f"model {st.model!r} is retired: its tags no longer move")
-            if self.snapshot_owner.get(st.target) != st.model:
+            if state.snapshot_model(st.target) != st.model:
                 raise RuleError(f"tag target {st.target} is not a snapshot of {st.model!r}")
         elif isinstance(st, MemberAdd):
-            group, member = self._model(st.group), self._model(st.member)
+            group = self._model(st.group) if chain is None else chain
+            member = self._model(st.member)
             if member.name in group.members:
                 raise RuleError(f"{member.name!r} is already a member of {group.name!r}")
             if self._reaches(member.name, group.name):
                 raise RuleError(f"adding {member.name!r} to {group.name!r} would make a cycle")
         elif isinstance(st, MemberRemove):
-            if st.member not in self._model(st.group).members:
+            group = self._model(st.group) if chain is None else chain
+            if st.member not in group.members:
                 raise RuleError(f"{st.member!r} is not a member of {st.group!r}")
+        elif isinstance(st, Grant):
+            key = _actor_key(st.key)
+            if state.active_key(key.name) is not None:
+                raise RuleError(f"actor {key.name!r} already has an active key; revoke it first")
+        elif isinstance(st, Revoke):
+            record = state.active_key(st.name)
+            if record is None:
+                raise RuleError(f"actor {st.name!r} has no active key to revoke")
+            if record.role == "admin" and state.admin_count() == 1:
+                raise RuleError("cannot revoke the last admin key")
 
     def _check_event(self, model: ModelState, st: Event) -> None:
         if st.event_type in RESERVED_EVENTS:
@@ -402,7 +287,7 @@ class Inventory:
             check_update(st.payload)
 
     def _model(self, name: str) -> ModelState:
-        model = self.models.get(name)
+        model = self.state.model(name)
         if model is None:
             raise RuleError(f"unknown model {name!r}")
         return model
@@ -418,9 +303,16 @@ class Inventory:
         """
         if start == target:
             return True
-        models, limit = self.models, MAX_MEMBERSHIP_WALK
-        down = _Walk(start, lambda name: models[name].members)
-        up = _Walk(target, lambda name: models[name].groups)
+        get, limit = self.state.model, MAX_MEMBERSHIP_WALK
+
+        def linked(name: str) -> ModelState:
+            model = get(name)
+            if model is None:  # a link to a model the state does not hold: a broken state
+                raise KeyError(name)
+            return model
+
+        down = _Walk(start, lambda name: linked(name).members)
+        up = _Walk(target, lambda name: linked(name).groups)
         while down.links <= limit or up.links <= limit:
             # a side over the limit waits; the other goes on until it meets, ends or is over
             if down.links <= limit and (found := down.step(up)) is not None:
@@ -436,48 +328,42 @@ class Inventory:
 
     def apply(self, data: bytes) -> ParsedEntry:
         """Check entry bytes against the state, then apply them; if a check fails, raise
-        and change nothing."""
+        and write nothing. Returns the parsed entry."""
         p = parse_entry(data)
         self.apply_parsed(p)
         return p
 
-    def apply_parsed(self, p: ParsedEntry, *,
-                     pending: list[PendingSignature] | None = None) -> None:
-        """``apply`` for an entry already parsed with ``parse_entry``; for ``pending``
-        see ``check_statement``."""
-        self._check_position(p)
-        self.check_statement(p.statement, p.statement_bytes, p.key_id, p.sig, pending=pending)
-        self._mutate(p)
+    def apply_parsed(self, p: ParsedEntry) -> None:
+        """``apply`` for an entry already parsed. Precondition: ``p`` came from
+        ``parse_entry`` or ``build_entry`` (its parts agree with each other)."""
+        chain = self._check_position(p)
+        self._check_statement(p.statement, p.statement_bytes, p.key_id, p.sig, chain)
+        self._write(p, chain)
 
-    def _mutate(self, p: ParsedEntry) -> None:
-        st, e, snap = p.statement, p.entry, p.snapshot_hash
+    def _write(self, p: ParsedEntry, chain: ModelState | None) -> None:
+        """Apply a checked entry: the state's writes, ``appended`` last."""
+        st, e, state = p.statement, p.entry, self.state
         if isinstance(st, Genesis):
-            self.origin = st.origin
-            self.log_key = VerifierKey.parse(st.log_key)
-            self.log_id = snap
-            self.claim_skew, self.claim_window = st.claim_skew, st.claim_window
-            self._grant(VerifierKey.parse(st.admin_key), "admin", e.index, e.recorded_at, st.actor)
+            state.set_params(LogParams(st.origin, VerifierKey.parse(st.log_key),
+                                       p.snapshot_hash, st.claim_skew, st.claim_window))
+            state.add_key(KeyRecord(VerifierKey.parse(st.admin_key), "admin", e.index,
+                                    e.recorded_at, st.actor))
+            state.appended(p, None, None)
         elif isinstance(st, Grant):
-            self._grant(VerifierKey.parse(st.key), st.role, e.index, e.recorded_at, st.actor)
+            state.add_key(KeyRecord(VerifierKey.parse(st.key), st.role, e.index,
+                                    e.recorded_at, st.actor))
+            state.appended(p, None, None)
         elif isinstance(st, Revoke):
-            record = self.keys.pop(st.name)
-            record.revoked_index, record.revoked_at = e.index, e.recorded_at
-            record.revoked_by, record.reason = st.actor, st.reason
+            state.revoke_key(st.name, index=e.index, at=e.recorded_at, by=st.actor,
+                             reason=st.reason)
+            state.appended(p, None, None)
         else:
-            self._mutate_model(st, p, snap)
-        self.statement_ids[st.id] = e.index
-        self.size += 1
-        self.last_recorded_at = e.recorded_at
+            self._write_model(st, p, chain)
 
-    def _grant(self, key: VerifierKey, role: str, index: int, at: int, by: str) -> None:
-        record = KeyRecord(key, role, index, at, by)
-        self.keys[key.name] = record
-        self.key_history.append(record)
-
-    def _mutate_model(self, st: Statement, p: ParsedEntry, snap: str) -> None:
-        e = p.entry
-        detail: dict[str, Any] = {}
+    def _write_model(self, st: Statement, p: ParsedEntry, chain: ModelState | None) -> None:
+        e, snap, state = p.entry, p.snapshot_hash, self.state
         event_type: str | None = None
+        snapshot_of: str | None = None
         if isinstance(st, Register):
             model = ModelState(
                 st.name, model_hash(st.name, st.owner, e.recorded_at), st.owner,
@@ -485,47 +371,135 @@ class Inventory:
                 e.recorded_at, snap, snap, last_event_at=e.recorded_at,
             )
             event_type = "registered"
-            self.snapshot_owner[snap] = st.name
+            snapshot_of = st.name
         else:
-            model = self.models[statement_model(st) or ""]
+            model = self._model(statement_model(st) or "") if chain is None else chain
         if isinstance(st, Event):
             event_type = st.event_type
-            detail = st.payload
-            if st.event_type == UPDATE_EVENT:
+            if event_type == UPDATE_EVENT:
                 for key, value in st.payload.items():
                     setattr(model, key, dict(value) if key == "metadata" else value)
-            elif st.event_type == RETIRE_EVENT:
+            elif event_type == RETIRE_EVENT:
                 model.status = RETIRED_STATUS
-            elif st.event_type == REACTIVATE_EVENT:
+            elif event_type == REACTIVATE_EVENT:
                 model.status = "active"
-            elif st.event_type == VALIDATION_EVENT:
+            elif event_type == VALIDATION_EVENT:
                 model.last_validation_at = e.recorded_at
             model.latest = snap
-            self.snapshot_owner[snap] = model.name
+            snapshot_of = model.name
         elif isinstance(st, TagMove):
             model.tags[st.tag] = st.target
-            detail = {"tag": st.tag, "target": st.target}
         elif isinstance(st, MemberAdd):
             model.members[st.member] = st.role
-            member = self.models[st.member]
+            member = self._model(st.member)
             member.groups[model.name] = None
-            self.models[st.member] = member
-            detail = {"member": st.member, "role": st.role}
+            state.put_model(member)
         elif isinstance(st, MemberRemove):
             del model.members[st.member]
-            member = self.models[st.member]
+            member = self._model(st.member)
             member.groups.pop(model.name, None)
-            self.models[st.member] = member
-            detail = {"member": st.member, "reason": st.reason}
+            state.put_model(member)
         if event_type is not None:
             model.last_event_type, model.last_event_at = event_type, e.recorded_at
         model.head = snap
-        self.models[model.name] = model
-        if self.timelines is not None:
-            self.timelines.setdefault(model.name, []).append(
-                TimelineItem(e.index, e.recorded_at, snap, op_name(st), event_type, st.actor,
-                             canonical_json(detail) if detail else _NO_DETAIL)
-            )
+        state.put_model(model)
+        state.appended(p, model.name, snapshot_of)
+
+
+class Inventory(Replayer):
+    """The state replayed from entries 0..size-1 of one log, in memory: a ``Replayer``
+    over a ``MemoryState``, with the state's parts readable as attributes."""
+
+    def __init__(
+        self,
+        *,
+        models: MutableMapping[str, ModelState] | None = None,
+        statement_ids: MutableMapping[str, int] | None = None,
+        snapshot_owner: MutableMapping[str, str] | None = None,
+        keep_timelines: bool = True,
+        check_signature: SignatureCheck = check_signature,
+    ) -> None:
+        """An empty state. The maps may be given (e.g. backed by a store; each empty);
+        ``models`` values are written back whenever a model changes. For
+        ``check_signature`` see ``Replayer``."""
+        self.memory = MemoryState(models=models, statement_ids=statement_ids,
+                                  snapshot_owner=snapshot_owner, keep_timelines=keep_timelines)
+        super().__init__(self.memory, check_signature=check_signature)
+
+    @property
+    def params(self) -> LogParams | None:
+        """The genesis's parameters; None before it."""
+        return self.memory.params
+
+    @property
+    def origin(self) -> str | None:
+        """The log's origin; None before the genesis."""
+        params = self.memory.params
+        return None if params is None else params.origin
+
+    @property
+    def log_key(self) -> VerifierKey | None:
+        """The log's checkpoint key; None before the genesis."""
+        params = self.memory.params
+        return None if params is None else params.log_key
+
+    @property
+    def log_id(self) -> str | None:
+        """The genesis entry's snapshot hash; None before it."""
+        params = self.memory.params
+        return None if params is None else params.log_id
+
+    @property
+    def claim_skew(self) -> int:
+        """The genesis's claim_skew (ns); 0 before it."""
+        params = self.memory.params
+        return 0 if params is None else params.claim_skew
+
+    @property
+    def claim_window(self) -> int:
+        """The genesis's claim_window (ns); 0 before it."""
+        params = self.memory.params
+        return 0 if params is None else params.claim_window
+
+    @property
+    def size(self) -> int:
+        """The number of entries applied."""
+        return self.memory.size
+
+    @property
+    def last_recorded_at(self) -> int:
+        """``recorded_at`` of the last entry applied; 0 when empty."""
+        return self.memory.last_recorded_at
+
+    @property
+    def models(self) -> MutableMapping[str, ModelState]:
+        """Model name -> current state."""
+        return self.memory.models
+
+    @property
+    def keys(self) -> dict[str, KeyRecord]:
+        """Actor name -> active key."""
+        return self.memory.keys
+
+    @property
+    def key_history(self) -> list[KeyRecord]:
+        """Every grant, in log order, with its revocation if any."""
+        return self.memory.key_history
+
+    @property
+    def statement_ids(self) -> MutableMapping[str, int]:
+        """Statement id -> index of its entry."""
+        return self.memory.statement_ids
+
+    @property
+    def snapshot_owner(self) -> MutableMapping[str, str]:
+        """Snapshot hash -> model name, for registrations and events (tag targets)."""
+        return self.memory.snapshot_owner
+
+    @property
+    def timelines(self) -> dict[str, list[TimelineItem]] | None:
+        """Model name -> its chain entries; None when built with keep_timelines=False."""
+        return self.memory.timelines
 
 
 def _actor_key(text: str) -> VerifierKey:

@@ -25,5 +25,8 @@ def from_ns(ns: int) -> datetime:
 
 
 def iso(ns: int) -> str:
-    """ISO 8601 UTC text with a 'Z', to the microsecond."""
+    """ISO 8601 UTC text with a 'Z', to the microsecond (truncated), e.g. for messages.
+
+    Precondition: ``ns`` is an int in datetime's range (years 1 to 9999), else
+    OverflowError."""
     return from_ns(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
