@@ -80,7 +80,7 @@ class StoreState:
         if not 0 < len(key) <= MAX_KEY:
             return None
         raw = self._txn.get(key, db=self._store.db["stmt_ids"])
-        return None if raw is None else from_u64(raw)
+        return None if raw is None else from_u64(bytes(raw))
 
     def snapshot_model(self, snapshot: str) -> str | None:
         try:

@@ -30,10 +30,11 @@ Prepare = Callable[[Appender], Any]
 class Verbs(ABC):
     """What both a ledger and a batch offer to write."""
 
-    signer: ActorKey | None
-    origin: str
-    log_id: str
     _store: Store
+
+    @abstractmethod
+    def _identity(self) -> tuple[ActorKey | None, str, str]:
+        """(the signer, the log's origin, the log's id) for statements made now."""
 
     @abstractmethod
     def _now_ns(self) -> int:
@@ -65,11 +66,11 @@ class Verbs(ABC):
         return result
 
     def _sign_and_write(self, op: str, *, prepare: Prepare | None = None, **body: Any) -> Any:
-        signer = self.signer
+        signer, origin, log_id = self._identity()
         if signer is None:
             raise ValueError("open the ledger with a signer to use the convenience methods")
         now = self._now_ns()  # one reading: the claim and the log's time agree
-        signed = build_signed(signer, self.origin, op, log_id=self.log_id,
+        signed = build_signed(signer, origin, op, log_id=log_id,
                               claimed_at=from_ns(now), **body)
         return self._write(signed, now, prepare)
 

@@ -16,8 +16,8 @@ from verifier import (
     VerifierError,
     VerifierKey,
     parse_entry,
+    statement_model,
 )
-from verifier.entry import statement_model
 
 from . import tree
 from .codec import encode_keyring, encode_state

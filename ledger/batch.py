@@ -63,17 +63,8 @@ class Batch(Verbs):
 
     # -- what Verbs needs ---------------------------------------------------------------
 
-    @property  # type: ignore[override]
-    def signer(self) -> ActorKey | None:
-        return self._ledger.signer
-
-    @property  # type: ignore[override]
-    def origin(self) -> str:
-        return self._ledger.origin
-
-    @property  # type: ignore[override]
-    def log_id(self) -> str:
-        return self._ledger.log_id
+    def _identity(self) -> tuple[ActorKey | None, str, str]:
+        return self._ledger._identity()
 
     def _now_ns(self) -> int:
         return self._clock()

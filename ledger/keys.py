@@ -35,9 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from verifier import VerifierKey
-from verifier.encoding import check_key_name
-from verifier.errors import MalformedInputError
+from verifier import MalformedInputError, VerifierKey, check_key_name
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from .sodium import SodiumSigner

@@ -164,6 +164,9 @@ class Ledger(Verbs):
 
     # -- time -------------------------------------------------------------------------
 
+    def _identity(self) -> tuple[ActorKey | None, str, str]:
+        return self.signer, self.origin, self.log_id
+
     def _now_ns(self) -> int:
         """The one place the ledger reads the time."""
         now = self._clock() if self._clock is not None else datetime.now(timezone.utc)

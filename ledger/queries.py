@@ -8,8 +8,7 @@ from contextlib import contextmanager
 
 import lmdb
 
-from verifier import ModelState, parse_entry
-from verifier.entry import statement_model
+from verifier import ModelState, parse_entry, statement_model
 
 from . import tree
 from .codec import decode_state

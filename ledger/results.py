@@ -16,8 +16,9 @@ from verifier import (
     format_add_checkpoint,
     format_tlog_proof,
     from_ns,
+    op_name,
+    statement_model,
 )
-from verifier.entry import op_name, statement_model
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,14 @@ from typing import Any
 
 import lmdb
 
-from verifier import Event, ModelState, ParsedEntry
-from verifier.replay import RETIRE_EVENT, UPDATE_EVENT, VALIDATION_EVENT
+from verifier import (
+    RETIRE_EVENT,
+    UPDATE_EVENT,
+    VALIDATION_EVENT,
+    Event,
+    ModelState,
+    ParsedEntry,
+)
 
 from .codec import decode_state, encode_state
 from .errors import StoreError

@@ -31,6 +31,7 @@ from .entry import (
     snapshot_hash,
     encode_statement,
     statement_bytes,
+    op_name,
     statement_model,
 )
 from .errors import (
@@ -64,7 +65,18 @@ from .proofs import (
     verify_consistency,
     verify_inclusion,
 )
-from .replay import Inventory, KeyRecord, ModelState, Replayer, TimelineItem, replay
+from .encoding import check_key_name
+from .replay import (
+    RETIRE_EVENT,
+    UPDATE_EVENT,
+    VALIDATION_EVENT,
+    Inventory,
+    KeyRecord,
+    ModelState,
+    Replayer,
+    TimelineItem,
+    replay,
+)
 from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
 from .timeutil import from_ns, iso, to_ns
 
@@ -87,5 +99,6 @@ __all__ = [
     "verify_inclusion", "verify_note", "verify_tlog_proof",
     # the replay seam (verifier/state.py) and what a writer needs besides
     "build_entry", "check_signature", "iso", "LogParams", "MemoryState", "Replayer",
-    "ReplayState", "SignatureCheck", "statement_model",
+    "ReplayState", "SignatureCheck", "statement_model", "op_name", "check_key_name",
+    "RETIRE_EVENT", "UPDATE_EVENT", "VALIDATION_EVENT",
 ]
