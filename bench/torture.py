@@ -1,5 +1,6 @@
 """Torture run of the reliability suite (issue 5; docs/reliability.md): crash, concurrency,
-tamper, bundle mutation, write attacks, key files and a full disk, at full counts.
+tamper, bundle mutation, write attacks, key files, a full disk, and threads sharing one
+Ledger with real SIGINTs into batches (issue 10), at full counts.
 Prints one JSON object on stdout (progress on stderr); exits 1 if any invariant broke.
 
     python bench/torture.py                       # full counts (a few minutes)
@@ -31,12 +32,19 @@ from tests.reliability.keys import MODES, run_keys  # noqa: E402
 from tests.reliability.mutations import run_mutations  # noqa: E402
 from tests.reliability.space import run_space  # noqa: E402
 from tests.reliability.tamper import run_tamper  # noqa: E402
+from tests.reliability.threads import (  # noqa: E402
+    run_blocked_reader,
+    run_interrupts,
+    run_threads,
+)
 
-PARTS = ("crash", "concurrency", "tamper", "mutations", "attacks", "keys", "space")
+PARTS = ("crash", "concurrency", "tamper", "mutations", "attacks", "keys", "space", "threads")
 FULL = dict(kills=100, concurrency_writers=4, records=2000, readers=2, mutations=10_000,
-            tamper_trials=1200, rollbacks=20, forgeries=20_000, key_modes=len(MODES))
+            tamper_trials=1200, rollbacks=20, forgeries=20_000, key_modes=len(MODES),
+            threads=16, thread_writes=500, sigint_batches=200)
 QUICK = dict(kills=10, concurrency_writers=4, records=200, readers=2, mutations=1000,
-             tamper_trials=120, rollbacks=3, forgeries=2000, key_modes=3)
+             tamper_trials=120, rollbacks=3, forgeries=2000, key_modes=3,
+             threads=16, thread_writes=60, sigint_batches=30)
 
 
 def log(msg: str) -> None:
@@ -58,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rollbacks", type=int, help="tamper: rollback/fork rounds [20]")
     ap.add_argument("--forgeries", type=int, help="attacks: bit-flipped statements [20000]")
     ap.add_argument("--key-modes", type=int, help=f"keys: open file modes tried [{len(MODES)}]")
+    ap.add_argument("--threads", type=int, help="threads: threads sharing one Ledger [16]")
+    ap.add_argument("--thread-writes", type=int, help="threads: writes per thread [500]")
+    ap.add_argument("--sigint-batches", type=int, help="threads: batches under SIGINTs [200]")
     ap.add_argument("--space-mode", choices=["auto", "tmpfs", "rlimit"], default="auto",
                     help="space: a 4 MiB tmpfs where permitted (auto), or simulated ENOSPC")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
@@ -101,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
                 results[part] = run_keys(where, MODES[:counts["key_modes"]])
             elif part == "space":
                 results[part] = run_space(where, mode=args.space_mode)
+            elif part == "threads":
+                (where / "shared").mkdir()
+                (where / "sigint").mkdir()
+                (where / "reader").mkdir()
+                results[part] = {
+                    "shared": run_threads(where / "shared", threads=counts["threads"],
+                                          writes=counts["thread_writes"], seed=seed),
+                    "sigint": run_interrupts(where / "sigint",
+                                             batches=counts["sigint_batches"], seed=seed),
+                    "blocked_reader": run_blocked_reader(where / "reader"),
+                }
             timings[part] = round(time.perf_counter() - t, 1)
             log(f"{part}: {timings[part]} s")
     finally:
@@ -165,6 +187,21 @@ def summarise(r: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         s.update(full_disk=sp["mode"], full_disk_lost=sp["lost"],
                  full_disk_problems=len(sp["problems"]))
         need(sp["lost"] == 0 and not sp["problems"])
+    if "threads" in r:
+        sh, si, rd = r["threads"]["shared"], r["threads"]["sigint"], r["threads"]["blocked_reader"]
+        s.update(threads_acknowledged=sh["acknowledged"], threads_missing=sh["missing"],
+                 threads_duplicates=sh["duplicates"], threads_aborted_present=sh["aborted_present"],
+                 sigint_batches=si["finished"], sigints_sent=si["sigints_sent"],
+                 sigint_outcomes=si["outcomes"], sigint_partial=si["partial_batches"],
+                 sigint_bad_signature_committed=si["bad_signature_committed"],
+                 reader_not_blocked=rd["reader_finished"])
+        need(not sh["errors"] and sh["hung_threads"] == 0 and sh["missing"] == 0
+             and sh["duplicates"] == 0 and sh["aborted_present"] == 0
+             and sh["unacknowledged_present"] == 0
+             and sh["new_entries"] == sh["acknowledged"]
+             and si["ready"] and not si["hung"] and si["exit_code"] == 0 and si["lost"] == 0
+             and si["partial_batches"] == 0 and si["bad_signature_committed"] == 0
+             and si["duplicates"] == 0 and rd["reader_finished"] and rd["holder_released"])
     return s, ok
 
 

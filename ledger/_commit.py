@@ -62,14 +62,18 @@ class GroupCommitter:
         self._run_group = run_group
         self._max_group = max_group
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._queue: deque[Write] = deque()
         self._leading = False
         self._closed = False
 
-    def close(self) -> None:
-        """Refuse new writes (queued ones are still committed by the current leader)."""
+    def close(self, timeout: float) -> bool:
+        """Refuse new writes, then wait (at most ``timeout`` seconds) until the writes
+        already queued are committed. True if none is left."""
         with self._lock:
             self._closed = True
+            return self._idle.wait_for(lambda: not self._leading and not self._queue,
+                                       timeout=timeout)
 
     def submit(self, apply: Apply, timeout: float) -> Any:
         """Run ``apply`` in a group commit; return its result once committed.
@@ -104,6 +108,7 @@ class GroupCommitter:
                 if w.state == QUEUED and not w.lead:
                     self._queue.remove(w)
                     w.state = CANCELLED
+                    self._idle.notify_all()
                     raise StoreBusyError(
                         f"the write waited {timeout:g} s for the store and was not stored "
                         "(another writer holds the store's write lock): try again")
@@ -120,6 +125,8 @@ class GroupCommitter:
                              for _ in range(min(len(self._queue), self._max_group))]
                     for w in group:
                         w.state = TAKEN
+                if not group:  # unreachable while mine is queued; never spin
+                    raise StoreError("internal error: the write queue lost a write")
                 self._commit(group)
         finally:
             _deliver(group, StoreError("nothing stored: the commit was interrupted"))
@@ -130,6 +137,7 @@ class GroupCommitter:
                 nxt = self._queue[0] if self._queue else None
                 if nxt is None:
                     self._leading = False
+                    self._idle.notify_all()
                 else:
                     nxt.lead = True
             if nxt is not None:

@@ -152,8 +152,10 @@ class Ledger(Verbs):
         return ledger
 
     def close(self) -> None:
-        """Close the store. Writes still queued are committed first; later ones raise."""
-        self._committer.close()
+        """Close the store. Writes already queued by other threads are committed first
+        (waiting at most ``write_timeout``); later ones raise ValueError. Close a ledger
+        once no other thread uses it: a batch still open in another thread fails."""
+        self._committer.close(self.write_timeout)
         self._store.close()
 
     def __enter__(self) -> Ledger:

@@ -13,7 +13,8 @@ def test_torture_script_runs_and_reports() -> None:
     proc = subprocess.run(
         [sys.executable, "bench/torture.py", "--quick", "--kills", "2", "--records", "20",
          "--mutations", "40", "--tamper-trials", "12", "--rollbacks", "1", "--forgeries", "50",
-         "--key-modes", "1", "--seed", "1"], cwd=REPO, capture_output=True, text=True,
+         "--key-modes", "1", "--threads", "4", "--thread-writes", "20",
+         "--sigint-batches", "5", "--seed", "1"], cwd=REPO, capture_output=True, text=True,
         timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
@@ -22,4 +23,5 @@ def test_torture_script_runs_and_reports() -> None:
     assert (s["lost"], s["partial"], s["forged_accepted"]) == (0, 0, 0)
     assert s["mutations_tried"] == s["mutations_rejected"] == 40
     assert set(doc["timings_s"]) == {"crash", "concurrency", "tamper", "mutations", "attacks",
-                                     "keys", "space"}
+                                     "keys", "space", "threads"}
+    assert s["threads_missing"] == s["sigint_partial"] == 0 and s["reader_not_blocked"]
