@@ -653,13 +653,15 @@ def targets(ours: dict[str, Any]) -> dict[str, Any]:
                 and not r.get("open_errors") and bool(r.get("ok")))
 
     def one(threads: str, key: str, target: float, higher: bool) -> dict[str, Any]:
-        r = runs.get(threads)
-        measured = None if r is None else r.get(key)
-        passed = None
-        if measured is not None:
-            passed = clean(r) and (measured >= target if higher else measured <= target)
+        r = runs.get(threads)  # None: not measured (pass None); a run that failed: False
+        if r is None:
+            return {"target": f"{'>=' if higher else '<='} {target:g}", "measured": None,
+                    "run_clean": None, "pass": None}
+        measured = r.get(key)
+        passed = clean(r) and measured is not None and (
+            measured >= target if higher else measured <= target)
         return {"target": f"{'>=' if higher else '<='} {target:g}", "measured": measured,
-                "run_clean": clean(r) if r is not None else None, "pass": passed}
+                "run_clean": clean(r), "pass": passed}
 
     out = {
         "threads_16_writes_per_s": one("16", "writes_per_s", TARGETS["threads_16_writes_per_s"],
@@ -708,6 +710,7 @@ def main() -> None:
             child_worker(a)
             return
         doc = child_threads(a) if a.child == "threads" else child_procs(a)
+        doc["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # others' load shows here
         print(json.dumps(doc), flush=True)
         os._exit(0)  # a thread still stuck in a call must not hold the exit
     if a.quick:
