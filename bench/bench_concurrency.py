@@ -312,7 +312,7 @@ class Peer:
 
         def other_thread() -> None:
             try:
-                led.record("model_000000", event=EVENT, payload={"probe": True}, actor=ACTOR)
+                led.record("model_000000", event="bench_probe", payload={}, actor=ACTOR)
                 shared["allowed"] = True
             except Exception as exc:
                 shared["allowed"] = False
@@ -695,7 +695,7 @@ def main() -> None:
                     help="after the window, how long a call may still take before the run "
                          "is declared hung [30 s]")
     ap.add_argument("--timeout", type=float, default=0.0,
-                    help="limit per run, setup and check included [120 s + 4 x window]")
+                    help="limit per run, setup and check included [120 s + 10 x window]")
     # the children's arguments
     ap.add_argument("--child", choices=["threads", "procs", "worker"], help=argparse.SUPPRESS)
     ap.add_argument("--side", choices=["ours", "peer"], help=argparse.SUPPRESS)
@@ -717,7 +717,7 @@ def main() -> None:
         a.threads, a.seconds, a.models, a.processes = "1,4", 1.0, 50, min(a.processes, 2)
     a.thread_counts = [int(x) for x in a.threads.split(",") if x.strip()]
     if not a.timeout:
-        a.timeout = 600.0 if a.writes else 120.0 + 4 * a.seconds
+        a.timeout = 600.0 if a.writes else 120.0 + 10 * a.seconds
     a.dir = a.dir or os.getcwd()
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
