@@ -25,6 +25,9 @@ from .writer import Appender
 # Runs inside the write transaction before the statement is appended: returns the
 # caller's result to append nothing, or None to append.
 Prepare = Callable[[Appender], Any]
+# Makes the statement to append, signed at the log's time it is given (ns): a write's
+# one clock reading is both its claim and the log's time.
+Make = Callable[[int], Signed]
 
 
 class Verbs(ABC):
@@ -45,9 +48,10 @@ class Verbs(ABC):
         """A transaction that sees this writer's own writes."""
 
     @abstractmethod
-    def _write(self, signed: bytes | Signed, at: int | None,
-               prepare: Prepare | None = None) -> Any:
-        """Check and append ``signed`` (at the log's time ``at`` if given); returns its
+    def _write(self, statement: bytes | Make, prepare: Prepare | None = None,
+               at: int | None = None) -> Any:
+        """Check and append a statement: submitted bytes, or one this process makes
+        (``Make``) when its turn comes, at the log's time then (or ``at``). Returns its
         Snapshot (None for a keyring entry), or what ``prepare`` returned."""
 
     def submit(self, signed_statement: bytes) -> Snapshot | None:
@@ -62,17 +66,19 @@ class Verbs(ABC):
         if not isinstance(signed_statement, (bytes, bytearray, memoryview)):
             raise TypeError("submit takes the signed statement's bytes, not "
                             f"{type(signed_statement).__name__}")
-        result: Snapshot | None = self._write(bytes(signed_statement), None)
+        result: Snapshot | None = self._write(bytes(signed_statement))
         return result
 
     def _sign_and_write(self, op: str, *, prepare: Prepare | None = None, **body: Any) -> Any:
         signer, origin, log_id = self._identity()
         if signer is None:
             raise ValueError("open the ledger with a signer to use the convenience methods")
-        now = self._now_ns()  # one reading: the claim and the log's time agree
-        signed = build_signed(signer, origin, op, log_id=log_id,
-                              claimed_at=from_ns(now), **body)
-        return self._write(signed, now, prepare)
+
+        def make(now: int) -> Signed:
+            return build_signed(signer, origin, op, log_id=log_id, claimed_at=from_ns(now),
+                                **body)
+
+        return self._write(make, prepare)
 
     def grant(self, vkey: str, role: str = "writer") -> None:
         """Grant an actor key (its ``name+hex8+base64`` string) a role: writer or admin."""

@@ -18,7 +18,7 @@ import lmdb
 from verifier import VerifierError, VerifierKey
 
 from ._checks import Deferred, run_checks
-from ._verbs import Prepare, Verbs
+from ._verbs import Make, Prepare, Verbs
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .sodium import sodium_check
@@ -84,10 +84,16 @@ class Batch(Verbs):
             return True
         return sodium_check(key, sig, data)
 
-    def _write(self, signed: bytes | Signed, at: int | None,
-               prepare: Prepare | None = None) -> Any:
+    def _write(self, statement: bytes | Make, prepare: Prepare | None = None,
+               at: int | None = None) -> Any:
         self._usable()
         deferred = len(self._deferred)
+        if isinstance(statement, bytes):
+            signed: bytes | Signed = statement
+        else:
+            if at is None:
+                at = self._now_ns()  # one reading: the claim and the log's time agree
+            signed = statement(at)
         self._own = signed if isinstance(signed, Signed) else None
         try:
             if prepare is not None:

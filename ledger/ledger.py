@@ -15,8 +15,8 @@ import lmdb
 from verifier import (
     EMPTY_ROOT,
     Checkpoint,
-    KeyRecord,
     ModelState,
+    Statement,
     VerifierError,
     VerifierKey,
     encode_bundle,
@@ -29,14 +29,13 @@ from verifier import (
 from . import queries as q
 from . import tree
 from ._commit import GroupCommitter, Write
-from ._verbs import Prepare, Verbs
+from ._checks import Deferred, check_all
+from ._verbs import Make, Prepare, Verbs
 from .audit import audit
 from .batch import Batch
-from .codec import decode_keyring
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
-from .sodium import sodium_check, sodium_verify
 from .statements import Signed, build_signed
 from .store import Store, from_u64, u64
 from .writer import Appender, sign_checkpoint
@@ -54,19 +53,38 @@ def _span_ns(span: timedelta, what: str) -> int:
     return span // timedelta(microseconds=1) * 1000
 
 
-class _GroupCheck:
-    """A group commit's signature strategy: accept the statement being applied if its
-    caller already verified it under this very key (``verified``); check any other."""
+class _Refused(Exception):
+    """A write the leader could not make (fields the statement schema refuses)."""
 
-    __slots__ = ("verified",)
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _GroupCheck:
+    """A group commit's signature strategy: every check is recorded with its write and
+    run at the end, all at once on threads (``check_all``); a write a rule refuses
+    drops its recorded checks."""
 
     def __init__(self) -> None:
-        self.verified: bytes | None = None
+        self.deferred: list[tuple[Deferred, Write]] = []
+        self.statement: Statement | None = None
+        self._write: Write | None = None
+        self._mark = 0
+
+    def start(self, w: Write) -> None:
+        """The next checks belong to ``w``."""
+        self._write, self._mark, self.statement = w, len(self.deferred), None
+
+    def drop(self) -> None:
+        """The current write was refused: forget its checks."""
+        del self.deferred[self._mark:]
 
     def __call__(self, key: VerifierKey, sig: bytes, data: bytes) -> bool:
-        if self.verified is not None and self.verified == key.public_key:
-            return True
-        return sodium_check(key, sig, data)
+        st = self.statement
+        assert self._write is not None and st is not None
+        self.deferred.append((Deferred(key, sig, data, st.actor, st.id), self._write))
+        return True
 
 
 class Ledger(Verbs):
@@ -91,7 +109,6 @@ class Ledger(Verbs):
         self._batch: ContextVar[Batch | None] = ContextVar(f"modelseal-batch-{id(self)}",
                                                            default=None)
         self._committer = GroupCommitter(self._run_group)
-        self._keyring_cache: tuple[bytes, dict[str, KeyRecord]] = (b"", {})
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -127,7 +144,7 @@ class Ledger(Verbs):
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
         try:
-            ledger._write(genesis, to_ns(now))  # recorded at the time it claims
+            ledger._write(lambda _: genesis, at=to_ns(now))  # recorded at the time it claims
         except BaseException:
             store.close()
             raise
@@ -181,18 +198,15 @@ class Ledger(Verbs):
             raise ValueError("open the ledger with its log key to write")
         return self._log_key
 
-    def _write(self, signed: bytes | Signed, at: int | None,
-               prepare: Prepare | None = None) -> Any:
+    def _write(self, statement: bytes | Make, prepare: Prepare | None = None,
+               at: int | None = None) -> Any:
         """Write through the caller's batch if this context has one, else through the
-        group commit (returns after the synced commit)."""
+        group commit (returns after the synced commit). In the group commit the leader
+        makes, checks and appends the statement: the caller only waits."""
         batch = self._batch.get()
         if batch is not None:
-            return batch._write(signed, at, prepare)
+            return batch._write(statement, prepare, at)
         self._need_log_key()
-        if not isinstance(signed, Signed):
-            signed = Signed(*parse_signed_statement(signed))
-        verified = self._preverify(signed)
-        statement = signed
 
         def apply(group: tuple[Appender, _GroupCheck]) -> Any:
             app, check = group
@@ -200,72 +214,88 @@ class Ledger(Verbs):
                 found = prepare(app)
                 if found is not None:
                     return found
-            check.verified = verified
-            try:
-                p, _ = app.append(statement, at)
-            finally:
-                check.verified = None
+            signed: Signed
+            when = at
+            if isinstance(statement, bytes):
+                signed = Signed(*parse_signed_statement(statement))
+            else:
+                if when is None:
+                    when = self._now_ns()  # one reading: the claim and the log's time agree
+                try:
+                    signed = statement(when)
+                except (ValueError, TypeError) as exc:  # fields the schema refuses
+                    raise _Refused(exc) from None
+            check.statement = signed.statement
+            p, _ = app.append(signed, when)
             return app.snapshot(p)
 
         return self._committer.submit(apply, self.write_timeout)
 
-    def _preverify(self, signed: Signed) -> bytes | None:
-        """Check the signature here, in the caller's thread (libsodium releases the GIL,
-        so callers check in parallel): the public key it verifies under, if the actor
-        has an active key now and it verifies; else None (the rules check it in turn)."""
-        record = self._keyring().get(signed.statement.actor)
-        if record is None or record.key.key_id != signed.key_id:
-            return None
-        pub = record.key.public_key
-        return pub if sodium_verify(pub, signed.sig, signed.data) else None
-
-    def _keyring(self) -> dict[str, KeyRecord]:
-        """The active keys by actor, as committed (decoded again only when changed)."""
-        with self._store.reader() as txn:
-            raw = self._store.get(txn, "meta", b"keyring") or b""
-        cached_raw, keys = self._keyring_cache
-        if raw != cached_raw:
-            keys = {r.name: r for r in decode_keyring(raw) if r.revoked_index is None} \
-                if raw else {}
-            self._keyring_cache = (raw, keys)
-        return keys
-
     def _run_group(self, take: Callable[[], list[Write]]) -> BaseException | None:
         """One group commit (see ledger._commit): apply each write in one transaction,
-        sign one checkpoint, commit. Returns an interrupt that came after the commit."""
+        check every signature at once (on threads), sign one checkpoint, commit.
+        Returns an interrupt that came after the commit.
+
+        A write whose signature fails is answered SignatureError and the group is
+        applied again without it (a later write may have depended on it)."""
         log_key = self._need_log_key()
         store = self._store
         note: bytes | None = None
         store.write_lock.acquire(self.write_timeout)
         try:
-            try:
-                txn = store.begin(write=True)
-            except lmdb.Error as exc:
-                raise store.error(exc) from None
-            committed = False
-            try:
-                live = take()
-                check = _GroupCheck()
-                app = Appender(store, txn, self._now_ns, check)
-                for w in live:
-                    try:
-                        w.result = w.apply((app, check))
-                    except VerifierError as exc:  # refused before anything of it was stored
-                        w.error = exc
-                note = app.finish(log_key)
-                txn.commit()
-                committed = True
-            except lmdb.Error as exc:
-                txn.abort()
-                raise store.error(exc) from None
-            except BaseException as exc:
-                if not committed and note is not None and self._stored(note):
-                    return exc  # interrupted after the commit: the results stand
-                txn.abort()
-                raise
+            live = take()
+            while True:
+                try:
+                    txn = store.begin(write=True)
+                except lmdb.Error as exc:
+                    raise store.error(exc) from None
+                committed = False
+                try:
+                    app, bad = self._apply_group(store, txn, live)
+                    if bad:
+                        txn.abort()
+                        live = [w for w in live if w not in bad]
+                        continue
+                    note = app.finish(log_key)
+                    txn.commit()
+                    committed = True
+                    return None
+                except lmdb.Error as exc:
+                    txn.abort()
+                    raise store.error(exc) from None
+                except BaseException as exc:
+                    if not committed and note is not None and self._stored(note):
+                        return exc  # interrupted after the commit: the results stand
+                    txn.abort()
+                    raise
         finally:
             store.write_lock.release()
-        return None
+
+    def _apply_group(self, store: Store, txn: lmdb.Transaction, live: list[Write]
+                     ) -> tuple[Appender, set[Write]]:
+        """Apply each write (its own result or refusal), then run the group's signature
+        checks at once. Returns the appender and the writes whose signature failed
+        (answered with SignatureError; the transaction must then be discarded)."""
+        check = _GroupCheck()
+        app = Appender(store, txn, self._now_ns, check)
+        for w in live:
+            w.result = w.error = None
+            check.start(w)
+            try:
+                w.result = w.apply((app, check))
+            except VerifierError as exc:  # refused before anything of it was stored
+                w.error = exc
+                check.drop()
+            except _Refused as exc:
+                w.error = exc.error
+                check.drop()
+        bad: set[Write] = set()
+        results = check_all([c for c, _ in check.deferred])
+        for (c, w), ok in zip(check.deferred, results, strict=True):
+            if not ok and w not in bad:
+                bad.add(w)
+                w.result, w.error = None, c.error()
+        return app, bad
 
     def _stored(self, note: bytes) -> bool:
         """Whether the checkpoint ``note`` was committed (its size's row holds it)."""

@@ -151,7 +151,7 @@ def test_run_checks_uses_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(checks, start, step)
 
     monkeypatch.setattr(_checks, "_check_slice", spy)
-    monkeypatch.setattr(_checks.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_checks, "CPUS", 2)
     run_checks(_checks_list(300, set()))
     assert len(threads) == 2 and any(t.startswith("modelseal-sigcheck") for t in threads)
 
@@ -172,7 +172,7 @@ def test_run_checks_fail_closed_when_a_worker_does_not_answer(
         return real(checks, start, step)
 
     monkeypatch.setattr(_checks, "_check_slice", broken)
-    monkeypatch.setattr(_checks.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_checks, "CPUS", 2)
     with pytest.raises(v.SignatureError, match=f"stmt-{301:016d}"):
         run_checks(_checks_list(400, {301}), wait=0.2)  # 301 is in the worker's share
     run_checks(_checks_list(400, set()), wait=0.2)
