@@ -8,7 +8,6 @@ and store nothing of itself, if one of its own signatures does not verify.
 from __future__ import annotations
 
 import io
-import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,6 @@ from hypothesis import strategies as hs
 
 import verifier as v
 from ledger import ActorKey, Ledger, sigworker, sign_statement
-from ledger import store as lstore
 from ledger.sigcheck import START_AT, run_checks
 from ledger.sodium import SodiumSigner, SodiumVerifierKey, sodium_verify
 from verifier.replay import PendingSignature
@@ -340,21 +338,3 @@ def test_the_helper_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.Monk
     assert not led._helper.running
     assert led.audit() == led.size
     led.close()
-
-
-def test_the_helper_survives_a_map_regrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch that outgrows the map while the helper holds some of its checks is replayed;
-    the helper's answers for the discarded transaction are collected and dropped."""
-    monkeypatch.setattr(lstore, "INITIAL_MAP", 1 << 20)
-    keys = Keys()
-    with make_ledger(tmp_path / "s", keys) as led:
-        register(led, "fraud")
-        with led.batch():
-            snaps = [led.record("fraud", event="e",
-                                payload={"blob": random.Random(i).randbytes(900).hex()})
-                     for i in range(START_AT + 600)]
-        assert led._store.env.info()["map_size"] > 1 << 20
-        assert led._helper.running
-        assert led.history("fraud")[1:] == snaps
-        assert led.audit() == led.size
-        v.verify_bundle(led.export_bundle(), keys.trusted)
