@@ -1,9 +1,25 @@
-"""The LMDB environment: named databases, write transactions that retry when
-the map is full, and errors translated into StoreError.
+"""The LMDB environment: named databases, write transactions, and errors
+translated into StoreError.
 
 One write is one LMDB write transaction: a caller's function runs inside it
 and everything it put commits together or not at all. LMDB serialises
 writers across processes; readers never block.
+
+Opening an existing store never waits for a writer. Its named databases must
+be opened once per environment, and py-lmdb publishes a database handle to the
+environment only from a transaction that LMDB commits: a write transaction
+(which waits for any other process's writer), or a read-only one in a read-only
+environment (py-lmdb resets, rather than commits, a read-only transaction of a
+writable environment, and the handles opened in it are lost). So an existing
+store is opened read-only; the first write of the process makes it writable
+(see ``_Env.make_writable``), and only that write waits for the writer lock.
+
+The memory map is reserved once, when the environment opens, and never
+resized: resizing it invalidates every transaction then open in the process,
+including other threads' reads. MAX_MAP (1 TiB) is address space only; the
+file holds just the pages in use. Where the address space is limited
+(RLIMIT_AS), the map is halved until it can be made, down to MIN_MAP. A write
+that does not fit raises StoreLimitError and stores nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +43,8 @@ from .errors import StoreError, StoreFullError, StoreLimitError
 T = TypeVar("T")
 
 FORMAT = b"modelseal-store 7"
-INITIAL_MAP = 64 << 20
-MAX_MAP = 1 << 40
+MAX_MAP = 1 << 40  # the map reserved at open: address space, not disk
+MIN_MAP = 64 << 20  # the smallest map accepted when the address space is limited
 WRITE_WAIT = 60.0  # seconds a write of this process waits for another one of it
 MAX_KEY = 511  # LMDB's key size limit
 MAX_NAME_BYTES = MAX_KEY - 9  # a model name is a key, and with 9 bytes more a versions key
@@ -35,6 +52,8 @@ DB_NAMES = (
     "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_time",
     "model_hashes", "models", "versions", "checkpoints",
 )
+
+FileId = tuple[int, int]  # (st_dev, st_ino) of a store's data.mdb
 
 
 def u64(n: int) -> bytes:
@@ -47,26 +66,135 @@ def from_u64(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
 
+class _Env:
+    """The one LMDB environment of this process on a store's file (LMDB allows one per
+    file per process), and what every handle on it shares.
+
+    While it is read-only, read transactions taken through ``Store.reader`` are counted
+    (``enter_read``/``leave_read``), so that ``make_writable`` can swap the environment
+    when none is open.
+    """
+
+    def __init__(self, path: Path, file_id: FileId, env: lmdb.Environment,
+                 db: dict[str, Any], readonly: bool) -> None:
+        self.path = path  # absolute, as opened: a later os.chdir does not change it
+        self.file_id = file_id
+        self.env = env
+        self.db = db
+        self.readonly = readonly
+        self.users = 1  # open Store handles; guarded by Store._lock
+        self.write_lock = WriteLock()  # taken before any write transaction of the process
+        self.mutex = threading.Lock()
+        self.gate = threading.Condition(self.mutex)
+        self.reading = 0  # read transactions open through Store.reader while read-only
+        self.swapping = False
+        self.local = threading.local()  # .reading: this thread's share of ``reading``
+
+    def make_writable(self) -> None:
+        """Replace the read-only environment by a writable one: wait until no read
+        transaction of this process is open on it (new ones wait meanwhile), close it,
+        open the file writable and its databases in a write transaction (which waits
+        for any other process's writer). If that fails, the read-only environment is
+        opened again and the failure raised as StoreError."""
+        if not self.readonly:
+            return
+        if getattr(self.local, "reading", 0):
+            raise StoreError("this thread is reading the store, which this process opened "
+                             "read-only, so it cannot start its first write now: finish the "
+                             "read first")
+        with self.gate:
+            while self.swapping:
+                self.gate.wait()
+            if not self.readonly:
+                return
+            self.swapping = True
+        try:
+            with self.gate:
+                while self.reading:
+                    self.gate.wait()
+            self._swap()  # no lock held: it may wait for another process's writer
+        finally:
+            with self.gate:
+                self.swapping = False
+                self.gate.notify_all()
+
+    def _swap(self) -> None:
+        self.env.close()
+        try:
+            env = _open_env(self.path, readonly=False)
+            try:
+                db = _open_tables(env, self.path, self.file_id, write=True)
+            except BaseException:
+                env.close()
+                raise
+        except BaseException:
+            # reads go on in a read-only environment, as before
+            self.env = _open_env(self.path, readonly=True)
+            self.db = _open_tables(self.env, self.path, self.file_id, write=False)
+            raise
+        self.env, self.db, self.readonly = env, db, False
+
+    def enter_read(self) -> bool:
+        """Count a read transaction about to begin, if the environment is read-only (then
+        True: call ``leave_read`` when it ends). Waits while the environment is swapped."""
+        if not self.readonly:
+            return False
+        with self.mutex:
+            while self.swapping:
+                self.gate.wait()
+            self.reading += 1
+        local = self.local
+        local.reading = getattr(local, "reading", 0) + 1
+        return True
+
+    def leave_read(self) -> None:
+        """A read transaction counted by ``enter_read`` has ended."""
+        self.local.reading -= 1
+        with self.mutex:
+            self.reading -= 1
+            if not self.reading and self.swapping:
+                self.gate.notify_all()
+
+
 class Store:
     """An open LMDB environment with modelseal's databases.
 
     LMDB allows one environment per file per process, so stores opened twice
-    in one process share it (counted; the last close closes it).
+    in one process share it (counted; the last close closes it). The share is
+    keyed by the data file's identity (device and inode), taken at open: a
+    relative path that means another directory after ``os.chdir``, or a second
+    path to the same file, finds the same entry. Opening and closing are safe
+    from any thread.
+
+    Read transactions are taken with ``reader``/``read``, write transactions with
+    ``write`` or ``begin(write=True)``.
     """
 
-    _open: dict[str, tuple[lmdb.Environment, int]] = {}
-    _write_locks: dict[str, WriteLock] = {}  # one per environment, kept with it
+    _open: dict[FileId, _Env] = {}
+    _lock = threading.RLock()
 
-    def __init__(self, path: Path, env: lmdb.Environment) -> None:
+    def __init__(self, path: Path, shared: _Env) -> None:
         self.path = path
-        self.env = env
-        self._closed = False
-        self.write_lock = Store._write_locks.setdefault(str(path.resolve()), WriteLock())
-        """Taken before any write transaction of this process on the store."""
         self.codec = Codec(b"")
-        self.db: dict[str, Any] = {
-            name: env.open_db(name.encode()) for name in DB_NAMES
-        }
+        self._shared = shared
+        self._closed = False
+
+    @property
+    def env(self) -> lmdb.Environment:
+        """The LMDB environment (replaced once if the process opened the store read-only
+        and then writes: do not keep it)."""
+        return self._shared.env
+
+    @property
+    def write_lock(self) -> WriteLock:
+        """Taken (with a timeout) before any write transaction of this process on the
+        store: see ``ledger._writelock``."""
+        return self._shared.write_lock
+
+    @property
+    def db(self) -> dict[str, Any]:
+        """The named databases' handles in ``env``."""
+        return self._shared.db
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: str | None = None) -> Store:
@@ -76,77 +204,80 @@ class Store:
         Raises StoreError if it is missing, is another program's LMDB environment (or, when
         creating, already holds a store). Creating cleans up after itself: if it fails
         (e.g. StoreFullError on a full disk), the files and directories it made are removed
-        and a retry can succeed.
+        and a retry can succeed. Opening an existing store begins no write transaction, so
+        it never waits for a writer.
         """
         target = Path(path)
         data_file = target / "data.mdb"
-        if create:
+        if not create:
+            with cls._lock:
+                store = cls._open_existing(target, data_file)
+            return store._with_codec()
+        with cls._lock:
             if data_file.exists():
                 raise StoreError(f"{target} already holds a store")
             with removed_on_failure(target):
                 target.mkdir(parents=True, exist_ok=True)
-                return cls._open_env(target, data_file, create)
-        elif not data_file.exists():
-            raise StoreError(f"no modelseal store at {target}")
-        return cls._open_env(target, data_file, None)
+                return cls._open_new(target, data_file, create)._with_codec()
 
     @classmethod
-    def _open_env(cls, target: Path, data_file: Path, create: str | None) -> Store:
-        real = str(target.resolve())
-        if real in cls._open:
-            env, count = cls._open[real]
-            cls._open[real] = (env, count + 1)
-            return cls(target, env)._with_codec()
-        size = max(INITIAL_MAP, data_file.stat().st_size if data_file.exists() else 0)
+    def open_count(cls, path: str | os.PathLike[str]) -> int:
+        """How many handles of this process have the store at ``path`` open (0 if none)."""
         try:
-            env = lmdb.open(real, map_size=size, max_dbs=len(DB_NAMES) + 1,
-                            subdir=True, sync=True, metasync=True, readahead=False,
-                            max_readers=256)
-        except lmdb.Error as exc:
-            if _is_full(exc):
-                raise StoreFullError(f"disk full: cannot create the store at {target} ({exc})"
-                                     ) from None
+            file_id = _file_id(Path(path) / "data.mdb")
+        except OSError:
+            return 0
+        with cls._lock:
+            shared = cls._open.get(file_id)
+            return 0 if shared is None else shared.users
+
+    @classmethod
+    def _open_existing(cls, target: Path, data_file: Path) -> Store:
+        try:
+            file_id = _file_id(data_file)
+        except (FileNotFoundError, NotADirectoryError):
+            raise StoreError(f"no modelseal store at {target}") from None
+        except OSError as exc:
             raise StoreError(f"cannot open store at {target}: {exc}") from None
-        if create is None:
-            try:
-                _check_length(env, data_file, target)
-                _check_foreign(env, target)
-            except BaseException:
-                env.close()
-                raise
+        shared = cls._open.get(file_id)
+        if shared is not None:
+            shared.users += 1
+            return cls(target, shared)
+        where = target.absolute()
+        env = _open_env(where, readonly=True)
         try:
-            store = cls(target, env)
-        except lmdb.Error as exc:
+            _check_length(env, data_file, target)
+            _check_foreign(env, target)
+            db = _open_tables(env, where, file_id, write=False)
+        except BaseException:
             env.close()
-            raise _store_error(exc, target) from None
-        cls._open[real] = (env, 1)
-        if create is not None:
-            zdict = make_dictionary(create)
+            raise
+        shared = cls._open[file_id] = _Env(where, file_id, env, db, readonly=True)
+        return cls(target, shared)
 
-            def init(txn: lmdb.Transaction) -> None:
-                txn.put(b"format", FORMAT, db=store.db["meta"])
-                txn.put(b"zdict", zdict, db=store.db["meta"])
-
-            try:
-                store.write(init)
-            except BaseException:
-                store.close()
-                raise
-        else:
-            found = store.read(lambda txn: txn.get(b"format", db=store.db["meta"]))
-            if found != FORMAT:
-                store.close()
-                what = "no format row" if found is None else \
-                    f"format {bytes(found).decode('ascii', 'replace')!r}"
-                raise StoreError(
-                    f"{target} is not a modelseal store of this version ({what}; this "
-                    f"modelseal reads {FORMAT.decode()} only, and earlier formats lack "
-                    f"checkpoint times and log binding): make a new store")
-        return store._with_codec()
+    @classmethod
+    def _open_new(cls, target: Path, data_file: Path, origin: str) -> Store:
+        where = target.absolute()
+        env = _open_env(where, readonly=False)
+        try:
+            db = _create_tables(env, target, origin)
+            file_id = _file_id(data_file)
+        except OSError as exc:
+            env.close()
+            raise StoreError(f"cannot create the store at {target}: {exc}") from None
+        except BaseException:
+            env.close()
+            raise
+        shared = cls._open[file_id] = _Env(where, file_id, env, db, readonly=False)
+        return cls(target, shared)
 
     def _with_codec(self) -> Store:
         """Load the entry dictionary kept in the store."""
-        zdict = self.read(lambda txn: self.get(txn, "meta", b"zdict"))
+        try:
+            zdict = self.read(lambda txn: self.get(txn, "meta", b"zdict"))
+        except BaseException:
+            self.close()
+            raise
         if zdict is None:
             self.close()
             raise StoreError(f"store is damaged: meta row zdict (the entry dictionary) is missing "
@@ -156,50 +287,49 @@ class Store:
 
     def close(self) -> None:
         """Release the environment (closed when its last user closes it)."""
-        if self._closed:
-            return
-        self._closed = True
-        real = str(self.path.resolve())
-        env, count = self._open.get(real, (self.env, 1))
-        if count <= 1:
-            self._open.pop(real, None)
-            env.close()
-        else:
-            self._open[real] = (env, count - 1)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            shared = self._shared
+            shared.users -= 1
+            if shared.users == 0:
+                if self._open.get(shared.file_id) is shared:
+                    del self._open[shared.file_id]
+                shared.env.close()
 
     def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in one write transaction and commit; return its result.
 
-        If the map fills, the transaction is aborted, the map doubled, and ``fn``
-        run again from scratch (it must keep no state of its own between runs).
         Any exception from ``fn`` aborts and propagates; LMDB failures become
-        StoreError. The result is returned only after the commit succeeded.
+        StoreError (a full map StoreLimitError). The result is returned only after
+        the commit succeeded.
         """
-        while True:
-            self.write_lock.acquire(WRITE_WAIT)
-            try:
-                with self.begin(write=True) as txn:
-                    result = fn(txn)
-                return result
-            except lmdb.MapFullError:
-                self._grow()
-            except lmdb.Error as exc:
-                raise self.error(exc) from None
-            finally:
-                self.write_lock.release()
+        self.write_lock.acquire(WRITE_WAIT)
+        try:
+            with self.begin(write=True) as txn:
+                result = fn(txn)
+            return result
+        except lmdb.Error as exc:
+            raise self.error(exc) from None
+        finally:
+            self.write_lock.release()
 
     def error(self, exc: lmdb.Error) -> StoreError:
         """An LMDB failure on this store as a StoreError that says what happened."""
-        return _store_error(exc, self.path)
+        return _store_error(exc, self.path, self._shared.env)
 
     def begin(self, *, write: bool = False) -> lmdb.Transaction:
-        """Begin a transaction, adopting a map that another process has grown."""
-        for _ in range(8):
-            try:
-                return self.env.begin(write=write, buffers=False)
-            except lmdb.MapResizedError:
-                self.env.set_mapsize(0)
-        raise StoreError("the store's map keeps being resized by another process")
+        """Begin a transaction (for reads, use ``reader``: it is counted, see ``_Env``).
+        A write makes the environment writable first if the process opened the store
+        read-only. StoreError if another process has written past this process's map
+        (possible only when the address space allowed a smaller one)."""
+        if write:
+            self._shared.make_writable()
+        try:
+            return self._shared.env.begin(write=write, buffers=False)
+        except lmdb.MapResizedError:
+            raise _resized_error(self.path, self._shared.env) from None
 
     def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in a read transaction (a consistent snapshot)."""
@@ -209,22 +339,22 @@ class Store:
     @contextmanager
     def reader(self) -> Iterator[lmdb.Transaction]:
         """A read transaction as a context manager."""
+        shared = self._shared
+        counted = shared.enter_read()
         try:
-            txn = self.begin()
-        except lmdb.Error as exc:
-            raise self.error(exc) from None
-        try:
-            yield txn
-        except lmdb.Error as exc:
-            raise self.error(exc) from None
+            try:
+                txn = self.begin()
+            except lmdb.Error as exc:
+                raise self.error(exc) from None
+            try:
+                yield txn
+            except lmdb.Error as exc:
+                raise self.error(exc) from None
+            finally:
+                txn.abort()
         finally:
-            txn.abort()
-
-    def _grow(self) -> None:
-        size = self.env.info()["map_size"]
-        if size >= MAX_MAP:
-            raise StoreLimitError("the store has reached its maximum size")
-        self.env.set_mapsize(min(size * 2, MAX_MAP))
+            if counted:
+                shared.leave_read()
 
     def get(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes | None:
         """The value at ``key`` in ``db``, or None."""
@@ -258,6 +388,114 @@ class Store:
             raise StoreError(f"store refused a write to {db} (key exists or out of order)")
 
 
+def _file_id(data_file: Path) -> FileId:
+    """The identity of a store's data file: the same for every path that reaches it."""
+    st = data_file.stat()
+    return st.st_dev, st.st_ino
+
+
+def _open_env(target: Path, *, readonly: bool) -> lmdb.Environment:
+    """Open the environment at ``target`` with the largest map this process can make:
+    MAX_MAP, halved while the address space refuses it (RLIMIT_AS), down to MIN_MAP."""
+    size = MAX_MAP
+    while True:
+        try:
+            return lmdb.open(str(target), map_size=size, max_dbs=len(DB_NAMES) + 1,
+                             subdir=True, readonly=readonly, sync=True, metasync=True,
+                             readahead=False, max_readers=256)
+        except lmdb.Error as exc:
+            if _is_full(exc):
+                raise StoreFullError(f"disk full: cannot create the store at {target} ({exc})"
+                                     ) from None
+            if not _is_no_memory(exc):
+                raise StoreError(f"cannot open store at {target}: {exc}") from None
+            if size <= MIN_MAP:
+                raise StoreError(
+                    f"cannot open store at {target}: not even a {size >> 20} MiB memory map "
+                    f"fits in this process's address space ({exc}); raise its limit "
+                    f"(ulimit -v)") from None
+            size = max(size // 2, MIN_MAP)
+
+
+def _is_no_memory(exc: lmdb.Error) -> bool:
+    """Whether an LMDB failure is ENOMEM: the memory map did not fit."""
+    return isinstance(exc, lmdb.MemoryError) or getattr(exc, "errno", None) == errno.ENOMEM \
+        or os.strerror(errno.ENOMEM) in str(exc)
+
+
+def _create_tables(env: lmdb.Environment, target: Path, origin: str) -> dict[str, Any]:
+    """Create every named database and the format and dictionary rows, in one write
+    transaction; the databases' handles."""
+    try:
+        with env.begin(write=True, buffers=False) as txn:
+            db = {name: env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}
+            txn.put(b"format", FORMAT, db=db["meta"])
+            txn.put(b"zdict", make_dictionary(origin), db=db["meta"])
+    except lmdb.Error as exc:
+        raise _store_error(exc, target, env) from None
+    return db
+
+
+def _open_tables(env: lmdb.Environment, target: Path, file_id: FileId, *,
+                 write: bool) -> dict[str, Any]:
+    """The handles of an existing store's named databases; StoreError unless its format is
+    this one, or if ``target`` is no longer the file ``file_id``.
+
+    In a read-only environment they are opened in a read-only transaction that LMDB
+    commits (py-lmdb does so for a read-only environment), so this never waits for a
+    writer; in a writable one (``write``), in a write transaction, which does."""
+    try:
+        if write:
+            with env.begin(write=True, buffers=False) as txn:
+                db = {name: env.open_db(name.encode(), txn=txn, create=False)
+                      for name in DB_NAMES}
+        else:
+            db = {name: env.open_db(name.encode(), create=False) for name in DB_NAMES}
+        with env.begin(buffers=False) as txn:
+            found = txn.get(b"format", db=db["meta"])
+    except lmdb.MapResizedError:
+        raise _resized_error(target, env) from None
+    except lmdb.NotFoundError as exc:
+        raise StoreError(f"{target} is not a modelseal store of this version ({exc})") from None
+    except lmdb.Error as exc:
+        raise _store_error(exc, target, env) from None
+    try:
+        same = _file_id(target / "data.mdb") == file_id
+    except OSError:
+        same = False
+    if not same:
+        raise StoreError(f"the store at {target} was moved or replaced while it was opened")
+    if found != FORMAT:
+        what = "no format row" if found is None else \
+            f"format {bytes(found).decode('ascii', 'replace')!r}"
+        raise StoreError(
+            f"{target} is not a modelseal store of this version ({what}; this "
+            f"modelseal reads {FORMAT.decode()} only, and earlier formats lack "
+            f"checkpoint times and log binding): make a new store")
+    return db
+
+
+def _map_full_error(env: lmdb.Environment | None) -> StoreLimitError:
+    size = "" if env is None else f" ({_map_size(env) >> 20} MiB)"
+    return StoreLimitError(f"the store has reached its maximum map size{size}: the write was "
+                           f"not stored")
+
+
+def _resized_error(target: Path, env: lmdb.Environment) -> StoreError:
+    return StoreError(
+        f"another process has written the store at {target} past this process's memory map "
+        f"({_map_size(env) >> 20} MiB, all the address space it could reserve when it opened "
+        f"the store): nothing was read or written; close every handle on the store and "
+        f"reopen it with more address space (ulimit -v)")
+
+
+def _map_size(env: lmdb.Environment) -> int:
+    try:
+        return int(env.info()["map_size"])
+    except lmdb.Error:
+        return 0
+
+
 def _check_length(env: lmdb.Environment, data_file: Path, target: Path) -> None:
     """Refuse a data file shorter than the pages its own header uses (a copy cut short):
     reading such a page through the memory map would kill the process (SIGBUS)."""
@@ -275,7 +513,12 @@ def _is_full(exc: lmdb.Error) -> bool:
         text in str(exc) for text in (os.strerror(errno.ENOSPC), os.strerror(errno.EFBIG)))
 
 
-def _store_error(exc: lmdb.Error, path: Path | None = None) -> StoreError:
+def _store_error(exc: lmdb.Error, path: Path | None = None,
+                 env: lmdb.Environment | None = None) -> StoreError:
+    if isinstance(exc, lmdb.MapFullError):
+        return _map_full_error(env)
+    if isinstance(exc, lmdb.MapResizedError) and path is not None and env is not None:
+        return _resized_error(path, env)
     text = str(exc)
     if os.strerror(errno.ENOSPC) in text or getattr(exc, "errno", None) == errno.ENOSPC:
         return StoreFullError(f"disk full: the write was not stored ({text})")

@@ -76,7 +76,7 @@ def test_create_with_a_naive_clock_leaves_no_store(tmp_path: Path, keys: Keys) -
     with pytest.raises(ValueError):
         Ledger.create(path, origin=ORIGIN, log_key=keys.log, admin=keys.admin,
                       clock=lambda: datetime(2024, 1, 1))
-    assert str(path.resolve()) not in Store._open
+    assert Store.open_count(path) == 0
     with make_ledger(path, keys) as led:
         assert led.size == 1 and led.audit() == 1
 
@@ -117,12 +117,12 @@ def test_open_without_log_key_is_read_only(ledger: Ledger, path: Path, keys: Key
 
 def test_open_with_a_wrong_log_key_raises(ledger: Ledger, path: Path) -> None:
     """Another key, or one named for another origin, is refused without leaking the store."""
-    real = str(path.resolve())
-    count = Store._open[real][1]
+    count = Store.open_count(path)
+    assert count == 1
     for wrong in (LogKey.generate(), LogKey.generate(ORIGIN), LogKey.generate("other.example")):
         with pytest.raises(ValueError):
             Ledger.open(path, log_key=wrong)
-        assert Store._open[real][1] == count
+        assert Store.open_count(path) == count
     assert ledger.size == 1
 
 
@@ -141,8 +141,8 @@ def test_open_with_the_saved_log_key_writes(ledger: Ledger, path: Path, keys: Ke
 def test_context_manager_closes(path: Path, keys: Keys) -> None:
     """``with Ledger`` closes the environment on exit."""
     with make_ledger(path, keys):
-        assert str(path.resolve()) in Store._open
-    assert str(path.resolve()) not in Store._open
+        assert Store.open_count(path) == 1
+    assert Store.open_count(path) == 0
 
 
 # -- registering and recording --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Key files, the LMDB store (map growth, reopening), audit() against raw tampering,
+"""Key files, the LMDB store (a full map, reopening), audit() against raw tampering,
 and the Merkle node store against the RFC 9162 reference."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 import verifier as v
 from ledger import ActorKey, AuditError, KeyFileError, Ledger, LogKey, StoreError, tree
+from ledger.errors import StoreLimitError
 from ledger import store as lstore
 from ledger.writer import sign_checkpoint
 from tests import reference as ref
@@ -143,41 +144,30 @@ def big_payload(i: int) -> dict[str, Any]:
     return {"i": i, "blob": base64.b64encode(raw).decode()}
 
 
-def test_map_grows_per_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Writes past a small initial map grow it and lose nothing."""
-    monkeypatch.setattr(lstore, "INITIAL_MAP", 1 << 20)
-    keys = Keys()
-    with make_ledger(tmp_path / "s", keys) as led:
-        assert led._store.env.info()["map_size"] == 1 << 20
-        register(led, "m")
-        for i in range(45):
-            assert led.record("m", event="e", payload=big_payload(i)).payload == big_payload(i)
-        assert led._store.env.info()["map_size"] > 1 << 20
-        assert led.size == 47 and led.audit() == 47
-        assert [s.payload for s in led.history("m")[1:]] == [big_payload(i) for i in range(45)]
-
-
-def test_map_grows_inside_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch that outgrows the map is replayed into a bigger one, identically."""
-    monkeypatch.setattr(lstore, "INITIAL_MAP", 1 << 20)
+def test_a_batch_that_outgrows_the_map_stores_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The map is never grown: a batch whose writes do not fit in it (2 MiB here, a test
+    setting) raises StoreLimitError and stores none of them; the store stays usable."""
+    monkeypatch.setattr(lstore, "MAX_MAP", 2 << 20)
     keys = Keys()
     with make_ledger(tmp_path / "s", keys) as led:
         register(led, "m")
-        snaps = []
+        before = (led.size, led.checkpoint())
+        with pytest.raises(StoreLimitError, match="maximum map size"):
+            with led.batch():
+                for i in range(100):
+                    led.record("m", event="e", payload=big_payload(i))
+        assert (led.size, led.checkpoint()) == before
+        assert led.audit() == before[0]
         with led.batch():
-            for i in range(45):
-                snaps.append(led.record("m", event="e", payload=big_payload(i)))
-            assert led.size == 47
-        assert led._store.env.info()["map_size"] > 1 << 20
-        assert led.history("m")[1:] == snaps
-        assert led.size == 47 and led.audit() == 47
+            led.record("m", event="after")
+        assert led.size == before[0] + 1 and led.audit() == before[0] + 1
         v.verify_bundle(led.export_bundle(), keys.trusted)
 
 
-def test_reopen_preserves_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Closing and reopening (even a grown store under a small initial map) keeps every
-    entry, index and checkpoint; writing continues where it stopped."""
-    monkeypatch.setattr(lstore, "INITIAL_MAP", 1 << 20)
+def test_reopen_preserves_everything(tmp_path: Path) -> None:
+    """Closing and reopening a store of some MiB keeps every entry, index and checkpoint;
+    writing continues where it stopped."""
     keys, clock, path = Keys(), Clock(), tmp_path / "s"
     led = make_ledger(path, keys, clock)
     register(led, "m")

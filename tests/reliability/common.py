@@ -1,5 +1,5 @@
 """Shared by the reliability parts: a store with key files on disk (for child
-processes), a temporarily small initial LMDB map, and child-process plumbing."""
+processes) and child-process plumbing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from typing import Any
 
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey
-from ledger import store as lstore
 from tests.ledger_support import ORIGIN, Keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,23 +40,19 @@ class Setup:
 
 @contextmanager
 def initial_map(size: int | None) -> Iterator[None]:
-    """Stores opened (or created) in this process start with a map of ``size`` bytes."""
-    if size is None:
-        yield
-        return
-    old = lstore.INITIAL_MAP
-    lstore.INITIAL_MAP = size
-    try:
-        yield
-    finally:
-        lstore.INITIAL_MAP = old
+    """Formerly: stores opened in this process start with a map of ``size`` bytes, so the
+    writers grow it under load. The map is now reserved once at its full size and never
+    grown (ledger/store.py), so there is nothing to set: this only keeps the parts'
+    signatures (``map_size=``, the crash writer's argument) until they drop it."""
+    del size
+    yield
 
 
 def build_store(base: Path, *, writers: Sequence[str] = (), models: Sequence[str] = ("m0",),
                 map_size: int | None = None, store: Path | None = None) -> Setup:
     """A new store at ``store`` (default ``base/store``; real clock): the log key and admin
     saved 0600 under ``base/keys``, each of ``writers`` granted the writer role with its
-    own key file, and ``models`` registered."""
+    own key file, and ``models`` registered. ``map_size`` is ignored (see initial_map)."""
     keys = Keys()
     keydir = base / "keys"
     keydir.mkdir(parents=True, mode=0o700)
