@@ -196,12 +196,44 @@ def test_point8_deep_json_payload_and_metadata(model: Store, tmp_path: Path,
 
 # -- point 8: init on a full disk, and a foreign LMDB directory -----------------------------
 
+class _FullDiskTxn:
+    """A write transaction whose commit fails as LMDB's does on a full disk."""
+
+    def __init__(self, txn: Any) -> None:
+        self._txn = txn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._txn, name)
+
+    def commit(self) -> None:
+        self._txn.abort()
+        raise lmdb.Error("mdb_txn_commit: No space left on device")
+
+    def __enter__(self) -> _FullDiskTxn:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self._txn.abort()
+
+
 def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every store write fails as LMDB fails on a full disk (through the real translation)."""
-    def write(self: store_mod.Store, fn: Any) -> Any:
+    """Every store write fails at its commit as LMDB fails on a full disk (through the
+    real translation), including the one that creates a store."""
+    begin = store_mod.Store.begin
+
+    def full_begin(self: store_mod.Store, *, write: bool = False) -> Any:
+        txn = begin(self, write=write)
+        return _FullDiskTxn(txn) if write else txn
+
+    def full_create(env: Any, target: Path, origin: str) -> Any:
         raise store_mod._store_error(lmdb.Error("mdb_txn_commit: No space left on device"),
-                                     self.path)
-    monkeypatch.setattr(store_mod.Store, "write", write)
+                                     target)
+
+    monkeypatch.setattr(store_mod.Store, "begin", full_begin)
+    monkeypatch.setattr(store_mod, "_create_tables", full_create)
 
 
 def test_point8_init_full_disk_cleans_up_and_retry_works(tmp_path: Path,
@@ -495,18 +527,21 @@ def test_point9_store_errors_are_typed(tmp_path: Path, monkeypatch: pytest.Monke
     assert type(store_mod._store_error(lmdb.Error("mdb_get: MDB_CORRUPTED"))) is \
         ledger_errors.StoreError
     st = init_store(tmp_path)
-    with Ledger.open(st.dir) as led:
-        s = led._store
-        monkeypatch.setattr(store_mod, "MAX_MAP", s.env.info()["map_size"])
-        with pytest.raises(StoreLimitError):
-            s._grow()
-    monkeypatch.undo()
+    assert type(store_mod._store_error(lmdb.MapFullError("mdb_put: MDB_MAP_FULL"))) is \
+        StoreLimitError
     state = st.state()
     _full_disk(monkeypatch)
     refused(st.run("register", "m1", *MODEL), 4, "disk full", hint="store is intact")
-    monkeypatch.setattr(store_mod.Store, "write", lambda self, fn: (_ for _ in ()).throw(
-        StoreLimitError("the store has reached its maximum size")))
-    refused(st.run("register", "m1", *MODEL), 4, "maximum size", hint="limits")
+    monkeypatch.undo()
+
+    def map_full(self: store_mod.Store, *, write: bool = False) -> Any:
+        if write:
+            raise store_mod._store_error(lmdb.MapFullError("mdb_put: MDB_MAP_FULL"), self.path)
+        return begin(self, write=write)
+
+    begin = store_mod.Store.begin
+    monkeypatch.setattr(store_mod.Store, "begin", map_full)
+    refused(st.run("register", "m1", *MODEL), 4, "maximum", hint="limits")
     monkeypatch.undo()
     assert st.state() == state
 

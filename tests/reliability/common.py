@@ -8,8 +8,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,27 +37,16 @@ class Setup:
         return [v.VerifierKey.parse(self.log_vkey)]
 
 
-@contextmanager
-def initial_map(size: int | None) -> Iterator[None]:
-    """Formerly: stores opened in this process start with a map of ``size`` bytes, so the
-    writers grow it under load. The map is now reserved once at its full size and never
-    grown (ledger/store.py), so there is nothing to set: this only keeps the parts'
-    signatures (``map_size=``, the crash writer's argument) until they drop it."""
-    del size
-    yield
-
-
 def build_store(base: Path, *, writers: Sequence[str] = (), models: Sequence[str] = ("m0",),
-                map_size: int | None = None, store: Path | None = None) -> Setup:
+                store: Path | None = None) -> Setup:
     """A new store at ``store`` (default ``base/store``; real clock): the log key and admin
     saved 0600 under ``base/keys``, each of ``writers`` granted the writer role with its
-    own key file, and ``models`` registered. ``map_size`` is ignored (see initial_map)."""
+    own key file, and ``models`` registered."""
     keys = Keys()
     keydir = base / "keys"
     keydir.mkdir(parents=True, mode=0o700)
     store = store or base / "store"
-    with initial_map(map_size):
-        led = Ledger.create(store, origin=ORIGIN, log_key=keys.log, admin=keys.admin)
+    led = Ledger.create(store, origin=ORIGIN, log_key=keys.log, admin=keys.admin)
     files = {keys.admin.name: keys.admin.save(keydir / f"{keys.admin.name}.key")}
     with led:
         for name in writers:

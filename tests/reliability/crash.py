@@ -18,7 +18,6 @@ from ledger import queries as q
 from ledger.store import u64
 from tests.reliability.common import Setup, build_store, spawn, wait_line
 
-MAP_SIZE = 1 << 20  # a 1 MiB initial map: the writers grow it again and again
 
 
 def acknowledged(side_file: Path) -> list[str]:
@@ -67,11 +66,10 @@ def check_store(setup: Setup, acked: list[str]) -> dict[str, Any]:
 
 
 def run_crash(workdir: Path, *, kills: int, seed: int, max_delay: float = 0.1,
-              map_size: int = MAP_SIZE, log: Any = None) -> dict[str, Any]:
+              log: Any = None) -> dict[str, Any]:
     """Kill the writer ``kills`` times; return the counts (lost, partial, ...)."""
     rng = random.Random(seed)
-    setup = build_store(workdir, writers=["crash-writer"], models=["m0", "m1", "m2"],
-                        map_size=map_size)
+    setup = build_store(workdir, writers=["crash-writer"], models=["m0", "m1", "m2"])
     side = workdir / "acknowledged.txt"
     lost_total = partial = not_ready = 0
     problems: list[str] = []
@@ -80,7 +78,7 @@ def run_crash(workdir: Path, *, kills: int, seed: int, max_delay: float = 0.1,
     t0 = time.perf_counter()
     for k in range(kills):
         proc = spawn("tests.reliability.crash_writer", setup.path, setup.log_key_file,
-                     setup.key_files["crash-writer"], side, rng.getrandbits(32), map_size)
+                     setup.key_files["crash-writer"], side, rng.getrandbits(32))
         if wait_line(proc) != b"ready\n":
             not_ready += 1
         time.sleep(rng.uniform(0, max_delay))
@@ -111,7 +109,6 @@ def run_crash(workdir: Path, *, kills: int, seed: int, max_delay: float = 0.1,
         "committed_not_acknowledged": sizes[-1] - setup.base_size - len(acked),
         "kills_that_grew_the_log": sum(b > a for a, b in zip(sizes, sizes[1:])),
         "data_file_bytes": data_file.stat().st_size,
-        "initial_map_bytes": map_size,
         "writer_not_ready": not_ready,
         "lost": lost_total,
         "partial": partial,

@@ -4,7 +4,7 @@ over threads, registrations and tag moves), and after each
 acknowledgement appends the acknowledged snapshot hashes to a side file and
 fsyncs it. The parent kills it with SIGKILL at a random moment.
 
-    python -m tests.reliability.crash_writer STORE LOG_KEY KEY SIDE_FILE SEED INITIAL_MAP
+    python -m tests.reliability.crash_writer STORE LOG_KEY KEY SIDE_FILE SEED
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import random
 import sys
 
 from ledger import Ledger
-from tests.reliability.common import initial_map, open_writer
+from tests.reliability.common import open_writer
 
 BIG_BATCH = 512
 
 
 def payload(rng: random.Random, n: int) -> dict[str, object]:
-    """Small mostly; now and then ~20 KB, so pages fill and the map must grow."""
+    """Small mostly; now and then ~20 KB, so entries spill over pages."""
     body: dict[str, object] = {"n": n, "auc": round(rng.random(), 6)}
     if rng.random() < 0.05:
         body["blob"] = os.urandom(10_000).hex()
@@ -63,13 +63,12 @@ def run(led: Ledger, side: int, rng: random.Random, pid: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    store, log_key, key, side_file, seed, map_size = argv
-    with initial_map(int(map_size)):
-        led = open_writer(store, log_key, key)
-        side = os.open(side_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        sys.stdout.write("ready\n")
-        sys.stdout.flush()
-        run(led, side, random.Random(int(seed)), os.getpid())
+    store, log_key, key, side_file, seed = argv
+    led = open_writer(store, log_key, key)
+    side = os.open(side_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    run(led, side, random.Random(int(seed)), os.getpid())
 
 
 if __name__ == "__main__":

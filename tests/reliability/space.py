@@ -1,5 +1,4 @@
-"""Part 7, space: the map grows under load (see concurrency.py, which starts from a
-256 KiB map, and crash.py, 1 MiB), and a full disk gives a clear StoreError (CLI: exit 4,
+"""Part 7, space: a full disk gives a clear StoreError (CLI: exit 4,
 ``error: ...``) after which the store still audits clean with every acknowledged write.
 
 The full disk is a 4 MiB tmpfs where mounting is permitted (root); otherwise it is

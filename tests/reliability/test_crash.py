@@ -21,4 +21,3 @@ def test_killed_writer_loses_nothing_acknowledged(tmp_path: Path) -> None:
     assert result["problems"] == [], result
     assert (result["lost"], result["partial"], result["writer_not_ready"]) == (0, 0, 0), result
     assert result["acknowledged"] > 100, result  # the kills landed while it was writing
-    assert result["data_file_bytes"] > result["initial_map_bytes"], result  # the map grew
