@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ledger import ActorKey, Ledger, LogKey
-from ledger.store import removed_on_failure
+from ledger._store import removed_on_failure
 
 from .context import Settings, UsageProblem
 from .output import emit_json

@@ -15,7 +15,7 @@ import click
 
 from ledger import ActorKey, Ledger, LogKey
 from ledger.errors import EncryptedKeyError, InsecureKeyFileError
-from ledger.queries import MIN_PREFIX
+from ledger._queries import MIN_PREFIX
 from verifier.exitcodes import UsageProblem
 
 __all__ = ["InsecureKeyFile", "Settings", "UsageProblem", "entry_ref", "passphrase"]

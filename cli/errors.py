@@ -90,7 +90,7 @@ _ARGUMENT_CHECKS = frozenset({
     ("ledger/ledger.py", "prove_inclusion"),
     ("ledger/ledger.py", "prove_consistency"),
     ("ledger/ledger.py", "export_bundle"),
-    ("ledger/queries.py", "entry_index"),
+    ("ledger/_queries.py", "entry_index"),
     ("ledger/keys.py", "__init__"),
     ("ledger/keys.py", "named"),
     ("ledger/keys.py", "save"),

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from verifier import SignatureError, VerifierKey
 
-from .sodium import sodium_verify
+from ._sodium import sodium_verify
 
 MIN_PER_THREAD = 64  # below this, a thread costs more than it saves
 CPUS = min(os.cpu_count() or 1, 4)  # read once: os.cpu_count() costs about 60 µs here

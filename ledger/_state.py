@@ -22,8 +22,8 @@ from verifier import (
     parse_entry,
 )
 
-from .codec import decode_keyring, decode_state, encode_state
-from .store import MAX_KEY, Store, from_u64, u64
+from ._codec import decode_keyring, decode_state, encode_state
+from ._store import MAX_KEY, Store, from_u64, u64
 
 
 class StoreState:

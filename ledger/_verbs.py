@@ -15,12 +15,12 @@ import lmdb
 
 from verifier import ModelState, RuleError, from_ns
 
-from . import queries as q
+from . import _queries as q
 from .keys import ActorKey
 from .results import ModelRef, Snapshot, Tag
 from .statements import Signed, build_signed
-from .store import Store
-from .writer import Appender
+from ._store import Store
+from ._writer import Appender
 
 # Runs inside the write transaction before the statement is appended: returns the
 # caller's result to append nothing, or None to append.

@@ -21,9 +21,9 @@ from ._checks import Deferred, run_checks
 from ._verbs import Make, Prepare, Verbs
 from .errors import StoreError
 from .keys import ActorKey, LogKey
-from .sodium import sodium_check
+from ._sodium import sodium_check
 from .statements import Signed
-from .writer import Appender
+from ._writer import Appender
 
 if TYPE_CHECKING:
     from .ledger import Ledger

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from verifier import MalformedInputError, VerifierKey, check_key_name
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
-from .sodium import SodiumSigner
+from ._sodium import SodiumSigner
 
 _MAGIC = "modelseal-key v2"
 _OLD_MAGIC = "modelseal-key v1"

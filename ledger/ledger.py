@@ -26,19 +26,19 @@ from verifier import (
     to_ns,
 )
 
-from . import queries as q
-from . import tree
+from . import _queries as q
+from . import _tree as tree
 from ._commit import GroupCommitter, Write
 from ._checks import Deferred, check_all
 from ._verbs import Make, Prepare, Verbs
-from .audit import audit
+from ._audit import audit
 from .batch import Batch
 from .errors import StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
 from .statements import Signed, build_signed
-from .store import Store, from_u64, u64
-from .writer import Appender, sign_checkpoint
+from ._store import Store, from_u64, u64
+from ._writer import Appender, sign_checkpoint
 
 Clock = Callable[[], datetime]
 DEFAULT_CLAIM_SKEW = timedelta(minutes=5)

@@ -82,11 +82,11 @@ def test_uses_its_allowed_dependencies() -> None:
 @pytest.mark.parametrize("source,bad", [
     ("import lmdb", {"lmdb"}),
     ("import click.testing as t", {"click"}),
-    ("from ledger.store import Store", {"ledger"}),
+    ("from ledger._store import Store", {"ledger"}),
     ("from cli import main", {"cli"}),
     ("def f():\n    import ledger\n", {"ledger"}),
     ("try:\n    import lmdb\nexcept ImportError:\n    pass\n", {"lmdb"}),
-    ("import importlib\nimportlib.import_module('ledger.store')", {"ledger"}),
+    ("import importlib\nimportlib.import_module('ledger._store')", {"ledger"}),
     ("__import__('click')", {"click"}),
 ])
 def test_checker_catches(source: str, bad: set[str]) -> None:

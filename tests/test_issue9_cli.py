@@ -26,7 +26,7 @@ from cli.errors import TABLE, _ARGUMENT_CHECKS, in_user_terms
 from cli.main import main as modelseal_main
 from ledger import ActorKey, Ledger, LogKey
 from ledger import errors as ledger_errors
-from ledger import store as store_mod
+from ledger import _store as store_mod
 from ledger.errors import (
     EncryptedKeyError,
     InsecureKeyFileError,

@@ -9,8 +9,8 @@ import pytest
 
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, ModelRef, Snapshot, StoreError, Tag, sign_statement
-from ledger import queries as lq
-from ledger.store import Store
+from ledger import _queries as lq
+from ledger._store import Store
 from tests.ledger_support import (
     MINUTE,
     ORIGIN,

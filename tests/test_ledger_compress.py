@@ -10,7 +10,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from ledger.compress import MAX_STORED_ENTRY, Codec, DamagedEntry, make_dictionary
+from ledger._compress import MAX_STORED_ENTRY, Codec, DamagedEntry, make_dictionary
 
 CODEC = Codec(make_dictionary("example.com/models"))
 

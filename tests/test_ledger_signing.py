@@ -25,7 +25,7 @@ import verifier as v
 from ledger import ActorKey, Ledger, sign_statement
 from ledger import _checks
 from ledger._checks import Deferred, run_checks
-from ledger.sodium import SodiumSigner, sodium_check, sodium_verify
+from ledger._sodium import SodiumSigner, sodium_check, sodium_verify
 from tests.ledger_support import ORIGIN, T0, Clock, Keys, fingerprint, make_ledger, register
 
 BIG = 700  # a batch this big checks its own signatures on several threads

@@ -16,10 +16,11 @@ import msgspec
 import pytest
 
 import verifier as v
-from ledger import ActorKey, AuditError, KeyFileError, Ledger, LogKey, StoreError, tree
+from ledger import ActorKey, AuditError, KeyFileError, Ledger, LogKey, StoreError
+from ledger import _tree as tree
 from ledger.errors import StoreLimitError
-from ledger import store as lstore
-from ledger.writer import sign_checkpoint
+from ledger import _store as lstore
+from ledger._writer import sign_checkpoint
 from tests import reference as ref
 from tests.ledger_support import ORIGIN, Clock, Keys, entries, flip, make_ledger, register
 

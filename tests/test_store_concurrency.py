@@ -27,9 +27,9 @@ import pytest
 
 import verifier as v
 from ledger import Ledger, StoreError
-from ledger import store as lstore
+from ledger import _store as lstore
 from ledger.errors import StoreLimitError
-from ledger.store import Store
+from ledger._store import Store
 from tests.ledger_support import T0, Clock, Keys, make_ledger, register
 from tests.reliability.common import REPO, Setup, build_store, wait_line
 
@@ -386,7 +386,7 @@ def test_a_fresh_store_is_small_although_its_map_is_reserved(path: Path, keys: K
 LIMITED = """
 import json, resource, sys
 from ledger import Ledger, StoreError
-from ledger.store import Store
+from ledger._store import Store
 from tests.ledger_support import Keys, make_ledger, register
 limit = int(sys.argv[2])
 if limit < 0:  # just above what the process uses now: not even the floor fits
@@ -459,7 +459,7 @@ def test_a_full_map_refuses_the_write_and_stores_nothing(
 SMALL_MAP = """
 import sys
 from ledger import Ledger, StoreError
-from ledger import store as lstore
+from ledger import _store as lstore
 lstore.MAX_MAP = 1 << 20  # as if the address space allowed no more
 with Ledger.open(sys.argv[1]) as led:
     print(led.size, flush=True)
@@ -529,7 +529,7 @@ MANY_THREADS = """
 import json, sys, threading, time
 from pathlib import Path
 from ledger import Ledger
-from ledger.store import Store
+from ledger._store import Store
 from tests.ledger_support import Clock, Keys, make_ledger, register
 
 base = Path(sys.argv[1])

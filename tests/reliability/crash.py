@@ -14,8 +14,8 @@ from typing import Any
 
 import verifier as v
 from ledger import AuditError, Ledger
-from ledger import queries as q
-from ledger.store import u64
+from ledger import _queries as q
+from ledger._store import u64
 from tests.reliability.common import Setup, build_store, spawn, wait_line
 
 

@@ -27,7 +27,7 @@ import msgspec
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey
 from ledger.statements import build_signed
-from ledger.writer import sign_checkpoint
+from ledger._writer import sign_checkpoint
 from tests import reference as ref
 from tests.helpers import bundle_bytes, bundle_doc
 from tests.ledger_support import ORIGIN, Keys

@@ -18,10 +18,11 @@ import lmdb
 import msgspec
 
 import verifier as v
-from ledger import AuditError, Ledger, StoreError, tree
-from ledger.codec import encode_keyring, encode_state
-from ledger.compress import Codec
-from ledger.store import DB_NAMES, from_u64, u64
+from ledger import AuditError, Ledger, StoreError
+from ledger import _tree as tree
+from ledger._codec import encode_keyring, encode_state
+from ledger._compress import Codec
+from ledger._store import DB_NAMES, from_u64, u64
 from tests.ledger_support import flip
 from tests.reliability.common import Setup, build_store
 

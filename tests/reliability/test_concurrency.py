@@ -1,6 +1,6 @@
 """Part 2: writer and reader processes on one store at once (CI: 4 x 150; full: 4 x 2000).
 (The bug it found, a batch whose map had to grow while another writer appended, is gone
-with map growth itself: the map is reserved once, ledger/store.py.)"""
+with map growth itself: the map is reserved once, ledger/_store.py.)"""
 
 from __future__ import annotations
 

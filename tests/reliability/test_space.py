@@ -11,7 +11,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from ledger import store as lstore
+from ledger import _store as lstore
 from tests.reliability.space import run_space
 
 

@@ -26,15 +26,15 @@ from verifier import (
     time_line,
 )
 
-from . import tree
+from . import _tree as tree
 from ._state import StoreState
-from .codec import encode_keyring
+from ._codec import encode_keyring
 from .keys import LogKey
 from .results import Snapshot
-from .sodium import sodium_check
+from ._sodium import sodium_check
 from .statements import Signed
-from .store import MAX_NAME_BYTES, Store, from_u64, u64
-from .versions import previous_row, version_key, version_value
+from ._store import MAX_NAME_BYTES, Store, from_u64, u64
+from ._versions import previous_row, version_key, version_value
 
 
 class Appender:

@@ -10,11 +10,11 @@ import lmdb
 
 from verifier import ModelState, parse_entry, statement_model
 
-from . import tree
-from .codec import decode_state
+from . import _tree as tree
+from ._codec import decode_state
 from .results import Snapshot
-from .store import MAX_NAME_BYTES, Store, from_u64, u64
-from .versions import states_before
+from ._store import MAX_NAME_BYTES, Store, from_u64, u64
+from ._versions import states_before
 
 
 def size(store: Store, txn: lmdb.Transaction) -> int:

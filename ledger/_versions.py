@@ -26,9 +26,9 @@ from verifier import (
     ParsedEntry,
 )
 
-from .codec import decode_state, encode_state
+from ._codec import decode_state, encode_state
 from .errors import StoreError
-from .store import Store, from_u64, u64
+from ._store import Store, from_u64, u64
 
 _SPECIAL = {UPDATE_EVENT, RETIRE_EVENT, VALIDATION_EVENT}
 _E = ord("E")

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from .compress import Codec, DamagedEntry, make_dictionary
+from ._compress import Codec, DamagedEntry, make_dictionary
 
 from ._writelock import WriteLock
 from .errors import StoreError, StoreFullError, StoreLimitError

@@ -14,7 +14,7 @@ import msgspec
 
 from verifier import Event, KeyRecord, ModelState, Register, VerifierKey, parse_entry
 
-from .store import MAX_KEY, Store, from_u64, u64
+from ._store import MAX_KEY, Store, from_u64, u64
 
 V = TypeVar("V")
 

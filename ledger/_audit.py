@@ -19,12 +19,12 @@ from verifier import (
     statement_model,
 )
 
-from . import tree
-from .codec import encode_keyring, encode_state
-from .compress import DamagedEntry, make_dictionary
+from . import _tree as tree
+from ._codec import encode_keyring, encode_state
+from ._compress import DamagedEntry, make_dictionary
 from .errors import AuditError
-from .store import Store, from_u64, u64
-from .versions import version_key, version_value
+from ._store import Store, from_u64, u64
+from ._versions import version_key, version_value
 
 
 def _rows(txn: lmdb.Transaction, db: Any) -> Iterator[tuple[bytes, bytes]]:
