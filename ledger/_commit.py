@@ -42,6 +42,7 @@ class Write:
     """One caller's queued write and, once answered, its outcome."""
 
     apply: Apply
+    deadline: float  # time.monotonic() by which the caller stops waiting for its turn
     state: int = QUEUED
     result: Any = None
     error: BaseException | None = None
@@ -49,18 +50,31 @@ class Write:
     wake: threading.Event = field(default_factory=threading.Event)
 
 
+class Status:
+    """What ``run_group`` tells the committer: set ``committed`` as soon as the commit
+    is known to have happened (also when an interrupt came right after it)."""
+
+    __slots__ = ("committed",)
+
+    def __init__(self) -> None:
+        self.committed = False
+
+
+RunGroup = Callable[[Callable[[], list[Write]], float, Status], BaseException | None]
+
+
 class GroupCommitter:
     """Collects concurrent writes into group commits (see the module docstring).
 
-    ``run_group(group, take)`` does the store work for one group: it opens the write
+    ``run_group(take, deadline, status)`` does the store work for one group: it waits
+    for the store at most until ``deadline`` (time.monotonic()), opens the write
     transaction, calls ``take()`` for the writes whose callers still wait, sets
-    ``result`` or ``error`` on each, and commits. It returns None, or an interrupt that
-    arrived after the commit succeeded (raised once the results are delivered); it
-    raises only if nothing of the group was stored.
+    ``result`` or ``error`` on each, commits and sets ``status.committed``. It returns
+    None, or an interrupt that arrived after the commit (raised once the results are
+    delivered); it raises only if nothing of the group was stored.
     """
 
-    def __init__(self, run_group: Callable[[Callable[[], list[Write]]], BaseException | None],
-                 *, max_group: int = 1024) -> None:
+    def __init__(self, run_group: RunGroup, *, max_group: int = 1024) -> None:
         self._run_group = run_group
         self._max_group = max_group
         self._lock = threading.Lock()
@@ -81,11 +95,11 @@ class GroupCommitter:
     def submit(self, apply: Apply, timeout: float) -> Any:
         """Run ``apply`` in a group commit; return its result once committed.
 
-        Raises what ``apply`` raised for this write, StoreBusyError if the write was
-        still queued after ``timeout`` seconds (nothing stored), or StoreError if the
-        group failed (nothing stored).
+        Raises what ``apply`` raised for this write, StoreBusyError if the store stayed
+        busy for ``timeout`` seconds (nothing stored), or StoreError if the group failed
+        (nothing stored). An interrupt while waiting takes the write out of the queue.
         """
-        w = Write(apply)
+        w = Write(apply, time.monotonic() + timeout)
         with self._lock:
             if self._closed:
                 raise ValueError("the ledger is closed")
@@ -94,8 +108,12 @@ class GroupCommitter:
                 self._leading = True
                 w.lead = True
         if not w.lead:
-            self._wait(w, timeout)
-        if w.lead:
+            try:
+                self._wait(w, timeout)
+            except BaseException:
+                self._abandon(w)
+                raise
+        if w.lead and w.state == QUEUED:
             self._lead(w)
         if w.error is not None:
             raise w.error
@@ -103,24 +121,46 @@ class GroupCommitter:
 
     def _wait(self, w: Write, timeout: float) -> None:
         """Wait until ``w`` is answered or handed the lead; bounded while it is queued."""
-        deadline = time.monotonic() + timeout
-        while not w.wake.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
-            if time.monotonic() < deadline:
-                continue
+        while True:
+            w.wake.wait(max(0.0, min(1.0, w.deadline - time.monotonic())))
             with self._lock:
-                if w.state == QUEUED and not w.lead:
+                if w.state == DONE or (w.lead and w.state == QUEUED):
+                    return
+                if w.state == QUEUED and time.monotonic() >= w.deadline:
                     self._queue.remove(w)
                     w.state = CANCELLED
                     self._idle.notify_all()
                     raise StoreBusyError(
                         f"the write waited {timeout:g} s for the store and was not stored "
                         "(another writer holds the store's write lock): try again")
-            # taken by a leader: its commit is under way and its outcome is delivered
-            deadline = time.monotonic() + 1.0
+                # taken by a leader, whose wait for the store is bounded: wait on
+
+    def _abandon(self, w: Write) -> None:
+        """The caller of ``w`` stopped waiting (an interrupt): if ``w`` is still queued,
+        it is never stored; a lead handed to it goes on to the next write."""
+        with self._lock:
+            if w.state != QUEUED:
+                return  # taken: its group's outcome stands, though nobody reads it
+            self._queue.remove(w)
+            w.state = CANCELLED
+            if w.lead:
+                self._pass_lead()
+            self._idle.notify_all()
+
+    def _pass_lead(self) -> None:
+        """Hand the lead to the oldest queued write, or end it (holding ``_lock``)."""
+        nxt = self._queue[0] if self._queue else None
+        if nxt is None:
+            self._leading = False
+            self._idle.notify_all()
+        else:
+            nxt.lead = True
+            nxt.wake.set()
 
     def _lead(self, mine: Write) -> None:
         """Commit groups until ``mine`` is answered, then pass the lead on."""
         group: list[Write] = []
+        status = Status()
         try:
             while mine.state not in (DONE, CANCELLED):
                 self._gather()
@@ -132,21 +172,17 @@ class GroupCommitter:
                 if not group:  # unreachable while mine is queued; never spin
                     raise StoreError("internal error: the write queue lost a write")
                 self._last_group = len(group)
-                self._commit(group)
+                status = Status()
+                self._commit(group, mine.deadline, status)
         finally:
-            _deliver(group, StoreError("nothing stored: the commit was interrupted"))
+            # after an interrupt anywhere above: answer what is unanswered, by the outcome
+            _deliver(group, None if status.committed else
+                     StoreError("nothing stored: the commit was interrupted"))
             with self._lock:
                 if mine.state == QUEUED:  # interrupted before its group: never stored later
                     self._queue.remove(mine)
                     mine.state = CANCELLED
-                nxt = self._queue[0] if self._queue else None
-                if nxt is None:
-                    self._leading = False
-                    self._idle.notify_all()
-                else:
-                    nxt.lead = True
-            if nxt is not None:
-                nxt.wake.set()
+                self._pass_lead()
 
     def _gather(self) -> None:
         """Before taking a group, give the callers just answered a moment to queue their
@@ -171,15 +207,15 @@ class GroupCommitter:
                 w.state = IN_FLIGHT
         return live
 
-    def _commit(self, group: list[Write]) -> None:
+    def _commit(self, group: list[Write], deadline: float, status: Status) -> None:
         late: BaseException | None = None
         failure: BaseException | None = None
         try:
-            late = self._run_group(lambda: self._take(group))
+            late = self._run_group(lambda: self._take(group), deadline, status)
         except BaseException as exc:
             failure = exc
         finally:
-            _deliver(group, failure)
+            _deliver(group, None if status.committed else failure)
         if late is not None:
             raise late
         if failure is not None and not isinstance(failure, Exception):
@@ -187,17 +223,19 @@ class GroupCommitter:
 
 
 def _deliver(group: list[Write], failure: BaseException | None) -> None:
-    """Answer every write of ``group`` not answered yet (idempotent): its own outcome,
-    or ``failure`` (nothing of the group was stored)."""
+    """Answer every write of ``group`` not answered yet, and wake every answered one
+    (idempotent, so a second call completes one that an interrupt cut short): its own
+    outcome, or ``failure`` (nothing of the group was stored)."""
     for w in group:
-        if w.state in (DONE, CANCELLED):
+        if w.state == CANCELLED:
             continue
-        if failure is not None:
-            w.result = None
-            w.error = failure if w.lead else _not_stored(failure)
-        elif w.state == TAKEN:  # never reached the transaction
-            w.error = StoreError("nothing stored: the commit ended before this write")
-        w.state = DONE
+        if w.state != DONE:
+            if failure is not None:
+                w.result = None
+                w.error = failure if w.lead else _not_stored(failure)
+            elif w.state == TAKEN:  # never reached the transaction
+                w.error = StoreError("nothing stored: the commit ended before this write")
+            w.state = DONE
         w.wake.set()
 
 

@@ -305,15 +305,15 @@ class Store:
         StoreError (a full map StoreLimitError). The result is returned only after
         the commit succeeded.
         """
-        self.write_lock.acquire(WRITE_WAIT)
         try:
+            self.write_lock.acquire(WRITE_WAIT)
             with self.begin(write=True) as txn:
                 result = fn(txn)
             return result
         except lmdb.Error as exc:
             raise self.error(exc) from None
         finally:
-            self.write_lock.release()
+            self.write_lock.release_if_mine()
 
     def error(self, exc: lmdb.Error) -> StoreError:
         """An LMDB failure on this store as a StoreError that says what happened."""
@@ -330,6 +330,12 @@ class Store:
             return self._shared.env.begin(write=write, buffers=False)
         except lmdb.MapResizedError:
             raise _resized_error(self.path, self._shared.env) from None
+
+    def make_writable(self) -> None:
+        """Switch this process's environment on the store to writable now (a writer does
+        at open, so that its first write does not make this process's readers wait while
+        it waits for another process's writer). Waits for the store's writer lock."""
+        self._shared.make_writable()
 
     def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in a read transaction (a consistent snapshot)."""

@@ -16,25 +16,32 @@ from .errors import StoreBusyError
 
 
 class WriteLock:
-    """Held by the thread that has a write transaction open on the store."""
+    """Held by the thread that has a write transaction open on the store.
+
+    Built on an RLock only for its exact, interrupt-safe ownership (the owner is set in
+    C, with the acquisition): a second acquisition by the owner is refused, never
+    granted, because LMDB would wait for itself."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: int | None = None
+        self._lock = threading.RLock()
+
+    def mine(self) -> bool:
+        """Whether this thread holds it."""
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]
 
     def acquire(self, timeout: float) -> None:
         """Wait at most ``timeout`` seconds; StoreBusyError if the store stayed busy,
         ValueError if this thread holds it already."""
-        me = threading.get_ident()
-        if self._owner == me:
+        if self.mine():
             raise ValueError("this thread already has a write transaction open on this store "
                              "(a batch): write through that batch, or end it first")
         if not self._lock.acquire(timeout=max(0.0, timeout)):
-            raise StoreBusyError(f"the store stayed busy for {timeout:g} s (a batch or another "
-                                 "write held it): nothing was stored; try again")
-        self._owner = me
+            raise StoreBusyError(f"the store stayed busy (a batch or another write held it) "
+                                 f"for the {max(0.0, timeout):.3g} s this write could wait: "
+                                 "nothing was stored; try again")
 
-    def release(self) -> None:
-        """Release; only the owner calls this."""
-        self._owner = None
-        self._lock.release()
+    def release_if_mine(self) -> None:
+        """Release it if this thread holds it (safe in any ``finally``, including after
+        an interrupt that came between an acquisition and the code that tracks it)."""
+        if self.mine():
+            self._lock.release()

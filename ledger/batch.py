@@ -46,8 +46,8 @@ class Batch(Verbs):
         self._own: Signed | None = None  # the statement being appended, if this process signed it
         self._done = False
         self._lock = self._store.write_lock
-        self._lock.acquire(ledger.write_timeout)
         try:
+            self._lock.acquire(ledger.write_timeout)
             try:
                 self.txn = self._store.begin(write=True)
             except lmdb.Error as exc:
@@ -58,7 +58,7 @@ class Batch(Verbs):
                 self.txn.abort()
                 raise
         except BaseException:
-            self._lock.release()
+            self._lock.release_if_mine()
             raise
 
     # -- what Verbs needs ---------------------------------------------------------------
@@ -125,12 +125,12 @@ class Batch(Verbs):
 
     def abort(self) -> None:
         """Discard every write of the batch (idempotent)."""
-        if not self._done:
-            self._done = True
-            try:
+        try:
+            if not self._done:
+                self._done = True
                 self.txn.abort()
-            finally:
-                self._lock.release()
+        finally:
+            self._lock.release_if_mine()
 
     def commit(self) -> None:
         """Run the deferred checks, sign the checkpoint and commit: afterwards, every
@@ -146,8 +146,9 @@ class Batch(Verbs):
         except BaseException:
             self.abort()
             raise
-        self._done = True
-        self._lock.release()
+        finally:
+            self._done = True
+            self._lock.release_if_mine()
 
     @property
     def start_size(self) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,7 +30,7 @@ from verifier import (
 
 from . import _queries as q
 from . import _tree as tree
-from ._commit import GroupCommitter, Write
+from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -154,8 +156,9 @@ class Ledger(Verbs):
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, log_key: LogKey | None = None,
              signer: ActorKey | None = None, clock: Clock | None = None) -> Ledger:
-        """Open an existing store. Without ``log_key`` it is read-only. Opening takes no
-        lock: it neither waits for nor blocks a writer."""
+        """Open an existing store. Without ``log_key`` it is read-only, and opening takes
+        no lock: it neither waits for nor blocks a writer. With ``log_key``, opening waits
+        (as the first write would) while another process holds the store's writer lock."""
         store = Store.open(path)
         ledger = cls(store, None, signer, clock)
         if log_key is not None:
@@ -166,6 +169,11 @@ class Ledger(Verbs):
                 store.close()
                 raise ValueError("that log key is not this store's log key")
             ledger._log_key = log_key.named(expected.name)
+            try:
+                store.make_writable()
+            except BaseException:
+                store.close()
+                raise
         return ledger
 
     def close(self) -> None:
@@ -203,10 +211,14 @@ class Ledger(Verbs):
         """Write through the caller's batch if this context has one, else through the
         group commit (returns after the synced commit). In the group commit the leader
         makes, checks and appends the statement: the caller only waits."""
-        batch = self._batch.get()
+        batch = self._own_batch()
         if batch is not None:
             return batch._write(statement, prepare, at)
         self._need_log_key()
+        if self._store.write_lock.mine():
+            raise ValueError("this thread has a batch open on this store (through another "
+                             "Ledger object or context): write through that batch, or end "
+                             "it first")
 
         def apply(group: tuple[Appender, _GroupCheck]) -> Any:
             app, check = group
@@ -231,25 +243,27 @@ class Ledger(Verbs):
 
         return self._committer.submit(apply, self.write_timeout)
 
-    def _run_group(self, take: Callable[[], list[Write]]) -> BaseException | None:
-        """One group commit (see ledger._commit): apply each write in one transaction,
-        check every signature at once (on threads), sign one checkpoint, commit.
-        Returns an interrupt that came after the commit.
+    def _run_group(self, take: Callable[[], list[Write]], deadline: float,
+                   status: Status) -> BaseException | None:
+        """One group commit (see ledger._commit): wait for the store until ``deadline``,
+        apply each write in one transaction, check every signature at once (on
+        threads), sign one checkpoint, commit. Returns an interrupt that came after
+        the commit.
 
         A write whose signature fails is answered SignatureError and the group is
         applied again without it (a later write may have depended on it)."""
         log_key = self._need_log_key()
         store = self._store
-        note: bytes | None = None
-        store.write_lock.acquire(self.write_timeout)
+        lock = store.write_lock
         try:
+            lock.acquire(deadline - time.monotonic())
             live = take()
             while True:
+                note: bytes | None = None
                 try:
                     txn = store.begin(write=True)
                 except lmdb.Error as exc:
                     raise store.error(exc) from None
-                committed = False
                 try:
                     app, bad = self._apply_group(store, txn, live)
                     if bad:
@@ -258,18 +272,19 @@ class Ledger(Verbs):
                         continue
                     note = app.finish(log_key)
                     txn.commit()
-                    committed = True
+                    status.committed = True
                     return None
                 except lmdb.Error as exc:
                     txn.abort()
                     raise store.error(exc) from None
                 except BaseException as exc:
-                    if not committed and note is not None and self._stored(note):
+                    if status.committed or (note is not None and self._stored(note)):
+                        status.committed = True
                         return exc  # interrupted after the commit: the results stand
                     txn.abort()
                     raise
         finally:
-            store.write_lock.release()
+            lock.release_if_mine()
 
     def _apply_group(self, store: Store, txn: lmdb.Transaction, live: list[Write]
                      ) -> tuple[Appender, set[Write]]:
@@ -310,7 +325,7 @@ class Ledger(Verbs):
         none of them is stored. The ledger's verbs called in the same thread and context
         join the batch; other threads' writes wait until it ends."""
         log_key = self._need_log_key()
-        if self._batch.get() is not None:
+        if self._own_batch() is not None:
             raise ValueError("batches do not nest")
         batch = Batch(self, log_key, self._now_ns)
         token = self._batch.set(batch)
@@ -324,9 +339,18 @@ class Ledger(Verbs):
         finally:
             self._batch.reset(token)
 
+    def _own_batch(self) -> Batch | None:
+        """The batch this caller opened and may use: one in this context, opened by
+        this thread, not ended. (A context copied into another thread or into a task
+        that outlives the batch carries it too; there it is not the caller's.)"""
+        batch = self._batch.get()
+        if batch is None or batch._thread != threading.get_ident() or batch._done:
+            return None
+        return batch
+
     @contextmanager
     def _reader(self) -> Iterator[lmdb.Transaction]:
-        batch = self._batch.get()
+        batch = self._own_batch()
         if batch is not None:
             with batch._reader() as txn:
                 yield txn
@@ -339,7 +363,7 @@ class Ledger(Verbs):
                        metadata: dict[str, Any] | None = None,
                        members: list[str] | None = None) -> ModelRef:
         """Register a group and add its members, in one transaction."""
-        if self._batch.get() is not None:
+        if self._own_batch() is not None:
             return self._group(name, owner, model_type, tier, purpose, status, metadata, members)
         with self.batch():
             ref = self._group(name, owner, model_type, tier, purpose, status, metadata, members)
@@ -423,7 +447,7 @@ class Ledger(Verbs):
         note = q.checkpoint_note(self._store, txn, n)
         if note is not None:
             return note
-        batch = self._batch.get()
+        batch = self._own_batch()
         if batch is not None and n > batch.start_size:
             # never sign a tree head the batch might still abort (it would be a fork)
             raise ValueError("proofs of a batch's writes are available once it commits")
@@ -451,7 +475,7 @@ class Ledger(Verbs):
         """Sign and store a fresh checkpoint of the current size at the log's time now,
         so a bundle can be complete up to now; returns its note. Needs the log key."""
         log_key = self._need_log_key()
-        if self._batch.get() is not None:
+        if self._own_batch() is not None:
             raise ValueError("sign a fresh checkpoint outside a batch")
 
         def fn(txn: lmdb.Transaction) -> bytes:
@@ -510,7 +534,7 @@ class Ledger(Verbs):
             t_req = to_ns(at)
             if not 0 <= t_req <= 2**63 - 1:
                 raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
-            if size is None and self._batch.get() is None and self._log_key is not None:
+            if size is None and self._own_batch() is None and self._log_key is not None:
                 now = self._now_ns()
                 if t_req > now:
                     raise ValueError(f"{iso(t_req)} is in the future (the log's time is "
