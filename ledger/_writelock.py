@@ -24,24 +24,39 @@ class WriteLock:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._holder: object | None = None  # the batch holding it, if a batch does
 
     def mine(self) -> bool:
         """Whether this thread holds it."""
         return bool(self._lock._is_owned())  # type: ignore[attr-defined]
 
-    def acquire(self, timeout: float) -> None:
+    def busy_here(self) -> bool:
+        """Whether this thread holds it for a batch still open."""
+        holder = self._holder
+        return self.mine() and holder is not None and not getattr(holder, "_done", True)
+
+    def acquire(self, timeout: float, holder: object | None = None) -> None:
         """Wait at most ``timeout`` seconds; StoreBusyError if the store stayed busy,
-        ValueError if this thread holds it already."""
+        ValueError if this thread holds it for an open batch. ``holder``: the batch
+        that will hold it (None for a write that ends before its caller goes on)."""
         if self.mine():
-            raise ValueError("this thread already has a write transaction open on this store "
-                             "(a batch): write through that batch, or end it first")
+            holder = self._holder
+            if holder is not None and not getattr(holder, "_done", True):
+                raise ValueError("this thread already has a write transaction open on this "
+                                 "store (a batch): write through that batch, or end it first")
+            # held by something of this thread that has ended (an interrupt came between
+            # its end and its release): nothing uses it, so it is released here
+            self._holder = None
+            self._lock.release()
         if not self._lock.acquire(timeout=max(0.0, timeout)):
             raise StoreBusyError(f"the store stayed busy (a batch or another write held it) "
                                  f"for the {max(0.0, timeout):.3g} s this write could wait: "
                                  "nothing was stored; try again")
+        self._holder = holder
 
     def release_if_mine(self) -> None:
         """Release it if this thread holds it (safe in any ``finally``, including after
         an interrupt that came between an acquisition and the code that tracks it)."""
         if self.mine():
+            self._holder = None
             self._lock.release()

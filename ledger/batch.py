@@ -47,7 +47,7 @@ class Batch(Verbs):
         self._done = False
         self._lock = self._store.write_lock
         try:
-            self._lock.acquire(ledger.write_timeout)
+            self._lock.acquire(ledger.write_timeout, holder=self)
             try:
                 self.txn = self._store.begin(write=True)
             except lmdb.Error as exc:
@@ -139,7 +139,8 @@ class Batch(Verbs):
         try:
             run_checks(self._deferred)
             self._app.finish(self._log_key)
-            self.txn.commit()
+            self._done = True  # from here the lock is free to reclaim, whatever happens
+            self.txn.commit()  # (a failed commit aborts the transaction)
         except lmdb.Error as exc:
             self.abort()
             raise self._store.error(exc) from None

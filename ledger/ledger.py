@@ -215,7 +215,7 @@ class Ledger(Verbs):
         if batch is not None:
             return batch._write(statement, prepare, at)
         self._need_log_key()
-        if self._store.write_lock.mine():
+        if self._store.write_lock.busy_here():
             raise ValueError("this thread has a batch open on this store (through another "
                              "Ledger object or context): write through that batch, or end "
                              "it first")

@@ -298,12 +298,13 @@ def test_closed_ledger_refuses_writes(shared: Ledger, tmp_path: Path) -> None:
 def test_committer_delivers_each_result_and_groups() -> None:
     groups: list[int] = []
 
-    def run_group(take: Any) -> None:
+    def run_group(take: Any, deadline: float, status: Any) -> None:
         live = take()
         groups.append(len(live))
         time.sleep(0.01)
         for w in live:
             w.result = w.apply(None)
+        status.committed = True
 
     gc = GroupCommitter(run_group)
     out: dict[int, Any] = {}
@@ -324,7 +325,7 @@ def test_committer_interrupt_in_the_leader_answers_every_waiter() -> None:
     calls = [0]
     started = threading.Event()
 
-    def run_group(take: Any) -> None:
+    def run_group(take: Any, deadline: float, status: Any) -> None:
         calls[0] += 1
         live = take()
         if calls[0] == 1:
@@ -333,6 +334,7 @@ def test_committer_interrupt_in_the_leader_answers_every_waiter() -> None:
             raise KeyboardInterrupt
         for w in live:
             w.result = w.apply(None)
+        status.committed = True
 
     gc = GroupCommitter(run_group)
     got: dict[str, Any] = {}

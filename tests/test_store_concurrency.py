@@ -195,8 +195,17 @@ class RecordingEnv:
         return getattr(self._env, name)
 
 
+@pytest.fixture
+def lazy_swap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledger.open with the log key switches to writable at once (so that its first write
+    never makes readers wait for another process); these tests exercise the store's own
+    switch at the first write, which any other user of Store still gets."""
+    monkeypatch.setattr(lstore.Store, "make_writable", lambda self: None)
+
+
+
 def test_opening_an_existing_store_begins_no_write_transaction(
-        path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+        path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch, lazy_swap: None) -> None:
     """Creating writes (the format row, the databases); opening never does, and neither
     do reads. The first write of a process that opened the store does."""
     make_ledger(path, keys).close()
@@ -215,7 +224,7 @@ def test_opening_an_existing_store_begins_no_write_transaction(
 
 
 def test_the_first_write_waits_for_this_process_readers_and_breaks_none(
-        path: Path, keys: Keys) -> None:
+        path: Path, keys: Keys, lazy_swap: None) -> None:
     """A store opened with its log key is read-only until the process writes; the first
     write swaps in a writable environment once no read of the process is open (new reads
     wait meanwhile). Two threads reading without pause see no error."""
@@ -258,7 +267,7 @@ def test_the_first_write_waits_for_this_process_readers_and_breaks_none(
     led.close()
 
 
-def test_a_thread_that_reads_cannot_start_the_first_write(path: Path, keys: Keys) -> None:
+def test_a_thread_that_reads_cannot_start_the_first_write(path: Path, keys: Keys, lazy_swap: None) -> None:
     """The swap waits for every open read of the process; one of the writing thread's own
     would never end: that is a StoreError, not a hang."""
     make_ledger(path, keys).close()
@@ -272,7 +281,7 @@ def test_a_thread_that_reads_cannot_start_the_first_write(path: Path, keys: Keys
 
 
 def test_a_failed_swap_leaves_the_store_readable(
-        path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+        path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch, lazy_swap: None) -> None:
     """If the writable environment cannot be opened, the write raises StoreError and the
     read-only environment is back: reads go on, and a later write can succeed."""
     make_ledger(path, keys).close()

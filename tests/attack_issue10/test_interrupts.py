@@ -157,14 +157,14 @@ def test_ctrl_c_while_leader_answers_can_leave_a_caller_waiting_for_ever(tmp_pat
 
 
 def test_ctrl_c_right_after_a_batch_commits_leaks_the_write_lock(tmp_path: Path) -> None:
-    """Ctrl-C between ``self.txn.commit()`` and ``self._lock.release()`` in Batch.commit
-    (outside its try). The batch is stored (documented: 'if it came after the commit,
+    """Ctrl-C between ``self.txn.commit()`` and the lock's release in Batch.commit. The batch is stored (documented: 'if it came after the commit,
     leaves it whole'), but the store's write lock stays held by this thread: every later
     write in this thread raises ValueError ('already has a write transaction open'), and
     every other thread's StoreBusyError, for ever."""
     led, _, _ = new_ledger(tmp_path / "s")
     led.write_timeout = 1.0
-    line = line_of(Batch.commit, "self._done = True")
+    # the finally after the commit (the first ``self._done = True`` precedes the commit)
+    line = line_of(Batch.commit, "self._lock.release_if_mine()")
     trace = interrupt_at("commit", lambda ln, f: ln == line)
     sys.settrace(trace)
     try:

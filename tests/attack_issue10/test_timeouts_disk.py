@@ -12,7 +12,7 @@ import pytest
 import verifier as v
 from ledger import StoreError
 from ledger.errors import StoreBusyError, StoreFullError
-from ledger.store import Store
+from ledger._store import Store
 from tests.attack_issue10.common import new_ledger
 
 
