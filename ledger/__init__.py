@@ -1,11 +1,14 @@
 """The modelseal writer: LMDB store, Merkle node store, signed checkpoints, keys.
 
-Every byte format comes from ``verifier``; this package defines none again.
+Every byte format and rule comes from ``verifier`` (its public names only); this package
+defines none again. The public API is what ``__all__`` lists; modules whose names start
+with an underscore are internal.
 """
 
+from .batch import Batch
 from .errors import (
-    AuditError, EncryptedKeyError, InsecureKeyFileError, KeyFileError, LedgerError, StoreError,
-    WrongPassphraseError,
+    AuditError, EncryptedKeyError, InsecureKeyFileError, KeyFileError, LedgerError,
+    StoreBusyError, StoreError, StoreFullError, StoreLimitError, WrongPassphraseError,
 )
 from .keys import ActorKey, LogKey
 from .ledger import Ledger
@@ -13,7 +16,8 @@ from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
 from .statements import sign_statement
 
 __all__ = [
-    "ActorKey", "AuditError", "ConsistencyProof", "EncryptedKeyError", "InclusionProof",
+    "ActorKey", "AuditError", "Batch", "ConsistencyProof", "EncryptedKeyError", "InclusionProof",
     "InsecureKeyFileError", "KeyFileError", "Ledger", "LedgerError", "LogKey", "ModelRef",
-    "Snapshot", "StoreError", "Tag", "WrongPassphraseError", "sign_statement",
+    "Snapshot", "StoreBusyError", "StoreError", "StoreFullError", "StoreLimitError", "Tag",
+    "WrongPassphraseError", "sign_statement",
 ]
