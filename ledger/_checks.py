@@ -89,3 +89,40 @@ def run_checks(checks: list[Deferred], wait: float = WAIT) -> None:
     for c, ok in zip(checks, check_all(checks, wait), strict=True):
         if not ok:
             raise c.error()
+
+
+class Background:
+    """A batch's deferred checks, sent to the check threads in chunks as the batch goes
+    on (py-lmdb gives up the GIL at every store call, so a worker gets it often), and
+    collected at commit. Only checks of writes already accepted are sent."""
+
+    CHUNK = 64
+
+    def __init__(self) -> None:
+        self.checks: list[Deferred] = []
+        self._sent = 0
+        self._futures: list[tuple[int, int, Future[list[bool]]]] = []
+
+    def pump(self) -> None:
+        """Send every whole chunk not sent yet."""
+        while len(self.checks) - self._sent >= self.CHUNK:
+            start, end = self._sent, self._sent + self.CHUNK
+            self._futures.append((start, end, _workers().submit(
+                _check_slice, self.checks[start:end], 0, 1)))
+            self._sent = end
+
+    def finish(self, wait: float = WAIT) -> None:
+        """Raise the SignatureError of the first failing check (in order); else return.
+        What the workers have not answered within ``wait`` is checked here."""
+        oks: list[bool] = []
+        wait_all([f for _, _, f in self._futures], timeout=wait)
+        for start, end, fut in self._futures:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                oks.extend(fut.result())
+            else:  # fail closed
+                fut.cancel()
+                oks.extend(_check_slice(self.checks[start:end], 0, 1))
+        oks.extend(check_all(self.checks[self._sent:], wait))
+        for c, ok in zip(self.checks, oks, strict=True):
+            if not ok:
+                raise c.error()

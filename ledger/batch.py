@@ -17,7 +17,7 @@ import lmdb
 
 from verifier import VerifierError, VerifierKey
 
-from ._checks import Deferred, run_checks
+from ._checks import Background, Deferred
 from ._verbs import Make, Prepare, Verbs
 from .errors import StoreError
 from .keys import ActorKey, LogKey
@@ -42,7 +42,8 @@ class Batch(Verbs):
         self._log_key = log_key
         self._clock = now_ns
         self._thread = threading.get_ident()
-        self._deferred: list[Deferred] = []
+        self._bg = Background()
+        self._deferred = self._bg.checks
         self._own: Signed | None = None  # the statement being appended, if this process signed it
         self._done = False
         self._lock = self._store.write_lock
@@ -112,6 +113,7 @@ class Batch(Verbs):
             raise
         finally:
             self._own = None
+        self._bg.pump()
         return self._app.snapshot(p)
 
     # -- life -----------------------------------------------------------------------
@@ -137,7 +139,7 @@ class Batch(Verbs):
         write of the batch is stored. On any failure, nothing of it is."""
         self._usable()
         try:
-            run_checks(self._deferred)
+            self._bg.finish()
             self._app.finish(self._log_key)
             self._done = True  # from here the lock is free to reclaim, whatever happens
             self.txn.commit()  # (a failed commit aborts the transaction)

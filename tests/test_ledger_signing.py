@@ -294,3 +294,26 @@ def test_a_refused_write_leaves_no_deferred_check(ledger: Ledger) -> None:
             ledger.record("no_such_model", event="e")
         _restore_signer(ledger)
     assert [s.event_type for s in ledger.history("fraud")] == ["registered", "ok"]
+
+
+def test_a_big_batch_fails_closed_when_its_background_checks_die(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch sends its own signatures' checks to the check threads as it goes; if every
+    one of those dies, the committing thread checks them itself: a bad signature is still
+    found, and a good batch still commits."""
+    real = _checks._check_slice
+
+    def dying(checks: list[Deferred], start: int, step: int) -> list[bool]:
+        if threading.current_thread().name.startswith("modelseal-sigcheck"):
+            raise RuntimeError("worker died")
+        return real(checks, start, step)
+
+    monkeypatch.setattr(_checks, "_check_slice", dying)
+    before = fingerprint(ledger)
+    _corrupt_signer(ledger, after=450)
+    with pytest.raises(v.SignatureError, match="does not verify"):
+        _big_batch(ledger, BIG)
+    assert fingerprint(ledger) == before
+    _restore_signer(ledger)
+    _big_batch(ledger, BIG)
+    assert ledger.size == before[0] + BIG and ledger.audit() == ledger.size
