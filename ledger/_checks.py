@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
+from functools import partial
 from typing import NamedTuple
 
 from verifier import SignatureError, VerifierKey
@@ -63,6 +65,22 @@ def _check_slice(checks: list[Deferred], start: int, step: int) -> list[bool]:
     return [c.ok() for c in checks[start::step]]
 
 
+def _answer(fut: Future[list[bool]], redo: Callable[[], list[bool]]) -> list[bool]:
+    """A worker's answers, or, if it has not answered (or raised), ``redo()`` here: the
+    checks fail closed."""
+    if fut.done() and not fut.cancelled() and fut.exception() is None:
+        return fut.result()
+    fut.cancel()
+    return redo()
+
+
+def _raise_first(checks: list[Deferred], oks: list[bool]) -> None:
+    """Raise the SignatureError of the first check (in order) that failed."""
+    for c, ok in zip(checks, oks, strict=True):
+        if not ok:
+            raise c.error()
+
+
 def check_all(checks: list[Deferred], wait: float = WAIT) -> list[bool]:
     """Whether each check passes, in order.
 
@@ -75,20 +93,14 @@ def check_all(checks: list[Deferred], wait: float = WAIT) -> list[bool]:
         futures = [pool.submit(_check_slice, checks, k, step) for k in range(1, step)]
     slices = [_check_slice(checks, 0, step)]
     wait_all(futures, timeout=wait)
-    for k, fut in enumerate(futures, start=1):
-        if fut.done() and not fut.cancelled() and fut.exception() is None:
-            slices.append(fut.result())
-        else:  # fail closed: what a worker did not answer is checked here
-            fut.cancel()
-            slices.append(_check_slice(checks, k, step))
+    slices += [_answer(fut, partial(_check_slice, checks, k, step))
+               for k, fut in enumerate(futures, start=1)]
     return [slices[i % step][i // step] for i in range(len(checks))]
 
 
 def run_checks(checks: list[Deferred], wait: float = WAIT) -> None:
     """Raise the SignatureError of the first check (in order) that fails; else return."""
-    for c, ok in zip(checks, check_all(checks, wait), strict=True):
-        if not ok:
-            raise c.error()
+    _raise_first(checks, check_all(checks, wait))
 
 
 class Background:
@@ -101,28 +113,20 @@ class Background:
     def __init__(self) -> None:
         self.checks: list[Deferred] = []
         self._sent = 0
-        self._futures: list[tuple[int, int, Future[list[bool]]]] = []
+        self._futures: list[tuple[list[Deferred], Future[list[bool]]]] = []
 
     def pump(self) -> None:
         """Send every whole chunk not sent yet."""
         while len(self.checks) - self._sent >= self.CHUNK:
-            start, end = self._sent, self._sent + self.CHUNK
-            self._futures.append((start, end, _workers().submit(
-                _check_slice, self.checks[start:end], 0, 1)))
-            self._sent = end
+            chunk = self.checks[self._sent:self._sent + self.CHUNK]
+            self._futures.append((chunk, _workers().submit(_check_slice, chunk, 0, 1)))
+            self._sent += self.CHUNK
 
     def finish(self, wait: float = WAIT) -> None:
         """Raise the SignatureError of the first failing check (in order); else return.
         What the workers have not answered within ``wait`` is checked here."""
-        oks: list[bool] = []
-        wait_all([f for _, _, f in self._futures], timeout=wait)
-        for start, end, fut in self._futures:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                oks.extend(fut.result())
-            else:  # fail closed
-                fut.cancel()
-                oks.extend(_check_slice(self.checks[start:end], 0, 1))
-        oks.extend(check_all(self.checks[self._sent:], wait))
-        for c, ok in zip(self.checks, oks, strict=True):
-            if not ok:
-                raise c.error()
+        wait_all([f for _, f in self._futures], timeout=wait)
+        oks = [ok for chunk, fut in self._futures
+               for ok in _answer(fut, partial(_check_slice, chunk, 0, 1))]
+        oks += check_all(self.checks[self._sent:], wait)
+        _raise_first(self.checks, oks)

@@ -39,15 +39,12 @@ class WriteLock:
         """Wait at most ``timeout`` seconds; StoreBusyError if the store stayed busy,
         ValueError if this thread holds it for an open batch. ``holder``: the batch
         that will hold it (None for a write that ends before its caller goes on)."""
-        if self.mine():
-            holder = self._holder
-            if holder is not None and not getattr(holder, "_done", True):
-                raise ValueError("this thread already has a write transaction open on this "
-                                 "store (a batch): write through that batch, or end it first")
-            # held by something of this thread that has ended (an interrupt came between
-            # its end and its release): nothing uses it, so it is released here
-            self._holder = None
-            self._lock.release()
+        if self.busy_here():
+            raise ValueError("this thread already has a write transaction open on this "
+                             "store (a batch): write through that batch, or end it first")
+        # held by something of this thread that has ended (an interrupt came between its
+        # end and its release): nothing uses it, so it is released here
+        self.release_if_mine()
         if not self._lock.acquire(timeout=max(0.0, timeout)):
             raise StoreBusyError(f"the store stayed busy (a batch or another write held it) "
                                  f"for the {max(0.0, timeout):.3g} s this write could wait: "

@@ -42,8 +42,7 @@ class Batch(Verbs):
         self._log_key = log_key
         self._clock = now_ns
         self._thread = threading.get_ident()
-        self._bg = Background()
-        self._deferred = self._bg.checks
+        self._bg = Background()  # the own-signature checks deferred to the commit
         self._own: Signed | None = None  # the statement being appended, if this process signed it
         self._done = False
         self._lock = self._store.write_lock
@@ -80,7 +79,7 @@ class Batch(Verbs):
         commit (decision 10); any other at once."""
         own = self._own
         if own is not None and own.sig == sig and own.data == data:
-            self._deferred.append(Deferred(key, sig, data, own.statement.actor,
+            self._bg.checks.append(Deferred(key, sig, data, own.statement.actor,
                                            own.statement.id))
             return True
         return sodium_check(key, sig, data)
@@ -88,7 +87,7 @@ class Batch(Verbs):
     def _write(self, statement: bytes | Make, prepare: Prepare | None = None,
                at: int | None = None) -> Any:
         self._usable()
-        deferred = len(self._deferred)
+        deferred = len(self._bg.checks)
         if isinstance(statement, bytes):
             signed: bytes | Signed = statement
         else:
@@ -103,7 +102,7 @@ class Batch(Verbs):
                     return found
             p, _ = self._app.append(signed, at)
         except VerifierError:
-            del self._deferred[deferred:]  # refused before anything was stored
+            del self._bg.checks[deferred:]  # refused before anything was stored
             raise
         except lmdb.Error as exc:
             self.abort()
