@@ -12,12 +12,12 @@ from .errors import (
 )
 from .keys import ActorKey, LogKey
 from .ledger import Ledger
-from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
+from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import sign_statement
 
 __all__ = [
     "ActorKey", "AuditError", "Batch", "ConsistencyProof", "EncryptedKeyError", "InclusionProof",
     "InsecureKeyFileError", "KeyFileError", "Ledger", "LedgerError", "LogKey", "ModelRef",
-    "Snapshot", "StoreBusyError", "StoreError", "StoreFullError", "StoreLimitError", "Tag",
-    "WrongPassphraseError", "sign_statement",
+    "Receipt", "Snapshot", "StoreBusyError", "StoreError", "StoreFullError", "StoreLimitError",
+    "Tag", "WrongPassphraseError", "sign_statement",
 ]

@@ -171,3 +171,12 @@ def latest_checkpoint(store: Store, txn: lmdb.Transaction) -> tuple[int, bytes] 
     return from_u64(bytes(cur.key())), bytes(cur.value())
 
 
+
+
+def first_checkpoint(store: Store, txn: lmdb.Transaction,
+                     min_size: int) -> tuple[int, bytes] | None:
+    """(size, note) of the smallest stored checkpoint of at least ``min_size`` entries."""
+    cur = txn.cursor(db=store.db["checkpoints"])
+    if not cur.set_range(u64(min_size)):
+        return None
+    return from_u64(bytes(cur.key())), bytes(cur.value())

@@ -85,8 +85,7 @@ class Appender:
             prev = None if model is None else model.head
         # strictly after the entry before (so every tree size has a time that bounds it)
         # and after the latest checkpoint's time
-        at = max(self.now_ns() if recorded_at is None else recorded_at,
-                 state.last_recorded_at + 1 if state.size else 0, self.after)
+        at = max(self.now_ns() if recorded_at is None else recorded_at, self.floor())
         try:
             data, p = build_entry(index=state.size, recorded_at=at, prev=prev, statement=st,
                                   statement_bytes=st_bytes, key_id=key_id, sig=sig)
@@ -96,6 +95,18 @@ class Appender:
         self._store_rows(p, data, name)
         self.store.put(self.txn, "meta", b"size", u64(state.size))  # reads in a batch see it
         return p, False
+
+    def floor(self) -> int:
+        """The earliest time the next entry may be recorded at (ns): strictly after the
+        entry before it and after the latest checkpoint's time."""
+        state = self.state
+        return max(state.last_recorded_at + 1 if state.size else 0, self.after)
+
+    def stale(self, claimed: int) -> bool:
+        """Whether a statement claimed at ``claimed`` (ns) would now be recorded later
+        than the log's claim_window allows (the rules would refuse it)."""
+        params = self.state.params
+        return params is not None and self.floor() - claimed > params.claim_window
 
     def snapshot(self, p: ParsedEntry) -> Snapshot | None:
         """The snapshot of an appended entry (None for keyring entries)."""

@@ -18,10 +18,12 @@ from verifier import (
     EMPTY_ROOT,
     Checkpoint,
     ModelState,
+    ParsedEntry,
     Statement,
     VerifierError,
     VerifierKey,
-    encode_bundle,
+    bundle_chunks,
+    from_ns,
     iso,
     parse_entry,
     parse_signed_statement,
@@ -29,15 +31,18 @@ from verifier import (
 )
 
 from . import _queries as q
+from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
+from ._codec import decode_keyring
+from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
 from .batch import Batch
 from .errors import StoreError
 from .keys import ActorKey, LogKey
-from .results import ConsistencyProof, InclusionProof, ModelRef, Snapshot, Tag
+from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import Signed, build_signed
 from ._store import Store, from_u64, u64
 from ._writer import Appender, sign_checkpoint
@@ -55,14 +60,6 @@ def _span_ns(span: timedelta, what: str) -> int:
     return span // timedelta(microseconds=1) * 1000
 
 
-class _Refused(Exception):
-    """A write the leader could not make (fields the statement schema refuses)."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 class _GroupCheck:
     """A group commit's signature strategy: every check is recorded with its write and
     run at the end, all at once on threads (``check_all``); a write a rule refuses
@@ -71,22 +68,43 @@ class _GroupCheck:
     def __init__(self) -> None:
         self.deferred: list[tuple[Deferred, Write]] = []
         self.statement: Statement | None = None
+        # (public key, signature, statement bytes) already checked for the current write
+        self.verified: tuple[bytes, bytes, bytes] | None = None
         self._write: Write | None = None
         self._mark = 0
 
     def start(self, w: Write) -> None:
         """The next checks belong to ``w``."""
-        self._write, self._mark, self.statement = w, len(self.deferred), None
+        self._write, self._mark = w, len(self.deferred)
+        self.statement = self.verified = None
 
     def drop(self) -> None:
         """The current write was refused: forget its checks."""
         del self.deferred[self._mark:]
 
     def __call__(self, key: VerifierKey, sig: bytes, data: bytes) -> bool:
+        if self.verified is not None and self.verified == (key.public_key, sig, data):
+            return True  # the caller's thread checked these very bytes before queueing
         st = self.statement
         assert self._write is not None and st is not None
         self.deferred.append((Deferred(key, sig, data, st.actor, st.id), self._write))
         return True
+
+
+def _snapshot(app: Appender, p: ParsedEntry, existed: bool) -> Snapshot | None:
+    return app.snapshot(p)
+
+
+def _parsed(app: Appender, p: ParsedEntry, existed: bool) -> tuple[ParsedEntry, bool]:
+    return p, existed
+
+
+def _verified(signed: Signed, key: bytes | None) -> tuple[bytes, bytes, bytes] | None:
+    """(key, signature, bytes) if the 32-byte public ``key`` verifies the signature of
+    ``signed`` (libsodium), else None: the rules then check it in the group."""
+    if key is None or not sodium_verify(key, signed.sig, signed.data):
+        return None
+    return key, signed.sig, signed.data
 
 
 class Ledger(Verbs):
@@ -111,6 +129,8 @@ class Ledger(Verbs):
         self._batch: ContextVar[Batch | None] = ContextVar(f"modelseal-batch-{id(self)}",
                                                            default=None)
         self._committer = GroupCommitter(self._run_group)
+        # the keyring row last read, and the public key it grants each active actor
+        self._keyring: tuple[bytes | None, dict[str, bytes]] = (None, {})
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -209,16 +229,67 @@ class Ledger(Verbs):
     def _write(self, statement: bytes | Make, prepare: Prepare | None = None,
                at: int | None = None) -> Any:
         """Write through the caller's batch if this context has one, else through the
-        group commit (returns after the synced commit). In the group commit the leader
-        makes, checks and appends the statement: the caller only waits."""
+        group commit (returns after the synced commit)."""
         batch = self._own_batch()
         if batch is not None:
             return batch._write(statement, prepare, at)
+        return self._group_write(statement, prepare, at, _snapshot)
+
+    def add(self, signed_statement: bytes) -> Receipt:
+        """Append a statement signed elsewhere, like ``submit``, and return its receipt:
+        the entry's exact bytes and its inclusion proof under the first checkpoint that
+        holds it (for a new entry, the one its commit signed). The same statement again
+        appends nothing and gives the same receipt (``created`` False). Not in a batch
+        (ValueError): a receipt needs the commit."""
+        if not isinstance(signed_statement, (bytes, bytearray, memoryview)):
+            raise TypeError("add takes the signed statement's bytes, not "
+                            f"{type(signed_statement).__name__}")
+        if self._own_batch() is not None:
+            raise ValueError("add() answers after its commit: call it outside a batch")
+        p, existed = self._group_write(bytes(signed_statement), None, None, _parsed)
+        return self.receipt(p.entry.index, created=not existed)
+
+    def receipt(self, index: int, *, created: bool = False) -> Receipt:
+        """The receipt of entry ``index``: its bytes and its inclusion proof under the
+        first stored checkpoint whose tree holds it."""
+        with self._reader() as txn:
+            if isinstance(index, bool) or not isinstance(index, int) \
+                    or not 0 <= index < q.size(self._store, txn):
+                raise ValueError(f"no entry {index!r} in the log")
+            first = q.first_checkpoint(self._store, txn, index + 1)
+            if first is None:
+                raise StoreError("store is damaged: no checkpoint holds its last entries")
+            size, note = first
+            data = q.entry(self._store, txn, index)
+            hashes = tree.inclusion_proof(q.getter(self._store, txn), index, size)
+        p = parse_entry(data)
+        return Receipt(index, p.snapshot_hash, from_ns(p.entry.recorded_at), data,
+                       InclusionProof(index, size, tuple(hashes), note), created)
+
+    def _group_write(self, statement: bytes | Make, prepare: Prepare | None, at: int | None,
+                     result: Callable[[Appender, ParsedEntry, bool], Any]) -> Any:
+        """Write through the group commit; returns ``result(appender, entry, existed)``
+        (or what ``prepare`` returned) after the synced commit."""
         self._need_log_key()
         if self._store.write_lock.busy_here():
             raise ValueError("this thread has a batch open on this store (through another "
                              "Ledger object or context): write through that batch, or end "
                              "it first")
+
+        # Made or parsed, and its signature checked, here before queueing: this
+        # thread's work runs beside the leader's, not in its turn.
+        when = at
+        made: Make | None = None
+        if isinstance(statement, bytes):
+            signed = Signed(*parse_signed_statement(statement))
+            verified = _verified(signed, self._granted_key(signed.statement.actor))
+        else:
+            made = statement
+            if when is None:
+                when = self._now_ns()  # one reading: the claim and the log's time agree
+            signed = made(when)  # ValueError/TypeError: fields the schema refuses
+            signer = self.signer
+            verified = _verified(signed, None if signer is None else signer.public_bytes)
 
         def apply(group: tuple[Appender, _GroupCheck]) -> Any:
             app, check = group
@@ -226,20 +297,17 @@ class Ledger(Verbs):
                 found = prepare(app)
                 if found is not None:
                     return found
-            signed: Signed
-            when = at
-            if isinstance(statement, bytes):
-                signed = Signed(*parse_signed_statement(statement))
-            else:
-                if when is None:
-                    when = self._now_ns()  # one reading: the claim and the log's time agree
+            mine, at_ns, done = signed, when, verified
+            if made is not None and at is None and when is not None and app.stale(when):
+                # queued for longer than the log's claim_window allows: made afresh
+                at_ns, done = self._now_ns(), None
                 try:
-                    signed = statement(when)
-                except (ValueError, TypeError) as exc:  # fields the schema refuses
-                    raise _Refused(exc) from None
-            check.statement = signed.statement
-            p, _ = app.append(signed, when)
-            return app.snapshot(p)
+                    mine = made(at_ns)
+                except (ValueError, TypeError):
+                    at_ns = when  # the first one stands, and the rules refuse it
+            check.statement, check.verified = mine.statement, done
+            p, existed = app.append(mine, at_ns)
+            return result(app, p, existed)
 
         return self._committer.submit(apply, self.write_timeout)
 
@@ -301,9 +369,6 @@ class Ledger(Verbs):
             except VerifierError as exc:  # refused before anything of it was stored
                 w.error = exc
                 check.drop()
-            except _Refused as exc:
-                w.error = exc.error
-                check.drop()
         bad: set[Write] = set()
         results = check_all([c for c, _ in check.deferred])
         for (c, w), ok in zip(check.deferred, results, strict=True):
@@ -311,6 +376,20 @@ class Ledger(Verbs):
                 bad.add(w)
                 w.result, w.error = None, c.error()
         return app, bad
+
+    def _granted_key(self, actor: str) -> bytes | None:
+        """The public key the keyring grants ``actor`` now, if any (a hint only: the
+        rules decide at append which key counts)."""
+        with self._store.reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring")
+        if raw is None:
+            return None
+        seen, keys = self._keyring  # one tuple: threads swap it whole
+        if raw != seen:
+            keys = {r.name: r.key.public_key for r in decode_keyring(raw)
+                    if r.revoked_index is None}
+            self._keyring = raw, keys
+        return keys.get(actor)
 
     def _stored(self, note: bytes) -> bool:
         """Whether the checkpoint ``note`` was committed (its size's row holds it)."""
@@ -529,6 +608,14 @@ class Ledger(Verbs):
         after the checkpoint used raises ValueError, except that without ``size`` a
         ledger holding the log key first signs a fresh checkpoint (``sign_checkpoint``).
         A time in the future raises ValueError."""
+        return b"".join(self.iter_bundle(at, size, trusted_size, progress))
+
+    def iter_bundle(self, at: datetime | None = None, size: int | None = None,
+                    trusted_size: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+        """``export_bundle``'s bytes in pieces, the entries read as the pieces are taken
+        (never all in memory). The arguments are checked, the proofs computed and a
+        fresh checkpoint signed if needed before this returns."""
         t_req = None
         if at is not None:
             t_req = to_ns(at)
@@ -544,41 +631,60 @@ class Ledger(Verbs):
                 if t_req > latest_at:
                     self.sign_checkpoint()
         with self._reader() as txn:
-            s = self._size_arg(txn, size)
-            get = q.getter(self._store, txn)
-            note = self._note_for(txn, s)
-            cp_time = self._note_time(note)
-            if t_req is None:
-                last = parse_entry(q.entry(self._store, txn, s - 1))
-                t = last.entry.recorded_at
-            else:
-                t = t_req
-            if t > cp_time:
-                raise ValueError(
-                    f"the checkpoint of size {s} was signed at {iso(cp_time)}, so it cannot "
-                    f"prove the inventory at {iso(t)}; choose an earlier time"
-                    + ("" if size is not None or self._log_key is not None else
-                       ", or open the store with its log key to sign a fresh checkpoint"))
-            n = min(q.size_at(self._store, txn, t), s)
-            entries = []
+            return self._bundle_pieces(txn, t_req, size, trusted_size, progress)
+
+    def _bundle_pieces(self, txn: lmdb.Transaction, t_req: int | None, size: int | None,
+                       trusted_size: int | None,
+                       progress: Callable[[int, int], None] | None) -> Iterator[bytes]:
+        """Check the bundle's arguments and compute its proofs in ``txn`` now; return
+        its pieces, whose entries are read (immutable) in a later read transaction."""
+        s = self._size_arg(txn, size)
+        get = q.getter(self._store, txn)
+        note = self._note_for(txn, s)
+        cp_time = self._note_time(note)
+        if t_req is None:
+            t = parse_entry(q.entry(self._store, txn, s - 1)).entry.recorded_at
+        else:
+            t = t_req
+        if t > cp_time:
+            raise ValueError(
+                f"the checkpoint of size {s} was signed at {iso(cp_time)}, so it cannot "
+                f"prove the inventory at {iso(t)}; choose an earlier time"
+                + ("" if size is not None or self._log_key is not None else
+                   ", or open the store with its log key to sign a fresh checkpoint"))
+        n = min(q.size_at(self._store, txn, t), s)
+        trusted = None
+        if trusted_size is not None:
+            if isinstance(trusted_size, bool) or not isinstance(trusted_size, int) \
+                    or not 0 < trusted_size <= s:
+                raise ValueError(f"trusted size must be in 1..{s}")
+            trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
+        nxt = q.entry(self._store, txn, n) if n < s else None
+        return bundle_chunks(
+            checkpoint=note, size=n, time=t,
+            root=tree.root(get, n) if n else EMPTY_ROOT,
+            consistency=tree.consistency_proof(get, n, s), entries=self._entries(n, progress),
+            next_entry=nxt,
+            next_proof=tree.inclusion_proof(get, n, s) if nxt is not None else [],
+            from_trusted=trusted,
+        )
+
+    def _entries(self, n: int, progress: Callable[[int, int], None] | None
+                 ) -> Iterator[bytes]:
+        """Entries 0..n-1, in one read transaction opened at the first one."""
+        with self._reader() as txn:
             for i in range(n):
                 if progress is not None and i % 4096 == 0:
                     progress(i, n)
-                entries.append(q.entry(self._store, txn, i))
-            nxt = q.entry(self._store, txn, n) if n < s else None
-            trusted = None
-            if trusted_size is not None:
-                if not 0 < trusted_size <= s:
-                    raise ValueError(f"trusted size must be in 1..{s}")
-                trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
-            return encode_bundle(
-                checkpoint=note, size=n, time=t,
-                root=tree.root(get, n) if n else EMPTY_ROOT,
-                consistency=tree.consistency_proof(get, n, s), entries=entries,
-                next_entry=nxt,
-                next_proof=tree.inclusion_proof(get, n, s) if nxt is not None else [],
-                from_trusted=trusted,
-            )
+                yield q.entry(self._store, txn, i)
+
+    def tile(self, level: int, index: int, width: int) -> bytes | None:
+        """The hash tile (C2SP tlog-tiles) at ``level``/``index`` of ``width`` hashes, or
+        None while the log does not hold all of them."""
+        with self._reader() as txn:
+            if not _tiles.available(level, index, width, q.size(self._store, txn)):
+                return None
+            return _tiles.tile_bytes(q.getter(self._store, txn), level, index, width)
 
     def audit(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Recompute every hash, tree node, index row, state and checkpoint signature

@@ -113,3 +113,16 @@ class ConsistencyProof:
     def to_text(self) -> bytes:
         """The tlog-witness add-checkpoint body."""
         return format_add_checkpoint(self.old_size, self.hashes, self.checkpoint)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What ``Ledger.add`` answers for an appended (or already logged) statement: its
+    entry's exact bytes and an inclusion proof under the first checkpoint holding it."""
+
+    index: int
+    snapshot_hash: str
+    recorded_at: datetime
+    entry: bytes
+    proof: InclusionProof
+    created: bool  # False: the same statement was already in the log

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +359,104 @@ def test_committer_interrupt_in_the_leader_answers_every_waiter() -> None:
     # the followers queued during the interrupted group were committed by the next leader
     assert all(got[f"f{k}"] == k for k in range(4)), got
     assert gc.submit(lambda _: "after", timeout=5) == "after"
+
+
+# -- work done in the caller's thread before queueing --------------------------------------
+
+def _queued(led: Ledger, limit: float = 10) -> None:
+    """Wait until a write is in the ledger's group commit (made and signed, queued or
+    taken by its leader, who waits for the store)."""
+    end = time.monotonic() + limit
+    while not led._committer._leading:
+        assert time.monotonic() < end, "the write never queued"
+        time.sleep(0.005)
+
+
+def test_a_write_made_before_it_queued_is_made_afresh_when_too_old(tmp_path: Path) -> None:
+    """A write is signed (its claim read) before it queues. If it then waits past the
+    log's claim_window (here 0: any wait), the leader makes it again at its turn, so it
+    is stored, claim and record agreeing, instead of being refused."""
+    keys = Keys()
+    led = Ledger.create(tmp_path / "s", origin=ORIGIN, log_key=keys.log, admin=keys.admin,
+                        claim_window=timedelta(0))
+    led.signer = keys.admin
+    register(led, "m0")
+    got: dict[str, Any] = {}
+
+    def late() -> None:
+        try:
+            got["snap"] = led.record("m0", "waited")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            got["error"] = exc
+
+    with led.batch():
+        t = threading.Thread(target=late)
+        t.start()
+        _queued(led)  # its claim is read and signed; now the log moves on past it
+        time.sleep(0.01)
+        first = led.record("m0", "meanwhile")
+    t.join(10)
+    assert "error" not in got, got.get("error")
+    snap = got["snap"]
+    assert snap.claimed_at == snap.timestamp > first.timestamp
+    assert led.audit() == led.size
+    led.close()
+
+
+def test_a_key_revoked_after_the_callers_check_is_refused(tmp_path: Path) -> None:
+    """The caller's thread checks a submitted statement's signature against the key the
+    keyring grants then; that is a hint only. Revoked before the statement's turn, it is
+    refused by the rules, and nothing is stored."""
+    keys = Keys()
+    led = Ledger.create(tmp_path / "s", origin=ORIGIN, log_key=keys.log, admin=keys.admin)
+    led.signer = keys.admin
+    register(led, "m0")
+    x = ActorKey.generate("pipeline-x")
+    led.grant(x.vkey, role="writer")
+    signed = sign_statement(x, ORIGIN, "event", log_id=led.log_id,
+                            claimed_at=v.from_ns(time.time_ns()), model="m0",
+                            event_type="evaluated", payload={})
+    assert led._granted_key("pipeline-x") == x.public_bytes
+    got: dict[str, Any] = {}
+
+    def submit() -> None:
+        try:
+            got["snap"] = led.submit(signed)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            got["error"] = exc
+
+    before = led.size
+    with led.batch():
+        t = threading.Thread(target=submit)
+        t.start()
+        _queued(led)  # checked against x's key, now waiting for the store
+        led.revoke("pipeline-x", reason="left the team")
+    t.join(10)
+    assert isinstance(got.get("error"), v.AuthorizationError), got
+    assert led.size == before + 1  # the revoke only
+    assert led._granted_key("pipeline-x") is None
+    assert led.audit() == led.size
+    led.close()
+
+
+def test_a_check_done_by_the_caller_counts_for_those_bytes_only() -> None:
+    """The group's signature strategy skips a check only for the exact (key, signature,
+    bytes) the caller's thread verified; anything else is deferred to the group's run."""
+    from ledger._commit import Write
+    from ledger.ledger import _GroupCheck
+
+    key = ActorKey.generate("a").key
+    check = _GroupCheck()
+    w = Write(lambda _: None, time.monotonic() + 1)
+    check.start(w)
+    check.statement = v.parse_signed_statement(sign_statement(
+        ActorKey.generate("a"), ORIGIN, "event", log_id="0" * 64,
+        claimed_at=v.from_ns(time.time_ns()), model="m", event_type="e", payload={}))[0]
+    check.verified = (key.public_key, b"s" * 64, b"data")
+    assert check(key, b"s" * 64, b"data") is True and check.deferred == []
+    for k, sig, data in [(key, b"s" * 64, b"datA"), (key, b"t" * 64, b"data"),
+                         (ActorKey.generate("a").key, b"s" * 64, b"data")]:
+        assert check(k, sig, data) is True  # deferred: answered by the group's run
+    assert len(check.deferred) == 3
+    check.start(w)
+    assert check.verified is None  # a new write starts with nothing checked

@@ -4,7 +4,7 @@ Pure functions over bytes. Depends only on the standard library,
 ``cryptography`` and ``msgspec``.
 """
 
-from .bundle import VerifiedInventory, encode_bundle, verify_bundle
+from .bundle import VerifiedInventory, bundle_chunks, encode_bundle, verify_bundle
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
 from .entry import (
@@ -85,7 +85,8 @@ __version__ = "0.1.0"
 __all__ = [
     "assemble_note", "AuthorizationError", "canonical_json", "ChainError", "check_json_value",
     "Checkpoint", "checkpoint_text", "time_line", "consistency_proof_length", "ConsistencyError",
-    "EMPTY_ROOT", "encode_bundle", "Entry", "entry_bytes", "encode_statement", "Event",
+    "EMPTY_ROOT", "bundle_chunks", "encode_bundle", "Entry", "entry_bytes", "encode_statement",
+    "Event",
     "format_add_checkpoint", "format_tlog_proof", "from_ns", "Genesis", "Grant",
     "inclusion_proof_length", "Inventory", "key_id", "KeyRecord", "leaf_hash",
     "MalformedInputError", "MAX_ENTRY_SIZE", "MemberAdd", "MemberRemove", "model_hash",

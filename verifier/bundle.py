@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -77,6 +77,29 @@ def encode_bundle(
 ) -> bytes:
     """The bundle bytes. Preconditions: entries are 0..size-1 of the checkpoint's
     log; ``next_entry`` is entry ``size`` (None when size is the checkpoint size)."""
+    return b"".join(bundle_chunks(
+        checkpoint=checkpoint, size=size, time=time, root=root, consistency=consistency,
+        entries=entries, next_entry=next_entry, next_proof=next_proof,
+        from_trusted=from_trusted))
+
+
+_ENTRIES = b'"entries":[]'
+
+
+def bundle_chunks(
+    *,
+    checkpoint: bytes,
+    size: int,
+    time: int,
+    root: bytes,
+    consistency: Sequence[bytes],
+    entries: Iterable[bytes],
+    next_entry: bytes | None,
+    next_proof: Sequence[bytes],
+    from_trusted: tuple[int, Sequence[bytes]] | None = None,
+) -> Iterator[bytes]:
+    """``encode_bundle``'s bytes in pieces, taking the entries one at a time (so a
+    bundle is never whole in memory). Same preconditions."""
     doc = _Bundle(
         format=BUNDLE_FORMAT,
         version=BUNDLE_VERSION,
@@ -87,9 +110,18 @@ def encode_bundle(
         else _Next(b64encode(next_entry), [b64encode(h) for h in next_proof]),
         from_trusted=None if from_trusted is None
         else _FromTrusted(from_trusted[0], [b64encode(h) for h in from_trusted[1]]),
-        entries=[b64encode(e) for e in entries],
+        entries=[],
     )
-    return msgspec.json.encode(doc, order="sorted")
+    # Keys are sorted and JSON strings escape their quotes, so the first raw
+    # '"entries":[]' is the member itself; base64 needs no escaping.
+    head, sep, tail = msgspec.json.encode(doc, order="sorted").partition(_ENTRIES)
+    assert sep, "the bundle encoding has no entries member"
+    yield head + _ENTRIES[:-1]
+    comma = b""
+    for data in entries:
+        yield comma + b'"' + b64encode(data).encode("ascii") + b'"'
+        comma = b","
+    yield b"]" + tail
 
 
 @dataclass(frozen=True)
