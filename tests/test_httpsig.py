@@ -142,6 +142,24 @@ def test_rfc_example_is_refused_by_the_profile() -> None:
             req["body"].encode(), now=1618884473)
 
 
+def test_specs_api_md_example() -> None:
+    """The worked example of specs/api.md §6.1, byte for byte."""
+    import hashlib
+
+    key = ActorKey(Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(b"modelseal api.md example key").digest()), "auditor")
+    assert key.vkey == "auditor+06fcac3b+AXqYXHK7m9aT3L8voIyMkikir3h9/ilFhU4Qjz1+TA2r"
+    url = "https://log.example.com/entries?start=0&count=2"
+    got = hs.sign_request(key, hs.keyid_of(key.key), "GET", url, {}, None, 1764547200,
+                          "bWr2Yw7cJ3kq0VfXgN5tP8aLsE4hDzQi")
+    assert got == {
+        "Signature-Input": 'sig1=("@method" "@authority" "@path" "@query");created=1764547200;'
+                           'expires=1764547500;nonce="bWr2Yw7cJ3kq0VfXgN5tP8aLsE4hDzQi";'
+                           'keyid="auditor+06fcac3b";alg="ed25519";tag="modelseal"',
+        "Signature": "sig1=:ISyV2imga9DeevPtJp+ntEw2/qJIkImav1dlFhW01jCZNeG7QpgwBQEVyFFfiKoaNz1j"
+                     "Pq/VIz4KZ8b4j2bHCA==:"}
+
+
 # ---- round trips ---------------------------------------------------------------------
 
 def test_round_trip_without_body() -> None:
@@ -410,6 +428,13 @@ def test_content_digest_not_sha256_alone() -> None:
         headers = forge(hs.COMPONENTS + ("content-digest",), profile_params(), method="POST",
                         digest=value)
         refused(hs.ContentDigestError, 401, "POST", URL, headers, b"x")
+
+
+def test_content_digest_with_a_control_character() -> None:
+    headers = forge(hs.COMPONENTS + ("content-digest",), profile_params(), method="POST",
+                    body=b"x")
+    bad = replace(headers, "Content-Digest", header(headers, "Content-Digest") + "\x00")
+    refused(hs.ContentDigestError, 401, "POST", URL, bad, b"x")
 
 
 def test_content_digest_oversized() -> None:
