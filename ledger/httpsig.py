@@ -244,21 +244,22 @@ def sign_request(signer: Signer, keyid: str, method: str, url: str, headers: Hea
     return out
 
 
-def verify_request(method: str, url: str, headers: Headers, body: bytes, *,
+def verify_request(method: str, url: str, headers: Headers, body: bytes | None, *,
                    now: int | datetime, resolve: KeyResolver,
                    may_read: Callable[[str], bool], nonces: NonceCache) -> VerifiedRequest:
     """Check a received request against the profile and record its nonce.
 
     ``url`` is the target URI as the client addressed it (the server's own scheme and
     host, the raw path and query as sent: not a percent-decoded path); ``body`` the exact
-    body bytes received. ``resolve`` maps an actor's name to (its current public key,
-    role) or None; ``may_read`` says whether a role may read. Raises the first failing
-    check's ``RequestAuthError`` in the order of specs/api.md; TypeError/ValueError only
-    for a misused API (wrong types, a resolver returning a non-32-byte key)."""
+    body bytes received (None or b"" for none). ``resolve`` maps an actor's name to (its
+    current public key, role) or None; ``may_read`` says whether a role may read. Raises
+    the first failing check's ``RequestAuthError`` in the order of specs/api.md §6.3;
+    TypeError/ValueError only for a misused API (wrong types, a resolver returning a key
+    that is not 32 bytes)."""
     t = _seconds(now)
     if not isinstance(nonces, NonceCache):
         raise TypeError("nonces is a NonceCache")
-    data = _bytes(body, "body")
+    data = b"" if body is None else _bytes(body, "body")
     try:
         target = _parse_target(method, url)
     except ValueError as exc:
@@ -514,7 +515,7 @@ def _collect(headers: Headers, names: set[str], *, limit: int | None
     out: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
     for pair in pairs:
-        if not (isinstance(pair, tuple) and len(pair) == 2):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             raise TypeError("headers are (name, value) pairs")
         name, value = (_text(x) for x in pair)
         key = name.lower()

@@ -51,7 +51,7 @@ def signed(method: str = "GET", url: str = URL, body: bytes = b"", *, key: Actor
     return [("Host", "log.example.com"), ("Accept", "application/json"), *extra.items()]
 
 
-def verify(method: str = "GET", url: str = URL, headers: Any = None, body: bytes = b"", *,
+def verify(method: str = "GET", url: str = URL, headers: Any = None, body: bytes | None = b"", *,
            now: int | datetime = NOW, nonces: hs.NonceCache | None = None,
            resolver: Callable[[str], tuple[bytes, str] | None] = resolve) -> hs.VerifiedRequest:
     return hs.verify_request(method, url, signed() if headers is None else headers, body,
@@ -168,7 +168,7 @@ def test_round_trip_without_body() -> None:
     assert sig_input.startswith('sig1=("@method" "@authority" "@path" "@query");created=')
     assert ';alg="ed25519";tag="modelseal"' in sig_input
     assert not any(k == "Content-Digest" for k, _ in headers)
-    got = verify(headers=headers)
+    got = verify(headers=headers, body=None)
     assert (got.actor, got.role, got.keyid) == ("auditor", "auditor", hs.keyid_of(READER.key))
     assert (got.created, got.expires) == (NOW, NOW + 300)
     assert len(got.nonce) == 32
@@ -193,6 +193,7 @@ def test_header_order_case_and_shape_do_not_matter() -> None:
     verify("PUT", URL, [(k.upper(), v) for k, v in headers], body)
     verify("PUT", URL, dict(headers), body)
     verify("PUT", URL, [(k.lower().encode(), v.encode()) for k, v in headers], body)  # ASGI
+    verify("PUT", URL, [[k.encode(), v.encode()] for k, v in headers], body)
 
 
 def test_authority_is_normalized() -> None:
