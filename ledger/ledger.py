@@ -45,6 +45,7 @@ from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import Signed, build_signed
 from ._store import Store, from_u64, u64
+from ._codec import active_keys
 from ._writer import Appender, sign_checkpoint
 
 Clock = Callable[[], datetime]
@@ -447,6 +448,33 @@ class Ledger(Verbs):
         return ref
 
     # -- reading ----------------------------------------------------------------------
+
+    # (the keyring row ``active_key`` decoded last, each active actor's key and role): one
+    # tuple, which threads replace whole and never mutate; a new ledger starts from this one
+    _active_keys: tuple[bytes | None, dict[str, tuple[VerifierKey, str]]] = (None, {})
+
+    def active_key(self, actor: str) -> tuple[VerifierKey, str] | None:
+        """The active key of ``actor`` and its role (``writer``, ``admin`` or ``reader``)
+        in the latest committed state; None for an actor never granted or revoked since.
+
+        What a log server asks to authorise a request signed as ``actor`` (with
+        ``verifier.may_read(role)``). Reads one read transaction: never waits for a
+        writer, and sees a grant or revoke as soon as it is committed (not before: a batch's
+        own grants count once it commits). Cheap: the keyring row is decoded again only when
+        it changed. TypeError if ``actor`` is not a str; StoreError if the store is
+        damaged. Thread-safe.
+        """
+        if not isinstance(actor, str):
+            raise TypeError(f"an actor name is a str, not {type(actor).__name__}")
+        with self._store.reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring")
+        if raw is None:
+            return None
+        seen, keys = self._active_keys
+        if raw != seen:
+            keys = active_keys(raw)
+            self._active_keys = raw, keys
+        return keys.get(actor)
 
     @property
     def size(self) -> int:
