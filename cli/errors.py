@@ -48,8 +48,9 @@ TABLE: tuple[Row, ...] = (
     Row(click.UsageError, EXIT_USAGE),
     Row(click.ClickException, EXIT_FAILED),
     Row(AuthorizationError, EXIT_FAILED,
-        "only granted, unrevoked keys may write, and grant/revoke need an admin key; an "
-        "admin grants with: modelseal grant <vkey> --role writer"),
+        "only granted, unrevoked writer and admin keys may write (reader keys never do), "
+        "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "
+        "--role writer"),
     Row(SignatureError, EXIT_FAILED,
         "the statement changed after it was signed, or another key signed it"),
     Row(RuleError, EXIT_FAILED, "nothing was written; `modelseal inventory` and "
