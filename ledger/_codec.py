@@ -45,7 +45,7 @@ def encode_keyring(records: list[KeyRecord]) -> bytes:
 
 def decode_keyring(data: bytes) -> list[KeyRecord]:
     """Inverse of encode_keyring."""
-    rows: list[dict[str, Any]] = msgspec.json.decode(data)
+    rows = msgspec.json.decode(data, type=list[dict[str, Any]])
     out = []
     for row in rows:
         key = VerifierKey.parse(row.pop("vkey"))
