@@ -1,4 +1,4 @@
-"""The keyring's ``reader`` role (specs/entry.md §8.3 step 9, docs/decisions.md "readers").
+"""The keyring's ``reader`` role (specs/entry.md §3.6, §8.3 step 9; decision 17).
 
 A reader key is granted and revoked like any other, and may never write: every kind of
 statement it signs is refused with AuthorizationError, by the writer (Ledger) and by the

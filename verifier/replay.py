@@ -524,7 +524,7 @@ def may_read(role: str) -> bool:
     (confidential) reads: True for ``reader`` and ``admin``, False for ``writer``.
 
     Writers are pipelines: they write and need not read the inventory (least privilege,
-    docs/decisions.md "readers"); a pipeline that must read uses a reader key of its own
+    docs/decisions.md §17); a pipeline that must read uses a reader key of its own
     actor name. The one definition of this decision: a server asks it for the role of the
     key that signed a request (``Ledger.active_key``). Precondition: ``role`` is one of
     the keyring's roles (``verifier.ROLES``); any other str raises ValueError, another
