@@ -455,7 +455,8 @@ class Ledger(Verbs):
 
     def active_key(self, actor: str) -> tuple[VerifierKey, str] | None:
         """The active key of ``actor`` and its role (``writer``, ``admin`` or ``reader``)
-        in the latest committed state; None for an actor never granted or revoked since.
+        in the latest committed state; None if ``actor`` has no active key (never granted,
+        or revoked since its last grant).
 
         What a log server asks to authorise a request signed as ``actor`` (with
         ``verifier.may_read(role)``). Reads one read transaction: never waits for a
