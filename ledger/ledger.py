@@ -35,7 +35,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import decode_keyring
+from ._codec import active_keys
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -45,7 +45,6 @@ from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import Signed, build_signed
 from ._store import Store, from_u64, u64
-from ._codec import active_keys
 from ._writer import Appender, sign_checkpoint
 
 Clock = Callable[[], datetime]
@@ -130,8 +129,8 @@ class Ledger(Verbs):
         self._batch: ContextVar[Batch | None] = ContextVar(f"modelseal-batch-{id(self)}",
                                                            default=None)
         self._committer = GroupCommitter(self._run_group)
-        # the keyring row last read, and the public key it grants each active actor
-        self._keyring: tuple[bytes | None, dict[str, bytes]] = (None, {})
+        # the keyring row last read, and the key and role it grants each active actor
+        self._keyring: tuple[bytes | None, dict[str, tuple[VerifierKey, str]]] = (None, {})
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -379,16 +378,8 @@ class Ledger(Verbs):
     def _granted_key(self, actor: str) -> bytes | None:
         """The public key the keyring grants ``actor`` now, if any (a hint only: the
         rules decide at append which key counts)."""
-        with self._store.reader() as txn:
-            raw = self._store.get(txn, "meta", b"keyring")
-        if raw is None:
-            return None
-        seen, keys = self._keyring  # one tuple: threads swap it whole
-        if raw != seen:
-            keys = {r.name: r.key.public_key for r in decode_keyring(raw)
-                    if r.revoked_index is None}
-            self._keyring = raw, keys
-        return keys.get(actor)
+        found = self.active_key(actor)
+        return None if found is None else found[0].public_key
 
     def _stored(self, note: bytes) -> bool:
         """Whether the checkpoint ``note`` was committed (its size's row holds it)."""
@@ -449,10 +440,6 @@ class Ledger(Verbs):
 
     # -- reading ----------------------------------------------------------------------
 
-    # (the keyring row ``active_key`` decoded last, each active actor's key and role): one
-    # tuple, which threads replace whole and never mutate; a new ledger starts from this one
-    _active_keys: tuple[bytes | None, dict[str, tuple[VerifierKey, str]]] = (None, {})
-
     def active_key(self, actor: str) -> tuple[VerifierKey, str] | None:
         """The active key of ``actor`` and its role (``writer``, ``admin`` or ``reader``)
         in the latest committed state; None if ``actor`` has no active key (never granted,
@@ -471,10 +458,10 @@ class Ledger(Verbs):
             raw = self._store.get(txn, "meta", b"keyring")
         if raw is None:
             return None
-        seen, keys = self._active_keys
+        seen, keys = self._keyring  # one tuple: threads swap it whole, never mutate it
         if raw != seen:
             keys = active_keys(raw)
-            self._active_keys = raw, keys
+            self._keyring = raw, keys
         return keys.get(actor)
 
     @property
