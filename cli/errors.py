@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from ledger.errors import (
+    ArgumentError,
     AuditError,
     EncryptedKeyError,
     InsecureKeyFileError,
@@ -87,10 +88,6 @@ TABLE: tuple[Row, ...] = (
 _ARGUMENT_CHECKS = frozenset({
     ("ledger/statements.py", "build_signed"),
     ("ledger/ledger.py", "open"),
-    ("ledger/ledger.py", "_size_arg"),
-    ("ledger/ledger.py", "prove_inclusion"),
-    ("ledger/ledger.py", "prove_consistency"),
-    ("ledger/ledger.py", "export_bundle"),
     ("ledger/_queries.py", "entry_index"),
     ("ledger/keys.py", "__init__"),
     ("ledger/keys.py", "named"),
@@ -115,7 +112,10 @@ _FIELDS = {
 
 def deliberate(exc: BaseException) -> bool:
     """Whether ``exc`` is a ValueError/TypeError raised on purpose by one of the functions
-    that check a caller's arguments (see _ARGUMENT_CHECKS), judged by where it was raised."""
+    that check a caller's arguments (see _ARGUMENT_CHECKS), judged by where it was raised;
+    the ledger's ArgumentError always is."""
+    if isinstance(exc, ArgumentError):
+        return True
     if not isinstance(exc, (ValueError, TypeError)) or exc.__traceback__ is None:
         return False
     tb = exc.__traceback__
