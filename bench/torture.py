@@ -1,6 +1,7 @@
 """Torture run of the reliability suite (issue 5; docs/reliability.md): crash, concurrency,
-tamper, bundle mutation, write attacks, key files, a full disk, and threads sharing one
-Ledger with real SIGINTs into batches (issue 10), at full counts.
+tamper, bundle mutation, write attacks, key files, a full disk, threads sharing one
+Ledger with real SIGINTs into batches (issue 10), and the server killed with SIGKILL while
+clients write (issue 11), at full counts.
 Prints one JSON object on stdout (progress on stderr); exits 1 if any invariant broke.
 
     python bench/torture.py                       # full counts (a few minutes)
@@ -32,19 +33,23 @@ from tests.reliability.keys import MODES, run_keys  # noqa: E402
 from tests.reliability.mutations import run_mutations  # noqa: E402
 from tests.reliability.space import run_space  # noqa: E402
 from tests.reliability.tamper import run_tamper  # noqa: E402
+from tests.reliability.server import run_server_kills  # noqa: E402
 from tests.reliability.threads import (  # noqa: E402
     run_blocked_reader,
     run_interrupts,
     run_threads,
 )
 
-PARTS = ("crash", "concurrency", "tamper", "mutations", "attacks", "keys", "space", "threads")
+PARTS = ("crash", "concurrency", "tamper", "mutations", "attacks", "keys", "space", "threads",
+         "server")
 FULL = dict(kills=100, concurrency_writers=4, records=2000, readers=2, mutations=10_000,
             tamper_trials=1200, rollbacks=20, forgeries=20_000, key_modes=len(MODES),
-            threads=16, thread_writes=500, sigint_batches=200)
+            threads=16, thread_writes=500, sigint_batches=200,
+            server_clients=16, server_writes=100, server_kills=20)
 QUICK = dict(kills=10, concurrency_writers=4, records=200, readers=2, mutations=1000,
              tamper_trials=120, rollbacks=3, forgeries=2000, key_modes=3,
-             threads=16, thread_writes=60, sigint_batches=30)
+             threads=16, thread_writes=60, sigint_batches=30,
+             server_clients=16, server_writes=12, server_kills=3)
 
 
 def log(msg: str) -> None:
@@ -69,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="threads: threads sharing one Ledger [16]")
     ap.add_argument("--thread-writes", type=int, help="threads: writes per thread [500]")
     ap.add_argument("--sigint-batches", type=int, help="threads: batches under SIGINTs [200]")
+    ap.add_argument("--server-clients", type=int, help="server: clients writing [16]")
+    ap.add_argument("--server-writes", type=int, help="server: statements per client [100]")
+    ap.add_argument("--server-kills", type=int, help="server: SIGKILLs of the server [20]")
     ap.add_argument("--space-mode", choices=["auto", "tmpfs", "rlimit"], default="auto",
                     help="space: a 4 MiB tmpfs where permitted (auto), or simulated ENOSPC")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
@@ -123,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                                              batches=counts["sigint_batches"], seed=seed),
                     "blocked_reader": run_blocked_reader(where / "reader"),
                 }
+            elif part == "server":
+                results[part] = run_server_kills(where, clients=counts["server_clients"],
+                                                 writes=counts["server_writes"],
+                                                 kills=counts["server_kills"], seed=seed)
             timings[part] = round(time.perf_counter() - t, 1)
             log(f"{part}: {timings[part]} s")
     finally:
@@ -202,6 +214,15 @@ def summarise(r: dict[str, Any]) -> tuple[dict[str, Any], bool]:
              and si["ready"] and not si["hung"] and si["exit_code"] == 0 and si["lost"] == 0
              and si["partial_batches"] == 0 and si["bad_signature_committed"] == 0
              and si["duplicates"] == 0 and rd["reader_finished"] and rd["holder_released"])
+    if "server" in r:
+        sv = r["server"]
+        s.update(server_kills=sv["kills"], server_acknowledged=sv["acknowledged"],
+                 server_missing=sv["missing_or_moved"], server_duplicates=sv["duplicates"],
+                 server_gave_up=sv["gave_up"])
+        need(not sv["errors"] and sv["hung_clients"] == 0 and sv["missing_or_moved"] == 0
+             and sv["duplicates"] == 0 and sv["strangers"] == 0 and sv["audit"]
+             and sv["new_entries"] == sv["acknowledged"] + sv["gave_up"]
+             - sv["gave_up_and_absent"] and sv["final_exit_code"] == 0)
     return s, ok
 
 
