@@ -17,11 +17,20 @@ from typing import NoReturn
 
 import click
 
+from ledger.client import (
+    NotFoundError,
+    ServerError,
+    ServerMisbehaviourError,
+    ServerUnavailableError,
+    StateFileError,
+    UnauthenticatedError,
+)
 from ledger.errors import (
     AuditError,
     EncryptedKeyError,
     InsecureKeyFileError,
     KeyFileError,
+    StoreBusyError,
     StoreError,
     StoreFullError,
     StoreLimitError,
@@ -47,6 +56,24 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK
 TABLE: tuple[Row, ...] = (
     Row(click.UsageError, EXIT_USAGE),
     Row(click.ClickException, EXIT_FAILED),
+    # a remote log (--server): ledger/client
+    Row(ServerMisbehaviourError, EXIT_FAILED,
+        "the server's answer contradicts what it signed before (or is not specs/api.md): keep "
+        "the client state file and this output as evidence, and do not trust this server"),
+    Row(UnauthenticatedError, EXIT_FAILED,
+        "reads through --server must be signed by a key with the reader or admin role: pass "
+        "--key FILE (MODELSEAL_KEY)"),
+    Row(StateFileError, EXIT_MALFORMED,
+        "the client state file (--client-state) is damaged or of another log; restore it, "
+        "or move it away to trust the server's next checkpoint afresh"),
+    Row(ServerUnavailableError, EXIT_IO,
+        "check --server (MODELSEAL_SERVER) and that the server runs; nothing is known to be "
+        "written, and the same command again is safe"),
+    Row(NotFoundError, EXIT_USAGE,
+        "check the name; `modelseal inventory` lists the models, and --server must be the "
+        "log's base URL"),
+    Row(ServerError, EXIT_IO,
+        "the server's answer could not be understood: check --server, and its log"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked keys may write, and grant/revoke need an admin key; an "
         "admin grants with: modelseal grant <vkey> --role writer"),
@@ -68,6 +95,8 @@ TABLE: tuple[Row, ...] = (
         "run chmod 600 on the key file, or pass --allow-insecure-key"),
     Row(KeyFileError, EXIT_IO, "check the key file's path, its mode (chmod 600) and its "
                                "passphrase"),
+    Row(StoreBusyError, EXIT_IO,
+        "nothing was written: the log stayed busy; run the command again"),
     Row(StoreFullError, EXIT_IO,
         "nothing was written and the store is intact: free space on the store's disk (or "
         "raise the file size limit), then run the command again"),
@@ -89,7 +118,8 @@ _ARGUMENT_CHECKS = frozenset({
     ("ledger/ledger.py", "_size_arg"),
     ("ledger/ledger.py", "prove_inclusion"),
     ("ledger/ledger.py", "prove_consistency"),
-    ("ledger/ledger.py", "export_bundle"),
+    ("ledger/ledger.py", "_bundle_pieces"),
+    ("ledger/ledger.py", "iter_bundle"),
     ("ledger/_queries.py", "entry_index"),
     ("ledger/keys.py", "__init__"),
     ("ledger/keys.py", "named"),

@@ -60,12 +60,18 @@ class FakeServer:
                 return httpx.Response(failed[0], headers=failed[1], content=failed[2])
         status, headers, content = self.answer(request.method, request.url.raw_path.decode(),
                                                dict(request.headers), body)
-        if self.tamper is not None:
-            status, headers, content = self.tamper(request.url.path, (status, headers, content))
         return httpx.Response(status, headers=headers, content=content)
 
     def answer(self, method: str, target: str, headers: dict[str, str], body: bytes
                ) -> Answer:
+        """The answer to one request (``tamper`` applied)."""
+        out = self._answer(method, target, headers, body)
+        if self.tamper is not None:
+            out = self.tamper(urlsplit(target).path, out)
+        return out
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes
+                ) -> Answer:
         parts = urlsplit(target)
         path = parts.path
         query = {k: vs[-1] for k, vs in parse_qs(parts.query, keep_blank_values=True).items()}

@@ -151,6 +151,7 @@ class Client(Writes):
     def checkpoint(self) -> bytes:
         """The latest checkpoint note, byte for byte, verified (pinned key, consistent with
         the kept one) and then kept."""
+        self.log_info()
         note = self._get("/checkpoint").body
         self._observe(_verify.checkpoint(note, self._key, self.origin, "/checkpoint"))
         return note
@@ -270,19 +271,20 @@ class Client(Writes):
     def prove_inclusion(self, ref: Snapshot | int | str, size: int | None = None
                         ) -> InclusionProof:
         """The inclusion proof of an entry (a Snapshot, its hash, or an index: those two
-        are looked up with ``entry``) under the checkpoint of ``size`` (default: the first
-        holding it); verified, and its checkpoint checked against the kept one."""
+        are looked up with ``entry``) in the tree of ``size`` (default: the latest, as
+        ``Ledger.prove_inclusion``); verified, and its checkpoint checked against the kept
+        one."""
         if isinstance(ref, Snapshot):
             snapshot = ref.snapshot_hash
         elif isinstance(ref, str) and len(ref) == 64 and set(ref) <= _HEX:
             snapshot = ref
         else:
             snapshot = parse_entry(self.entry(ref)).snapshot_hash
-        params = {"snapshot": snapshot}
-        if size is not None:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError("size must be a positive int")
-            params["size"] = str(size)
+        if size is None:
+            size = self.size
+        elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError("size must be a positive int")
+        params = {"snapshot": snapshot, "size": str(size)}
         body = self._get("/proof/inclusion", params, signed=True).body
         index = _proof_index(body)
         cp = _verify.inclusion(body, bytes.fromhex(snapshot), index, self._key, self.origin,
