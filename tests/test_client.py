@@ -423,7 +423,10 @@ def test_connection_refused_on_a_real_socket(led: Ledger, admin: ActorKey) -> No
 @pytest.mark.parametrize("status,name,cls", [
     (400, "MalformedInputError", v.MalformedInputError),
     (401, "Unauthenticated", UnauthenticatedError),
-    (401, "ExpiredSignature", UnauthenticatedError),
+    (401, "ExpiredSignatureError", UnauthenticatedError),
+    (400, "MalformedRequestError", v.MalformedInputError),
+    (403, "ForbiddenRoleError", v.AuthorizationError),
+    (503, "NonceCacheFullError", StoreBusyError),
     (403, "AuthorizationError", v.AuthorizationError),
     (403, "SignatureError", v.SignatureError),
     (404, "NotFound", NotFoundError),

@@ -76,14 +76,17 @@ class StateFileError(MalformedInputError):
 # name -> (class, the statuses specs/api.md §1 gives that name)
 _BY_NAME: dict[str, tuple[type[Exception], frozenset[int]]] = {
     "MalformedInputError": (MalformedInputError, frozenset({400})),
+    "MalformedRequestError": (MalformedInputError, frozenset({400})),  # §6.3 step 1
     "Unauthenticated": (UnauthenticatedError, frozenset({401})),
     "AuthorizationError": (AuthorizationError, frozenset({403})),
+    "ForbiddenRoleError": (AuthorizationError, frozenset({403})),  # §6.3 step 15
     "SignatureError": (SignatureError, frozenset({403})),
     "NotFound": (NotFoundError, frozenset({404})),
     "RuleError": (RuleError, frozenset({409})),
     "ChainError": (ChainError, frozenset({409})),
     "TimeBoundError": (TimeBoundError, frozenset({409})),
     "Busy": (StoreBusyError, frozenset({503})),
+    "NonceCacheFullError": (StoreBusyError, frozenset({503})),  # §6.3 step 16
     "StoreFullError": (StoreFullError, frozenset({507})),
 }
 
