@@ -537,3 +537,66 @@ def test_the_state_parser_raises_only_its_own_error(data: bytes) -> None:
 
 
 _STATE_KEY = LogKey.generate(ORIGIN)
+
+
+def test_one_client_shared_by_threads(client: Client, led: Ledger) -> None:
+    import threading
+
+    client.register(name="m1", **MODEL)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(5):
+                client.record("m1", "trained", {"thread": n, "i": i})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and led.size == 2 + 30
+    assert client.checkpoint() == led.checkpoint() == client.kept_checkpoint()
+
+
+def test_an_export_cut_short_starts_over(fake: FakeServer, client: Client, led: Ledger
+                                         ) -> None:
+    client.register(name="m1", **MODEL)
+    cuts = iter([True])
+
+    class Cut(httpx.SyncByteStream):
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield self.data[:100]
+            raise httpx.ReadError("connection reset")
+
+    original = fake.handle
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        resp = original(request)
+        if request.url.path == "/bundle" and next(cuts, False):
+            return httpx.Response(200, stream=Cut(resp.content))
+        return resp
+
+    c = Client("http://log.test", log_key=led.log_vkey, actor=client.actor,
+               transport=httpx.MockTransport(handle))
+    c._http.sleep = Sleeps()
+    out = io.BytesIO()
+    out.write(b"keep")
+    c.export_bundle(out=out)
+    assert out.getvalue() == b"keep" + led.export_bundle()
+    cuts = iter([True])
+
+    class NoSeek(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            return len(b)
+
+    with pytest.raises(ServerUnavailableError, match="rewound"):
+        c.export_bundle(out=NoSeek())  # type: ignore[arg-type]
