@@ -600,3 +600,14 @@ def test_an_export_cut_short_starts_over(fake: FakeServer, client: Client, led: 
 
     with pytest.raises(ServerUnavailableError, match="rewound"):
         c.export_bundle(out=NoSeek())  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**63 - 1))
+def test_times_round_trip_with_nanoseconds(ns: int) -> None:
+    from ledger.client._wire import parse_rfc3339, rfc3339, same_time
+
+    text = rfc3339(ns)
+    assert parse_rfc3339(text) == (ns, 9) and same_time(text, ns)
+    assert same_time(v.iso(ns), ns)  # microseconds, as the ledger prints for people
+    assert parse_rfc3339(text[:-1] + "+01:00")[0] == ns - 3600 * 10**9

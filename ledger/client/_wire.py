@@ -9,7 +9,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from verifier import ModelState
@@ -39,14 +39,11 @@ def parse_rfc3339(text: str) -> tuple[int, int]:
     y, mo, d, h, mi, s = (int(x) for x in m.group(1, 2, 3, 4, 5, 6))
     frac, zone = m.group(7) or "", m.group(8)
     when = datetime(y, mo, d, h, mi, s, tzinfo=timezone.utc)  # ValueError if impossible
-    ns = (when - _EPOCH) // _ONE_SECOND * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
+    ns = (when - _EPOCH) // timedelta(seconds=1) * 1_000_000_000 + int(frac.ljust(9, "0"))
     if zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         ns -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * 1_000_000_000
     return ns, len(frac)
-
-
-_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
 
 
 def same_time(text: str, ns: int) -> bool:
