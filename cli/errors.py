@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from ledger.client import (
+    ArgumentRefusedError,
     NotFoundError,
     ServerError,
     ServerMisbehaviourError,
@@ -69,6 +70,7 @@ TABLE: tuple[Row, ...] = (
     Row(ServerUnavailableError, EXIT_IO,
         "check --server (MODELSEAL_SERVER) and that the server runs; nothing is known to be "
         "written, and the same command again is safe"),
+    Row(ArgumentRefusedError, EXIT_USAGE),
     Row(NotFoundError, EXIT_USAGE,
         "check the name; `modelseal inventory` lists the models, and --server must be the "
         "log's base URL"),

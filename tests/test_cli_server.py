@@ -119,9 +119,11 @@ def test_writes_then_reads_match_the_local_store(served: Served, tmp_path: Path)
                     [v.VerifierKey.parse(served.store.log_vkey)])
 
 
-def test_refusals_have_the_local_exit_codes(served: Served) -> None:
+def test_refusals_have_the_local_exit_codes(served: Served, tmp_path: Path) -> None:
     for args in (["record", "nope", "--event", "x"], ["tag", "nope", "prod"],
-                 ["record", "m", "--event", ""]):
+                 ["record", "m", "--event", ""], ["prove", "consistency", "--old", "9"],
+                 ["export", "-o", tmp_path / "b.json", "--trusted-size", "99"],
+                 ["prove", "inclusion", "0", "--size", "99"]):
         remote, local = served.remote(*args), served.local(*args)
         assert (remote.code, remote.out) == (local.code, local.out), f"{remote}\n{local}"
         assert remote.err.splitlines()[0] == local.err.splitlines()[0] or remote.code == \

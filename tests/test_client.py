@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, sign_statement
 from ledger.client import (
+    ArgumentRefusedError,
     Client,
     ForkError,
     NotFoundError,
@@ -425,6 +426,7 @@ def test_connection_refused_on_a_real_socket(led: Ledger, admin: ActorKey) -> No
     (401, "Unauthenticated", UnauthenticatedError),
     (401, "ExpiredSignatureError", UnauthenticatedError),
     (400, "MalformedRequestError", v.MalformedInputError),
+    (400, "ArgumentError", ArgumentRefusedError),
     (403, "ForbiddenRoleError", v.AuthorizationError),
     (503, "NonceCacheFullError", StoreBusyError),
     (403, "AuthorizationError", v.AuthorizationError),

@@ -4,6 +4,7 @@ key and the checkpoint it keeps."""
 
 from ._client import Client
 from ._errors import (
+    ArgumentRefusedError,
     ForkError,
     NotFoundError,
     RollbackError,
@@ -16,7 +17,7 @@ from ._errors import (
 from ._wire import LogInfo
 
 __all__ = [
-    "Client", "ForkError", "LogInfo", "NotFoundError", "RollbackError", "ServerError",
-    "ServerMisbehaviourError", "ServerUnavailableError", "StateFileError",
-    "UnauthenticatedError",
+    "ArgumentRefusedError", "Client", "ForkError", "LogInfo", "NotFoundError",
+    "RollbackError", "ServerError", "ServerMisbehaviourError", "ServerUnavailableError",
+    "StateFileError", "UnauthenticatedError",
 ]

@@ -49,6 +49,11 @@ class ServerUnavailableError(ConnectionError):
     sending the same statement again is safe."""
 
 
+class ArgumentRefusedError(ValueError):
+    """``400 ArgumentError``: an index, size, time or hash the log cannot answer (what the
+    Ledger raises as a ValueError for the same argument)."""
+
+
 class UnauthenticatedError(AuthorizationError):
     """``401``: a protected read was unsigned, or its signature, key or time refused."""
 
@@ -77,6 +82,7 @@ class StateFileError(MalformedInputError):
 _BY_NAME: dict[str, tuple[type[Exception], frozenset[int]]] = {
     "MalformedInputError": (MalformedInputError, frozenset({400})),
     "MalformedRequestError": (MalformedInputError, frozenset({400})),  # §6.3 step 1
+    "ArgumentError": (ArgumentRefusedError, frozenset({400})),
     "Unauthenticated": (UnauthenticatedError, frozenset({401})),
     "AuthorizationError": (AuthorizationError, frozenset({403})),
     "ForbiddenRoleError": (AuthorizationError, frozenset({403})),  # §6.3 step 15

@@ -20,6 +20,7 @@ from verifier import (
 
 from ..errors import StoreBusyError
 from ._errors import (
+    ArgumentRefusedError,
     ForkError,
     RollbackError,
     ServerError,
@@ -143,6 +144,6 @@ def _prove(old: int, old_root: bytes, new: int, new_root: bytes, key: VerifierKe
     except VerifierError as exc:  # a refused request or a failed proof
         raise error(f"{kind}: the server cannot prove its tree of size {old} is a prefix of "
                     f"the one of size {new}: {exc}") from None
-    except ServerError as exc:  # an answer the client cannot map
+    except (ServerError, ArgumentRefusedError) as exc:  # sizes it cannot answer, ...
         raise error(f"{kind}: the server did not prove its tree of size {old} is a prefix "
                     f"of the one of size {new}: {exc}") from None

@@ -187,9 +187,9 @@ def model_state(doc: Any, what: str) -> ModelState:
 
 @dataclass(frozen=True)
 class InventoryAnswer:
-    """``GET /inventory``: the time asked (ns), the log's size then, and the models."""
+    """``GET /inventory``: the time asked (ns; None: now), the log's size, the models."""
 
-    at: int
+    at: int | None
     size: int
     models: dict[str, ModelState]
 
@@ -198,7 +198,7 @@ def inventory(body: bytes) -> InventoryAnswer:
     """Decode ``GET /inventory``."""
     what = "inventory"
     doc = json_object(body, what)
-    at = _time_value(doc.get("at"), what)
+    at = None if doc.get("at") is None else _time_value(doc.get("at"), what)
     size = field(doc, "size", int, what)
     models = field(doc, "models", dict, what)
     out = {}
