@@ -1,7 +1,8 @@
 """Where the store (or the server) and the keys come from: options, else the environment
 (MODELSEAL_STORE, MODELSEAL_KEY, MODELSEAL_LOG_KEY; MODELSEAL_SERVER, MODELSEAL_LOG_VKEY,
 MODELSEAL_CLIENT_STATE), and passphrases from MODELSEAL_KEY_PASSPHRASE
-(MODELSEAL_LOG_KEY_PASSPHRASE for the log key, if set) or a prompt on a terminal.
+(MODELSEAL_LOG_KEY_PASSPHRASE for the log key, if set), each also as a file named by the
+variable with _FILE appended, or a prompt on a terminal.
 
 A log is local (a store directory) or remote (a server's URL), never both: an option beats
 the other side's environment variable; the two sides' options together, or the two
@@ -63,6 +64,13 @@ def passphrase(kind: str, path: Path) -> str | None:
     names = ["MODELSEAL_LOG_KEY_PASSPHRASE"] if kind == "log" else []
     names.append("MODELSEAL_KEY_PASSPHRASE")
     for name in names:
+        if os.environ.get(name + "_FILE"):  # e.g. a systemd credential
+            source = Path(os.environ[name + "_FILE"])
+            try:
+                return source.read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageProblem(f"cannot read {name}_FILE {source}: {exc}",
+                                   "give a readable UTF-8 file holding the passphrase") from None
         if os.environ.get(name):
             return os.environ[name]
     if sys.stdin.isatty():

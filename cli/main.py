@@ -112,13 +112,12 @@ def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | 
     """
     ctx.obj = Settings(store, key, log_key, allow_insecure_key, server=server,
                        log_vkey=log_vkey, client_state=client_state, timeout=timeout)
-    ctx.obj.server_url()  # conflicting settings are refused before any command runs
 
 
 def _register_commands() -> None:
-    from . import cmd_keys, cmd_proofs, cmd_read, cmd_write, demo
+    from . import cmd_keys, cmd_proofs, cmd_read, cmd_serve, cmd_write, demo
 
-    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, demo):
+    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, cmd_serve, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -13,6 +13,7 @@ from verifier import ModelState, parse_entry, statement_model
 from . import _tree as tree
 from ._codec import decode_state
 from .results import Snapshot
+from .errors import ArgumentError, UnknownEntryError
 from ._store import MAX_NAME_BYTES, Store, from_u64, u64
 from ._versions import states_before
 
@@ -40,16 +41,16 @@ def entry_index(store: Store, txn: lmdb.Transaction, ref: int | str) -> int:
         raise TypeError("give an entry index (int) or a snapshot hash (hex str)")
     if isinstance(ref, int):
         if not 0 <= ref < size(store, txn):
-            raise KeyError(f"no entry {ref}")
+            raise UnknownEntryError(f"no entry {ref}")
         return ref
     text = ref.lower()
     if not (MIN_PREFIX <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)):
-        raise ValueError(f"{ref!r} is not a snapshot hash: give its 64 hex digits, or a unique "
+        raise ArgumentError(f"{ref!r} is not a snapshot hash: give its 64 hex digits, or a unique "
                          f"prefix of at least {MIN_PREFIX}")
     if len(text) == 64:
         raw = store.get(txn, "snapshots", bytes.fromhex(text))
         if raw is None:
-            raise KeyError(f"no snapshot {ref}")
+            raise UnknownEntryError(f"no snapshot {ref}")
         return from_u64(raw)
     cur = txn.cursor(db=store.db["snapshots"])
     found: list[tuple[str, int]] = []
@@ -62,11 +63,11 @@ def entry_index(store: Store, txn: lmdb.Transaction, ref: int | str) -> int:
                 continue
             found.append((hex_key, from_u64(bytes(value))))
             if len(found) > 1:
-                raise ValueError(f"snapshot prefix {ref} is ambiguous: it begins "
+                raise ArgumentError(f"snapshot prefix {ref} is ambiguous: it begins "
                                  f"{found[0][0][:16]}... and {found[1][0][:16]}...; "
                                  "give more hex digits")
     if not found:
-        raise KeyError(f"no snapshot {ref}")
+        raise UnknownEntryError(f"no snapshot {ref}")
     return found[0][1]
 
 

@@ -47,3 +47,16 @@ class AuditError(LedgerError):
 
 class StoreBusyError(StoreError):
     """A write waited its bounded time for the store's write lock; it was not stored."""
+
+
+class ArgumentError(ValueError):
+    """An argument the log cannot answer: an index, size, time or hash outside what it
+    holds or what its checkpoints prove. A ValueError like any bad argument; its own
+    class so that a server can answer its client (400) and tell it from a bug."""
+
+
+class UnknownEntryError(KeyError):
+    """No entry has that index or snapshot hash (a KeyError; a server answers 404)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such entry"

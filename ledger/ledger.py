@@ -40,7 +40,7 @@ from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
 from .batch import Batch
-from .errors import StoreError
+from .errors import ArgumentError, StoreError
 from .keys import ActorKey, LogKey
 from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import Signed, build_signed
@@ -249,13 +249,11 @@ class Ledger(Verbs):
         p, existed = self._group_write(bytes(signed_statement), None, None, _parsed)
         return self.receipt(p.entry.index, created=not existed)
 
-    def receipt(self, index: int, *, created: bool = False) -> Receipt:
-        """The receipt of entry ``index``: its bytes and its inclusion proof under the
-        first stored checkpoint whose tree holds it."""
+    def receipt(self, ref: int | str, *, created: bool = False) -> Receipt:
+        """The receipt of an entry (index or snapshot hash): its bytes and its inclusion
+        proof under the first stored checkpoint whose tree holds it."""
         with self._reader() as txn:
-            if isinstance(index, bool) or not isinstance(index, int) \
-                    or not 0 <= index < q.size(self._store, txn):
-                raise ValueError(f"no entry {index!r} in the log")
+            index = q.entry_index(self._store, txn, ref)
             first = q.first_checkpoint(self._store, txn, index + 1)
             if first is None:
                 raise StoreError("store is damaged: no checkpoint holds its last entries")
@@ -535,7 +533,7 @@ class Ledger(Verbs):
         last = parse_entry(q.entry(self._store, txn, n - 1)).entry.recorded_at
         at = parse_entry(q.entry(self._store, txn, n)).entry.recorded_at - 1
         if at < last:
-            raise ValueError(f"entries {n - 1} and {n} were recorded at the same instant, so no "
+            raise ArgumentError(f"entries {n - 1} and {n} were recorded at the same instant, so no "
                              f"time bounds a tree of size {n}; choose another size")
         return sign_checkpoint(log_key, self.origin, n, tree.root(q.getter(self._store, txn), n),
                                at)
@@ -574,7 +572,7 @@ class Ledger(Verbs):
         if n is None:
             return current
         if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= current:
-            raise ValueError(f"size must be an int in 1..{current}")
+            raise ArgumentError(f"size must be an int in 1..{current}")
         return n
 
     def prove_inclusion(self, ref: int | str, size: int | None = None) -> InclusionProof:
@@ -583,7 +581,7 @@ class Ledger(Verbs):
             n = self._size_arg(txn, size)
             index = q.entry_index(self._store, txn, ref)
             if index >= n:
-                raise ValueError(f"entry {index} is not in the tree of size {n}")
+                raise ArgumentError(f"entry {index} is not in the tree of size {n}")
             hashes = tree.inclusion_proof(q.getter(self._store, txn), index, n)
             return InclusionProof(index, n, tuple(hashes), self._note_for(txn, n))
 
@@ -593,7 +591,7 @@ class Ledger(Verbs):
             n = self._size_arg(txn, new_size)
             if (isinstance(old_size, bool) or not isinstance(old_size, int)
                     or not 0 <= old_size <= n):
-                raise ValueError(f"old size must be an int in 0..{n}")
+                raise ArgumentError(f"old size must be an int in 0..{n}")
             hashes = tree.consistency_proof(q.getter(self._store, txn), old_size, n)
             return ConsistencyProof(old_size, n, tuple(hashes), self._note_for(txn, n))
 
@@ -620,11 +618,11 @@ class Ledger(Verbs):
         if at is not None:
             t_req = to_ns(at)
             if not 0 <= t_req <= 2**63 - 1:
-                raise ValueError("a bundle's time must be within 1970-01-01..2262-04-11")
+                raise ArgumentError("a bundle's time must be within 1970-01-01..2262-04-11")
             if size is None and self._own_batch() is None and self._log_key is not None:
                 now = self._now_ns()
                 if t_req > now:
-                    raise ValueError(f"{iso(t_req)} is in the future (the log's time is "
+                    raise ArgumentError(f"{iso(t_req)} is in the future (the log's time is "
                                      f"{iso(now)}): no checkpoint can prove it")
                 with self._reader() as txn:
                     latest_at = self._cp_at(txn)
@@ -647,7 +645,7 @@ class Ledger(Verbs):
         else:
             t = t_req
         if t > cp_time:
-            raise ValueError(
+            raise ArgumentError(
                 f"the checkpoint of size {s} was signed at {iso(cp_time)}, so it cannot "
                 f"prove the inventory at {iso(t)}; choose an earlier time"
                 + ("" if size is not None or self._log_key is not None else
@@ -657,7 +655,7 @@ class Ledger(Verbs):
         if trusted_size is not None:
             if isinstance(trusted_size, bool) or not isinstance(trusted_size, int) \
                     or not 0 < trusted_size <= s:
-                raise ValueError(f"trusted size must be in 1..{s}")
+                raise ArgumentError(f"trusted size must be in 1..{s}")
             trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
         nxt = q.entry(self._store, txn, n) if n < s else None
         return bundle_chunks(

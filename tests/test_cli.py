@@ -874,6 +874,21 @@ def test_a_separate_log_key_passphrase(tmp_path: Path) -> None:
     assert history(st, "m1")[0]["actor"] == "w"
 
 
+def test_a_passphrase_from_a_file(tmp_path: Path) -> None:
+    """MODELSEAL_KEY_PASSPHRASE_FILE (e.g. a systemd credential) names a file holding the
+    passphrase; its last line break is not part of it."""
+    st = init_store(tmp_path, env=PW)
+    secret = tmp_path / "pw"
+    secret.write_text("correct horse\n")
+    ok(st.run("register", "m1", *MODEL, env={"MODELSEAL_KEY_PASSPHRASE_FILE": str(secret)}))
+    secret.write_text("wrong horse\n")
+    refused(st.run("register", "m2", *MODEL,
+                   env={"MODELSEAL_KEY_PASSPHRASE_FILE": str(secret)}), 4, "wrong passphrase")
+    refused(st.run("register", "m2", *MODEL,
+                   env={"MODELSEAL_KEY_PASSPHRASE_FILE": str(tmp_path / "missing")}), 2,
+            "cannot read MODELSEAL_KEY_PASSPHRASE_FILE")
+
+
 def test_passphrase_prompt_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
     st = init_store(tmp_path, env=PW)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import verifier as v
 from ledger import ActorKey, Ledger, sign_statement
+from ledger.errors import ArgumentError, UnknownEntryError
 from ledger._tiles import available, parse_tile_path, tile_path
 from tests.ledger_support import Clock, Keys, make_ledger, register
 
@@ -102,9 +103,13 @@ def test_receipts_of_a_group_share_its_checkpoint(tmp_path: Path) -> None:
 
 
 def test_receipt_of_a_missing_index(led: Ledger) -> None:
-    for bad in (-1, led.size, True, "0"):
-        with pytest.raises(ValueError):
-            led.receipt(bad)  # type: ignore[arg-type]
+    for bad in (-1, led.size):
+        with pytest.raises(UnknownEntryError):
+            led.receipt(bad)
+    with pytest.raises(TypeError):
+        led.receipt(True)
+    with pytest.raises(ArgumentError):
+        led.receipt("0")
 
 
 # -- tiles -------------------------------------------------------------------------------

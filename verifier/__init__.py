@@ -78,7 +78,7 @@ from .replay import (
     replay,
 )
 from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
-from .timeutil import from_ns, iso, to_ns
+from .timeutil import from_ns, iso, parse_time, to_ns
 
 __version__ = "0.1.0"
 
@@ -87,7 +87,7 @@ __all__ = [
     "Checkpoint", "checkpoint_text", "time_line", "consistency_proof_length", "ConsistencyError",
     "EMPTY_ROOT", "bundle_chunks", "encode_bundle", "Entry", "entry_bytes", "encode_statement",
     "Event",
-    "format_add_checkpoint", "format_tlog_proof", "from_ns", "Genesis", "Grant",
+    "format_add_checkpoint", "parse_time", "format_tlog_proof", "from_ns", "Genesis", "Grant",
     "inclusion_proof_length", "Inventory", "key_id", "KeyRecord", "leaf_hash",
     "MalformedInputError", "MAX_ENTRY_SIZE", "MemberAdd", "MemberRemove", "model_hash",
     "ModelState", "node_hash", "parse_add_checkpoint", "parse_entry", "parse_note",

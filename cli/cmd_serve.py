@@ -1,0 +1,67 @@
+"""serve: the log over HTTP (specs/api.md, docs/deploy.md)."""
+
+from __future__ import annotations
+
+import click
+
+from .context import Settings, UsageProblem
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageProblem(f"--listen {text!r} is not HOST:PORT",
+                           "e.g. --listen 127.0.0.1:8080, or [::1]:8080")
+    return host, int(port)
+
+
+@click.command()
+@click.option("--store", "store", metavar="DIR", help="The store directory [env: MODELSEAL_STORE].")
+@click.option("--log-key", "log_key", metavar="FILE",
+              help="The log key file [env: MODELSEAL_LOG_KEY].")
+@click.option("--listen", "listen_at", default="127.0.0.1:8080", show_default=True,
+              metavar="HOST:PORT", help="Where to listen (port 0: any free port). Binds to "
+              "this machine only unless told otherwise.")
+@click.option("--tls-cert", metavar="FILE", help="Serve HTTPS with this certificate chain.")
+@click.option("--tls-key", metavar="FILE", help="The certificate's private key.")
+@pass_settings
+def serve(settings: Settings, store: str | None, log_key: str | None, listen_at: str,
+          tls_cert: str | None, tls_key: str | None) -> None:
+    """Serve the log over HTTP: pipelines POST signed statements to /add and get receipts;
+    checkpoints, tiles and consistency proofs are public; entries, histories, inventories
+    and bundles need a request signed by a reader's or an admin's key.
+
+    Stops on SIGTERM or Ctrl-C: no new connections, the requests under way finish (their
+    writes commit), then it exits 0.
+    """
+    from ledger import Ledger
+    from ledger.server import listen, serve as run
+
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageProblem("--tls-cert and --tls-key go together", "give both, or neither")
+    settings.store = store or settings.store
+    settings.log_key = log_key or settings.log_key
+    host, port = _listen(listen_at)
+    key = settings.log_key_obj()
+    ledger = Ledger.open(settings.store_path(), log_key=key)
+    try:
+        try:
+            sock = listen(host, port)
+        except OSError as exc:
+            raise UsageProblem(f"cannot listen on {listen_at}: {exc.strerror}",
+                               "choose another --listen address or port") from None
+        bound = sock.getsockname()
+        scheme = "https" if tls_cert else "http"
+        where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        click.echo(f"serving {ledger.origin} ({ledger.size} entries) on "
+                   f"{scheme}://{where}:{bound[1]}", err=True)
+        run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key)
+    finally:
+        ledger.close()
+    click.echo("stopped", err=True)
+
+
+COMMANDS = [serve]

@@ -1,0 +1,64 @@
+"""The log as a service: an ASGI application (Starlette) over one ``Ledger``, run on
+uvicorn. specs/api.md is the contract; docs/deploy.md says how to run it.
+
+``build_app(ledger)`` gives the application (for tests or another ASGI server);
+``serve(ledger, ...)`` runs it until SIGTERM or SIGINT, then stops accepting, lets
+the requests under way finish (their writes commit) and returns.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import uvicorn
+from starlette.applications import Starlette
+
+from ..ledger import Ledger
+from ._app import Limits, build
+from ._auth import signed_request_authorizer
+from ._protocol import LimitedHttpToolsProtocol
+
+__all__ = ["Limits", "build_app", "listen", "serve"]
+
+Clock = Callable[[], datetime]
+
+
+def build_app(ledger: Ledger, limits: Limits | None = None,
+              clock: Clock | None = None) -> Starlette:
+    """The application serving ``ledger``. Precondition: opened with its log key.
+    ``clock`` gives the time that signed reads are checked against (default: the
+    system clock, UTC)."""
+    if ledger._log_key is None:
+        raise ValueError("the server writes: open the ledger with its log key")
+    now = clock or (lambda: datetime.now(timezone.utc))
+    return build(ledger, signed_request_authorizer(ledger, now), limits)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (port 0: any free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(ledger: Ledger, sock: socket.socket, *, tls_cert: str | None = None,
+          tls_key: str | None = None, limits: Limits | None = None,
+          graceful: int = 30) -> None:
+    """Serve ``ledger`` on the listening ``sock`` until SIGTERM/SIGINT; then stop
+    accepting and wait (at most ``graceful`` seconds) for the requests under way."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("TLS needs both a certificate and its key")
+    config = uvicorn.Config(
+        build_app(ledger, limits), http=LimitedHttpToolsProtocol, lifespan="on",
+        loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
+        limit_concurrency=4096, server_header=False, access_log=False,
+        log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+        ssl_version=ssl.PROTOCOL_TLS_SERVER)
+    uvicorn.Server(config).run(sockets=[sock])

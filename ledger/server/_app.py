@@ -1,0 +1,326 @@
+"""The log server's ASGI application (specs/api.md). Internal to the server.
+
+Every store call runs in a worker thread (the event loop never waits for LMDB or the
+group commit); writes are bounded by a limiter whose size is the write queue: a write
+that finds it full is answered 503 at once, nothing written.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import msgspec
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from verifier import iso, parse_time, to_ns
+
+from .. import _tiles
+from ..ledger import Ledger
+from ..results import Receipt
+from ._errors import RETRY_AFTER, HTTPProblem, as_problem, problem_response
+
+log = logging.getLogger("modelseal.server")
+T = TypeVar("T")
+# Checks a protected read's signature; returns the reading actor (raises HTTPProblem).
+Authorize = Callable[[Request], Awaitable[str]]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's limits (specs/api.md §1)."""
+
+    max_body: int = 64 * 1024
+    max_query: int = 1024
+    body_timeout: float = 5.0  # seconds for a request's whole body to arrive
+    max_writes: int = 64  # writes in flight (queued or committing) before 503
+    max_reads: int = 8  # store reads at once
+    max_entries: int = 1000  # per GET /entries
+
+
+class App:
+    """The routes over one open ``Ledger`` (opened with its log key)."""
+
+    def __init__(self, ledger: Ledger, authorize: Authorize, limits: Limits) -> None:
+        self.ledger, self.authorize, self.limits = ledger, authorize, limits
+        self._writes = anyio.CapacityLimiter(limits.max_writes)
+        self._reads = anyio.CapacityLimiter(limits.max_reads)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await to_thread.run_sync(fn, *args, limiter=self._reads)
+
+    async def _body(self, request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        limit = self.limits.max_body
+        if length is not None:
+            if not length.isdigit():
+                raise HTTPProblem(400, "MalformedInputError", "Content-Length is not a number")
+            if int(length) > limit:
+                raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with anyio.fail_after(self.limits.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise HTTPProblem(408, "RequestTimeout",
+                              f"the body did not arrive within {self.limits.body_timeout:g} s",
+                              {"Connection": "close"}) from None
+        return b"".join(chunks)
+
+    def _query(self, request: Request, allowed: set[str]) -> dict[str, str]:
+        raw = request.scope.get("query_string", b"")
+        if len(raw) > self.limits.max_query:
+            raise HTTPProblem(414, "MalformedInputError", "the query string is too long")
+        items = request.query_params.multi_items()
+        out: dict[str, str] = {}
+        for key, value in items:
+            if key not in allowed:
+                raise HTTPProblem(400, "MalformedInputError", f"unknown parameter {key!r}")
+            if key in out:
+                raise HTTPProblem(400, "MalformedInputError", f"parameter {key!r} given twice")
+            out[key] = value
+        return out
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def add(self, request: Request) -> Response:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != _JSON:
+            raise HTTPProblem(415, "UnsupportedMediaType",
+                              "POST /add takes a signed statement: Content-Type: application/json")
+        body = await self._body(request)
+        if self._writes.available_tokens < 1:
+            raise HTTPProblem(503, "Busy", "the write queue is full: retry the same bytes",
+                              {"Retry-After": RETRY_AFTER})
+        receipt = await to_thread.run_sync(self.ledger.add, body, limiter=self._writes)
+        return _json(_receipt_json(receipt), 201 if receipt.created else 200)
+
+    # -- public reads -----------------------------------------------------------------
+
+    async def log_info(self, request: Request) -> Response:
+        self._query(request, set())
+        led = self.ledger
+        size = await self._read(lambda: led.size)
+        return _json({"origin": led.origin, "log_key": led.log_vkey, "log_id": led.log_id,
+                       "size": size})
+
+    async def checkpoint(self, request: Request) -> Response:
+        self._query(request, set())
+        note = await self._read(self.ledger.checkpoint)
+        return Response(note, media_type="text/plain; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    async def tile(self, request: Request) -> Response:
+        self._query(request, set())
+        level, index, width = _tiles.parse_tile_path(request.path_params["path"])
+        data = await self._read(self.ledger.tile, level, index, width)
+        if data is None:
+            raise HTTPProblem(404, "NotFound", "the log does not hold that tile yet")
+        cache = ("public, max-age=31536000, immutable" if width == _tiles.WIDTH
+                 else "public, max-age=3600")
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Cache-Control": cache})
+
+    async def consistency(self, request: Request) -> Response:
+        q = self._query(request, {"old", "new"})
+        old = _uint(q, "old", required=True)
+        new = _uint(q, "new")
+        proof = await self._read(self.ledger.prove_consistency, old, new)
+        return Response(proof.to_text(), media_type="text/plain; charset=utf-8")
+
+    # -- protected reads --------------------------------------------------------------
+
+    async def entry(self, request: Request) -> Response:
+        await self.authorize(request)
+        self._query(request, set())
+        ref = _ref(request.path_params["ref"])
+        data = await self._read(self.ledger.entry, ref)
+        return Response(data, media_type="application/octet-stream")
+
+    async def entries(self, request: Request) -> Response:
+        await self.authorize(request)
+        q = self._query(request, {"start", "count"})
+        start, count = _uint(q, "start", required=True), _uint(q, "count", required=True)
+        if not 1 <= count <= self.limits.max_entries:
+            raise HTTPProblem(400, "MalformedInputError",
+                              f"count must be 1..{self.limits.max_entries}")
+
+        def read() -> list[bytes]:
+            end = min(start + count, self.ledger.size)
+            return [self.ledger.entry(i) for i in range(start, end)]
+
+        found = await self._read(read)
+        return _json({"start": start, "entries": [_b64(e) for e in found]})
+
+    async def history(self, request: Request) -> Response:
+        await self.authorize(request)
+        self._query(request, set())
+        name = request.path_params["name"]
+
+        def read() -> list[bytes]:
+            return [self.ledger.entry(s.index) for s in self.ledger.history(name)]
+
+        found = await self._read(read)
+        if not found:
+            raise HTTPProblem(404, "NotFound", f"no model {name!r} in the log")
+        return _json({"model": name, "entries": [_b64(e) for e in found]})
+
+    async def inventory(self, request: Request) -> Response:
+        await self.authorize(request)
+        q = self._query(request, {"at"})
+        at = _time(q["at"]) if "at" in q else None
+
+        def read() -> tuple[int, dict[str, Any]]:
+            states = self.ledger.inventory_at(at)
+            return self.ledger.size, {n: s.to_json() for n, s in sorted(states.items())}
+
+        size, models = await self._read(read)
+        return _json({"at": None if at is None else iso(to_ns(at)), "size": size,
+                      "models": models})
+
+    async def inclusion(self, request: Request) -> Response:
+        await self.authorize(request)
+        q = self._query(request, {"snapshot", "size"})
+        snapshot = q.get("snapshot", "")
+        if not _HEX64.fullmatch(snapshot):
+            raise HTTPProblem(400, "MalformedInputError", "snapshot is 64 lower-case hex digits")
+        size = _uint(q, "size")
+
+        def read() -> bytes:
+            if size is None:
+                return self.ledger.receipt(snapshot).proof.to_text()
+            return self.ledger.prove_inclusion(snapshot, size).to_text()
+
+        return Response(await self._read(read), media_type="text/plain; charset=utf-8")
+
+    async def bundle(self, request: Request) -> Response:
+        await self.authorize(request)
+        q = self._query(request, {"at", "size", "trusted"})
+        at = _time(q["at"]) if "at" in q else None
+        size, trusted = _uint(q, "size"), _uint(q, "trusted")
+        pieces = await self._read(self.ledger.iter_bundle, at, size, trusted)
+        return StreamingResponse(_closing(pieces), media_type=_JSON)
+
+
+def _closing(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from pieces
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _too_large(limit: int) -> HTTPProblem:
+    return HTTPProblem(413, "TooLarge", f"the body is over {limit} bytes",
+                       {"Connection": "close"})
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(doc), status, media_type=_JSON)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _receipt_json(r: Receipt) -> dict[str, Any]:
+    return {"index": r.index, "snapshot": r.snapshot_hash,
+            "recorded_at": iso(to_ns(r.recorded_at)), "entry": _b64(r.entry),
+            "proof": r.proof.to_text().decode("utf-8")}
+
+
+def _uint(q: dict[str, str], key: str, required: bool = False) -> Any:
+    value = q.get(key)
+    if value is None:
+        if required:
+            raise HTTPProblem(400, "MalformedInputError", f"parameter {key!r} is required")
+        return None
+    if not value.isdigit() or not value.isascii() or len(value) > 20 \
+            or (len(value) > 1 and value[0] == "0"):
+        raise HTTPProblem(400, "MalformedInputError", f"{key} must be a decimal number")
+    return int(value)
+
+
+def _ref(text: str) -> int | str:
+    if text.isdigit() and text.isascii() and len(text) <= 20:
+        return int(text)
+    if _HEX64.fullmatch(text):
+        return text
+    raise HTTPProblem(400, "MalformedInputError", "an entry is named by its index or its "
+                      "snapshot hash (64 lower-case hex digits)")
+
+
+def _time(text: str) -> Any:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise HTTPProblem(400, "MalformedInputError", str(exc)) from None
+
+
+def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) -> Starlette:
+    """The ASGI application serving ``ledger`` (which must hold its log key)."""
+    app = App(ledger, authorize, limits or Limits())
+
+    def guarded(fn: Callable[[Request], Awaitable[Response]]
+                ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except BaseException as exc:  # noqa: BLE001 - every refusal is answered
+                if not isinstance(exc, Exception):
+                    raise
+                p = as_problem(exc)
+                if p is None:
+                    log.exception("internal error on %s %s", request.method, request.url.path)
+                    p = HTTPProblem(500, "InternalError", "internal error; the server logged it")
+                return problem_response(p)
+        return endpoint
+
+    routes = [
+        Route("/add", guarded(app.add), methods=["POST"]),
+        Route("/log", guarded(app.log_info), methods=["GET"]),
+        Route("/checkpoint", guarded(app.checkpoint), methods=["GET"]),
+        Route("/tile/{path:path}", guarded(app.tile), methods=["GET"]),
+        Route("/proof/consistency", guarded(app.consistency), methods=["GET"]),
+        Route("/proof/inclusion", guarded(app.inclusion), methods=["GET"]),
+        Route("/entry/{ref}", guarded(app.entry), methods=["GET"]),
+        Route("/entries", guarded(app.entries), methods=["GET"]),
+        Route("/history/{name:path}", guarded(app.history), methods=["GET"]),
+        Route("/inventory", guarded(app.inventory), methods=["GET"]),
+        Route("/bundle", guarded(app.bundle), methods=["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem_response(HTTPProblem(404, "NotFound", "no such path"))
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return problem_response(HTTPProblem(405, "MethodNotAllowed",
+                                            f"{request.method} is not allowed here"))
+
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={404: not_found, 405: not_allowed})
