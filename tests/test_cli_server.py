@@ -4,7 +4,7 @@ against the store it serves; what only makes sense on one side is refused."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,22 +13,8 @@ import pytest
 
 import verifier as v
 from ledger import Ledger, LogKey
-from ledger.client import _auth
 from tests.cli_support import MODEL, Run, Store, cli, init_store, ok, refused, refused_json
 from tests.client_support import FakeServer, SocketServer
-
-
-def _fake_sign(actor: Any, keyid: str, method: str, url: str, headers: Mapping[str, str],
-               body: bytes, now: Any, nonce: Any = None) -> dict[str, str]:
-    return {"signature-input": f'sig1=();keyid="{keyid}"', "signature": "sig1=:AA==:"}
-
-
-@pytest.fixture(autouse=True)
-def _signed_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        _auth._sign_request()
-    except ImportError:
-        monkeypatch.setattr(_auth, "_sign_request", lambda: _fake_sign)
 
 
 @dataclass

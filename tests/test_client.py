@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from ledger.client import (
     StateFileError,
     UnauthenticatedError,
 )
-from ledger.client import _auth
 from ledger.client._errors import error_from_answer
 from ledger.client._state import FileState, Kept, format_state, parse_state
 from ledger.errors import StoreBusyError, StoreFullError
@@ -41,20 +40,6 @@ from tests.client_support import FakeServer, SocketServer, error
 
 ORIGIN = "example.com/models"
 MODEL = dict(owner="risk-team", model_type="ml_model", tier="high", purpose="scores cards")
-
-
-def _fake_sign(actor: Any, keyid: str, method: str, url: str, headers: Mapping[str, str],
-               body: bytes, now: Any, nonce: Any = None) -> dict[str, str]:
-    return {"signature-input": f'sig1=();keyid="{keyid}"', "signature": "sig1=:AA==:"}
-
-
-@pytest.fixture(autouse=True)
-def _signed_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until ledger.httpsig lands, reads carry a stand-in signature the fake accepts."""
-    try:
-        _auth._sign_request()
-    except ImportError:
-        monkeypatch.setattr(_auth, "_sign_request", lambda: _fake_sign)
 
 
 @pytest.fixture
@@ -485,12 +470,7 @@ def test_state_file_shared_by_two_processes(led: Ledger, admin: ActorKey, tmp_pa
     script = textwrap.dedent("""
         import sys
         from ledger import ActorKey
-        from ledger.client import Client, _auth
-        from tests.test_client import _fake_sign
-        try:
-            _auth._sign_request()
-        except ImportError:
-            _auth._sign_request = lambda: _fake_sign
+        from ledger.client import Client
         url, vkey, key, state = sys.argv[1:5]
         with Client(url, log_key=vkey, actor=ActorKey.load(key), state_file=state) as c:
             for i in range(15):
