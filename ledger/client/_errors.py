@@ -17,7 +17,7 @@ from verifier import (
     VerificationError,
 )
 
-from ..errors import StoreBusyError, StoreFullError
+from ..errors import ArgumentError, StoreBusyError, StoreFullError
 
 MAX_MESSAGE = 500
 """A server's message is cut to this many characters (and to one line)."""
@@ -49,9 +49,9 @@ class ServerUnavailableError(ConnectionError):
     sending the same statement again is safe."""
 
 
-class ArgumentRefusedError(ValueError):
-    """``400 ArgumentError``: an index, size, time or hash the log cannot answer (what the
-    Ledger raises as a ValueError for the same argument)."""
+class ArgumentRefusedError(ArgumentError):
+    """``400 ArgumentError``: an index, size, time or hash the log cannot answer (the
+    Ledger raises ArgumentError, a ValueError, for the same argument)."""
 
 
 class UnauthenticatedError(AuthorizationError):
