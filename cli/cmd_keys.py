@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ledger import ActorKey, Ledger, LogKey
+from verifier import ROLES
 from ledger._store import removed_on_failure
 
 from .context import Settings, UsageProblem
@@ -111,7 +112,7 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
 def keygen(name: str, output: Path, as_json: bool) -> None:
     """Make an actor key for NAME (a pipeline or a person) and print its public key string.
 
-    An admin then grants it: modelseal grant <printed key> --role writer.
+    An admin then grants it: modelseal grant <printed key> --role writer (or reader).
     """
     if output.exists():
         raise UsageProblem(f"{output} already exists", "a key file is never overwritten")
@@ -125,11 +126,15 @@ def keygen(name: str, output: Path, as_json: bool) -> None:
 
 @click.command()
 @click.argument("pubkey")
-@click.option("--role", type=click.Choice(["writer", "admin"]), default="writer",
-              show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="writer", show_default=True,
+              help="writer: writes entries; admin: also grants and revokes keys; reader: "
+                   "never writes, may use a log server's protected reads (as admins may).")
 @pass_settings
 def grant(settings: Settings, pubkey: str, role: str) -> None:
-    """Grant an actor key (name+keyid+base64, as keygen prints it) a role. Admins only."""
+    """Grant an actor key (name+keyid+base64, as keygen prints it) a role. Admins only.
+
+    An actor holds one active key at a time: to change its role, revoke it, then grant.
+    """
     with settings.writer() as ledger:
         ledger.grant(pubkey, role=role)
     click.echo(f"granted {pubkey.split('+', 1)[0]} the {role} role")

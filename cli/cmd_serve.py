@@ -27,9 +27,12 @@ def _listen(text: str) -> tuple[str, int]:
               "this machine only unless told otherwise.")
 @click.option("--tls-cert", metavar="FILE", help="Serve HTTPS with this certificate chain.")
 @click.option("--tls-key", metavar="FILE", help="The certificate's private key.")
+@click.option("--public-url", metavar="URL", help="The address clients use "
+              "(https://log.example.com): signed reads must be signed for it. Default: "
+              "whatever Host the request names.")
 @pass_settings
 def serve(settings: Settings, store: str | None, log_key: str | None, listen_at: str,
-          tls_cert: str | None, tls_key: str | None) -> None:
+          tls_cert: str | None, tls_key: str | None, public_url: str | None) -> None:
     """Serve the log over HTTP: pipelines POST signed statements to /add and get receipts;
     checkpoints, tiles and consistency proofs are public; entries, histories, inventories
     and bundles need a request signed by a reader's or an admin's key.
@@ -38,13 +41,18 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
     writes commit), then it exits 0.
     """
     from ledger import Ledger
-    from ledger.server import listen, serve as run
+    from ledger.server import check_public_url, listen, serve as run
 
     if (tls_cert is None) != (tls_key is None):
         raise UsageProblem("--tls-cert and --tls-key go together", "give both, or neither")
     settings.store = store or settings.store
     settings.log_key = log_key or settings.log_key
     host, port = _listen(listen_at)
+    if public_url is not None:
+        try:
+            check_public_url(public_url)
+        except ValueError as exc:
+            raise UsageProblem(str(exc), "e.g. --public-url https://log.example.com") from None
     key = settings.log_key_obj()
     ledger = Ledger.open(settings.store_path(), log_key=key)
     try:
@@ -58,7 +66,7 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
         where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         click.echo(f"serving {ledger.origin} ({ledger.size} entries) on "
                    f"{scheme}://{where}:{bound[1]}", err=True)
-        run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key)
+        run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url)
     finally:
         ledger.close()
     click.echo("stopped", err=True)

@@ -27,6 +27,7 @@ from ledger.client import (
     UnauthenticatedError,
 )
 from ledger.errors import (
+    ArgumentError,
     AuditError,
     EncryptedKeyError,
     InsecureKeyFileError,
@@ -77,8 +78,9 @@ TABLE: tuple[Row, ...] = (
     Row(ServerError, EXIT_IO,
         "the server's answer could not be understood: check --server, and its log"),
     Row(AuthorizationError, EXIT_FAILED,
-        "only granted, unrevoked keys may write, and grant/revoke need an admin key; an "
-        "admin grants with: modelseal grant <vkey> --role writer"),
+        "only granted, unrevoked writer and admin keys may write (reader keys never do), "
+        "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "
+        "--role writer"),
     Row(SignatureError, EXIT_FAILED,
         "the statement changed after it was signed, or another key signed it"),
     Row(RuleError, EXIT_FAILED, "nothing was written; `modelseal inventory` and "
@@ -117,11 +119,6 @@ TABLE: tuple[Row, ...] = (
 _ARGUMENT_CHECKS = frozenset({
     ("ledger/statements.py", "build_signed"),
     ("ledger/ledger.py", "open"),
-    ("ledger/ledger.py", "_size_arg"),
-    ("ledger/ledger.py", "prove_inclusion"),
-    ("ledger/ledger.py", "prove_consistency"),
-    ("ledger/ledger.py", "_bundle_pieces"),
-    ("ledger/ledger.py", "iter_bundle"),
     ("ledger/_queries.py", "entry_index"),
     ("ledger/keys.py", "__init__"),
     ("ledger/keys.py", "named"),
@@ -146,7 +143,10 @@ _FIELDS = {
 
 def deliberate(exc: BaseException) -> bool:
     """Whether ``exc`` is a ValueError/TypeError raised on purpose by one of the functions
-    that check a caller's arguments (see _ARGUMENT_CHECKS), judged by where it was raised."""
+    that check a caller's arguments (see _ARGUMENT_CHECKS), judged by where it was raised;
+    the ledger's ArgumentError always is."""
+    if isinstance(exc, ArgumentError):
+        return True
     if not isinstance(exc, (ValueError, TypeError)) or exc.__traceback__ is None:
         return False
     tb = exc.__traceback__

@@ -10,7 +10,9 @@ from typing import Any
 
 import msgspec
 
-from verifier import KeyRecord, ModelState, VerifierKey
+from verifier import ROLES, KeyRecord, ModelState, VerifierError, VerifierKey
+
+from .errors import StoreError
 
 
 
@@ -43,9 +45,25 @@ def encode_keyring(records: list[KeyRecord]) -> bytes:
 
 def decode_keyring(data: bytes) -> list[KeyRecord]:
     """Inverse of encode_keyring."""
-    rows: list[dict[str, Any]] = msgspec.json.decode(data)
+    rows = msgspec.json.decode(data, type=list[dict[str, Any]])
     out = []
     for row in rows:
         key = VerifierKey.parse(row.pop("vkey"))
         out.append(KeyRecord(key=key, **row))
     return out
+
+
+def active_keys(data: bytes) -> dict[str, tuple[VerifierKey, str]]:
+    """Each actor's active (granted, unrevoked) key and its role, from a keyring row
+    (``encode_keyring``'s bytes). StoreError if the row does not decode: a damaged store
+    (``audit()`` names it), never an answer."""
+    try:
+        records = decode_keyring(data)
+        problem = next((f"role {r.role!r}" for r in records if r.role not in ROLES), None)
+    except (msgspec.MsgspecError, VerifierError, ValueError, TypeError, KeyError,
+            AttributeError) as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise StoreError(f"store is damaged: its keyring row does not decode ({problem}); "
+                         f"run audit()")
+    return {r.name: (r.key, r.role) for r in records if r.revoked_index is None}

@@ -81,7 +81,8 @@ class Verbs(ABC):
         return self._write(make, prepare)
 
     def grant(self, vkey: str, role: str = "writer") -> None:
-        """Grant an actor key (its ``name+hex8+base64`` string) a role: writer or admin."""
+        """Grant an actor key (its ``name+hex8+base64`` string) a role: writer, admin or
+        reader (``verifier.ROLES``; another role raises ValueError). Admins only."""
         self._sign_and_write("grant", key=vkey, role=role)
 
     def revoke(self, name: str, reason: str | None = None) -> None:

@@ -35,7 +35,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import decode_keyring
+from ._codec import active_keys
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -129,8 +129,8 @@ class Ledger(Verbs):
         self._batch: ContextVar[Batch | None] = ContextVar(f"modelseal-batch-{id(self)}",
                                                            default=None)
         self._committer = GroupCommitter(self._run_group)
-        # the keyring row last read, and the public key it grants each active actor
-        self._keyring: tuple[bytes | None, dict[str, bytes]] = (None, {})
+        # the keyring row last read, and the key and role it grants each active actor
+        self._keyring: tuple[bytes | None, dict[str, tuple[VerifierKey, str]]] = (None, {})
         with store.reader() as txn:
             origin = store.get(txn, "meta", b"origin")
             vkey = store.get(txn, "meta", b"log_vkey")
@@ -378,16 +378,8 @@ class Ledger(Verbs):
     def _granted_key(self, actor: str) -> bytes | None:
         """The public key the keyring grants ``actor`` now, if any (a hint only: the
         rules decide at append which key counts)."""
-        with self._store.reader() as txn:
-            raw = self._store.get(txn, "meta", b"keyring")
-        if raw is None:
-            return None
-        seen, keys = self._keyring  # one tuple: threads swap it whole
-        if raw != seen:
-            keys = {r.name: r.key.public_key for r in decode_keyring(raw)
-                    if r.revoked_index is None}
-            self._keyring = raw, keys
-        return keys.get(actor)
+        found = self.active_key(actor)
+        return None if found is None else found[0].public_key
 
     def _stored(self, note: bytes) -> bool:
         """Whether the checkpoint ``note`` was committed (its size's row holds it)."""
@@ -447,6 +439,30 @@ class Ledger(Verbs):
         return ref
 
     # -- reading ----------------------------------------------------------------------
+
+    def active_key(self, actor: str) -> tuple[VerifierKey, str] | None:
+        """The active key of ``actor`` and its role (``writer``, ``admin`` or ``reader``)
+        in the latest committed state; None if ``actor`` has no active key (never granted,
+        or revoked since its last grant).
+
+        What a log server asks to authorise a request signed as ``actor`` (with
+        ``verifier.may_read(role)``). Reads one read transaction: never waits for a
+        writer, and sees a grant or revoke as soon as it is committed (not before: a batch's
+        own grants count once it commits). Cheap: the keyring row is decoded again only when
+        it changed. TypeError if ``actor`` is not a str; StoreError if the store is
+        damaged. Thread-safe.
+        """
+        if not isinstance(actor, str):
+            raise TypeError(f"an actor name is a str, not {type(actor).__name__}")
+        with self._store.reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring")
+        if raw is None:
+            return None
+        seen, keys = self._keyring  # one tuple: threads swap it whole, never mutate it
+        if raw != seen:
+            keys = active_keys(raw)
+            self._keyring = raw, keys
+        return keys.get(actor)
 
     @property
     def size(self) -> int:

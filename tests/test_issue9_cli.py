@@ -513,7 +513,7 @@ def test_point9_argument_checks_exist() -> None:
         assert found, f"{path}: no function {func}"
         raises = [n for f in found for n in ast.walk(f) if isinstance(n, ast.Raise)
                   and isinstance(n.exc, ast.Call) and isinstance(n.exc.func, ast.Name)
-                  and n.exc.func.id in ("ValueError", "TypeError")]
+                  and n.exc.func.id in ("ValueError", "TypeError", "ArgumentError")]
         assert raises, f"{path}: {func} raises no ValueError/TypeError"
 
 

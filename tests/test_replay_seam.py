@@ -558,7 +558,7 @@ _op = st.one_of(  # events first (the simplest example is valid) and three times
     st.tuples(st.just("member_add"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
     st.tuples(st.just("member_remove"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
     st.tuples(st.just("grant"), st.sampled_from(["w2", "ml-pipeline", "bad"]),
-              st.sampled_from(["writer", "admin"])),
+              st.sampled_from(["writer", "admin", "reader"])),
     st.tuples(st.just("revoke"), st.sampled_from(["w2", "ml-pipeline", "risk-admin", "nobody"])),
 )
 # mostly the natural signer (admin for grants and revokes, the pipeline for models) and

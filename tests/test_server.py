@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, sign_statement
 from ledger.httpsig import keyid_of, sign_request
-from ledger.server import Limits, build_app
+from ledger.server import Limits, build_app, check_public_url
 
 ORIGIN = "example.org/served"
 BASE = "http://testserver"
@@ -208,8 +208,9 @@ def test_tiles_and_consistency(w: World) -> None:
     _error(w.client.get("/tile/entries/000"), 400, "MalformedInputError")
     r = w.client.get("/proof/consistency?old=3")
     assert r.status_code == 200
-    v.verify_add_checkpoint(r.content, v.Checkpoint.parse_note(
-        w.led.prove_inclusion(0, 3).checkpoint, [w.log_key.key]), [w.log_key.key])
+    old_root = v.Checkpoint.parse_note(w.led.prove_inclusion(0, 3).checkpoint,
+                                       [w.log_key.key]).root
+    assert v.verify_add_checkpoint(r.content, [w.log_key.key], old_root).size == n
     for bad in ("old=-1", "old=x", f"old={n + 1}", "old=1&new=0", "old=01", "", "old=1&old=2",
                 "old=1&other=2"):
         _error(w.client.get(f"/proof/consistency?{bad}"), 400, "MalformedInputError"
@@ -319,7 +320,7 @@ def test_serve_process_writes_and_stops_gracefully_on_sigterm(
     assert proc.stderr is not None
     assert "stopped" in proc.stderr.read()
     with Ledger.open(world.path) as led:
-        assert led.size == 6 and led.audit() == 6
+        assert led.size == 5 and led.audit() == 5
 
 
 def _raw(url: str, data: bytes, timeout: float = 10) -> bytes:
@@ -352,5 +353,21 @@ def test_serve_process_refuses_hostile_requests(
     assert b" 408 " in out.split(b"\r\n")[0] and time.monotonic() - t0 < 15
     # the server still answers, and nothing was written
     with httpx.Client(base_url=url, timeout=10) as c:
-        assert c.get("/log").json()["size"] == 5
+        assert c.get("/log").json()["size"] == 4
     del world, proc
+
+
+def test_a_public_url_binds_signed_reads_to_this_server(w: World) -> None:
+    client = TestClient(build_app(w.led, public_url="https://Log.Example.com/"),
+                        base_url=BASE, raise_server_exceptions=False)
+    now = datetime.now(timezone.utc)
+    mine = sign_request(w.reader, keyid_of(w.reader.key), "GET",
+                        "https://log.example.com/entry/0", {}, None, now)
+    other = sign_request(w.reader, keyid_of(w.reader.key), "GET", BASE + "/entry/0", {},
+                         None, now)
+    assert client.get("/entry/0", headers=mine).status_code == 200
+    _error(client.get("/entry/0", headers=other), 401, "BadSignatureError")
+    client.close()
+    for bad in ("log.example.com", "ftp://x", "https://x/path", "https://u@x", "https://x?q"):
+        with pytest.raises(ValueError):
+            check_public_url(bad)

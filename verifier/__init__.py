@@ -9,6 +9,7 @@ from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
 from .entry import (
     MAX_ENTRY_SIZE,
+    ROLES,
     Entry,
     Event,
     Genesis,
@@ -75,6 +76,7 @@ from .replay import (
     ModelState,
     Replayer,
     TimelineItem,
+    may_read,
     replay,
 )
 from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
@@ -102,4 +104,6 @@ __all__ = [
     "build_entry", "check_signature", "iso", "LogParams", "MemoryState", "Replayer",
     "ReplayState", "SignatureCheck", "statement_model", "op_name", "check_key_name",
     "RETIRE_EVENT", "UPDATE_EVENT", "VALIDATION_EVENT",
+    # the keyring's roles, and which of them a log server lets read
+    "may_read", "ROLES",
 ]

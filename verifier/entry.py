@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -35,7 +35,10 @@ Hex64 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
 Hex8 = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}\Z")]
 StatementId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{16,128}\Z")]
 Nanos = Annotated[int, Meta(ge=0, le=2**63 - 1)]
-Role = Literal["writer", "admin"]
+# The keyring's roles (specs/entry.md §8.3 step 9): writers write, admins also grant and
+# revoke, readers never write (they may use a log server's protected reads: ``may_read``).
+Role = Literal["writer", "admin", "reader"]
+ROLES: tuple[str, ...] = get_args(Role)
 JsonObject = dict[str, Any]
 
 MODEL_FIELDS = ("owner", "model_type", "tier", "purpose", "status", "metadata")

@@ -19,6 +19,7 @@ from .encoding import MAX_UINT64
 from .entry import (
     MODEL_FIELDS,
     NAME_RE,
+    ROLES,
     TEXT_RE,
     Event,
     Genesis,
@@ -56,7 +57,8 @@ from .state import (
 from .timeutil import iso
 
 __all__ = [
-    "Inventory", "KeyRecord", "ModelState", "Replayer", "TimelineItem", "check_update", "replay",
+    "Inventory", "KeyRecord", "ModelState", "Replayer", "TimelineItem", "check_update", "may_read",
+    "replay",
 ]
 
 VALIDATION_EVENT = "validated"
@@ -66,6 +68,10 @@ REACTIVATE_EVENT = "reactivated"
 RETIRED_STATUS = "retired"
 # What histories show for the log's own kinds of entry: never a plain event's type.
 RESERVED_EVENTS = frozenset({"registered", "tag_moved", "member_added", "member_removed"})
+ADMIN_ROLE = "admin"
+READER_ROLE = "reader"  # may never sign an entry (specs/entry.md §8.3 step 9)
+# The roles whose keys may use a log server's protected reads (``may_read``).
+_READ_ROLES = frozenset({READER_ROLE, ADMIN_ROLE})
 MAX_CLAIM_SKEW = 3_600 * 10**9  # one hour
 MAX_CLAIM_WINDOW = 31 * 86_400 * 10**9  # 31 days
 
@@ -183,8 +189,8 @@ class Replayer:
         """Raise unless ``st`` (signed as given) may be appended next; write nothing.
 
         Checks, in this order: the statement is for this log, its actor's key is granted
-        and not revoked and is ``key_id``, the actor holds the role (admin for grants
-        and revokes), its id is new, the signature verifies over ``st_bytes`` exactly
+        and not revoked and is ``key_id``, the actor holds the role (never reader; admin
+        for grants and revokes), its id is new, the signature verifies over ``st_bytes`` exactly
         (through the strategy), and the inventory rules hold. Precondition: ``st`` is
         ``parse_statement(st_bytes)``. Does not check the entry's index, time or
         ``prev`` (``apply`` does).
@@ -214,7 +220,9 @@ class Replayer:
             key = record.key
             if key.key_id != key_id:
                 raise AuthorizationError(f"key {key_id.hex()} of {st.actor!r} is not granted")
-            if isinstance(st, (Grant, Revoke)) and record.role != "admin":
+            if record.role == READER_ROLE:
+                raise AuthorizationError(f"actor {st.actor!r} is a reader: readers cannot write")
+            if isinstance(st, (Grant, Revoke)) and record.role != ADMIN_ROLE:
                 raise AuthorizationError(f"actor {st.actor!r} is a {record.role}, not an admin")
         logged = state.statement_index(st.id)
         if logged is not None:
@@ -271,7 +279,7 @@ class Replayer:
             record = state.active_key(st.name)
             if record is None:
                 raise RuleError(f"actor {st.name!r} has no active key to revoke")
-            if record.role == "admin" and state.admin_count() == 1:
+            if record.role == ADMIN_ROLE and state.admin_count() == 1:
                 raise RuleError("cannot revoke the last admin key")
 
     def _check_event(self, model: ModelState, st: Event) -> None:
@@ -346,7 +354,7 @@ class Replayer:
         if isinstance(st, Genesis):
             state.set_params(LogParams(st.origin, VerifierKey.parse(st.log_key),
                                        p.snapshot_hash, st.claim_skew, st.claim_window))
-            state.add_key(KeyRecord(VerifierKey.parse(st.admin_key), "admin", e.index,
+            state.add_key(KeyRecord(VerifierKey.parse(st.admin_key), ADMIN_ROLE, e.index,
                                     e.recorded_at, st.actor))
             state.appended(p, None, None)
         elif isinstance(st, Grant):
@@ -509,6 +517,24 @@ def _actor_key(text: str) -> VerifierKey:
     if problem is not None:
         raise MalformedInputError(f"actor key name {key.name!r} {problem}")
     return key
+
+
+def may_read(role: str) -> bool:
+    """Whether a key holding keyring role ``role`` may use a log server's protected
+    (confidential) reads: True for ``reader`` and ``admin``, False for ``writer``.
+
+    Writers are pipelines: they write and need not read the inventory (least privilege,
+    docs/decisions.md §17); a pipeline that must read uses a reader key of its own
+    actor name. The one definition of this decision: a server asks it for the role of the
+    key that signed a request (``Ledger.active_key``). Precondition: ``role`` is one of
+    the keyring's roles (``verifier.ROLES``); any other str raises ValueError, another
+    type TypeError (both refuse, never allow).
+    """
+    if not isinstance(role, str):
+        raise TypeError(f"a role is a str, not {type(role).__name__}")
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    return role in _READ_ROLES
 
 
 def check_update(payload: dict[str, Any]) -> None:

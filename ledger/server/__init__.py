@@ -8,9 +8,11 @@ the requests under way finish (their writes commit) and returns.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import uvicorn
@@ -21,20 +23,34 @@ from ._app import Limits, build
 from ._auth import signed_request_authorizer
 from ._protocol import LimitedHttpToolsProtocol
 
-__all__ = ["Limits", "build_app", "listen", "serve"]
+__all__ = ["Limits", "build_app", "check_public_url", "listen", "serve"]
 
 Clock = Callable[[], datetime]
 
 
-def build_app(ledger: Ledger, limits: Limits | None = None,
-              clock: Clock | None = None) -> Starlette:
+def build_app(ledger: Ledger, limits: Limits | None = None, clock: Clock | None = None,
+              public_url: str | None = None) -> Starlette:
     """The application serving ``ledger``. Precondition: opened with its log key.
     ``clock`` gives the time that signed reads are checked against (default: the
-    system clock, UTC)."""
+    system clock, UTC). ``public_url`` (``https://host[:port]``) is the address that
+    clients sign reads for: set it so that a read signed for another server sharing
+    the same reader keys is refused here; without it, the request's Host header."""
     if ledger._log_key is None:
         raise ValueError("the server writes: open the ledger with its log key")
+    if public_url is not None:
+        public_url = check_public_url(public_url)
     now = clock or (lambda: datetime.now(timezone.utc))
-    return build(ledger, signed_request_authorizer(ledger, now), limits)
+    return build(ledger, signed_request_authorizer(ledger, now, public_url), limits)
+
+
+def check_public_url(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL with no path; ValueError otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc \
+            or parts.path not in ("", "/") or parts.query or parts.fragment \
+            or "@" in parts.netloc:
+        raise ValueError(f"the public URL is http(s)://host[:port], not {url!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -50,15 +66,26 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(ledger: Ledger, sock: socket.socket, *, tls_cert: str | None = None,
           tls_key: str | None = None, limits: Limits | None = None,
-          graceful: int = 30) -> None:
+          public_url: str | None = None, graceful: int = 30) -> None:
     """Serve ``ledger`` on the listening ``sock`` until SIGTERM/SIGINT; then stop
     accepting and wait (at most ``graceful`` seconds) for the requests under way."""
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("TLS needs both a certificate and its key")
     config = uvicorn.Config(
-        build_app(ledger, limits), http=LimitedHttpToolsProtocol, lifespan="on",
-        loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
+        build_app(ledger, limits, public_url=public_url), http=LimitedHttpToolsProtocol,
+        lifespan="on", loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
         limit_concurrency=4096, server_header=False, access_log=False,
         log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         ssl_version=ssl.PROTOCOL_TLS_SERVER)
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config).run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM or SIGINT that asked for the graceful stop it
+    completed is not raised again afterwards: the stop is the expected end (exit 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()

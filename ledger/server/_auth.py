@@ -17,8 +17,11 @@ from ._app import Authorize
 from ._errors import HTTPProblem
 
 
-def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime]) -> Authorize:
-    """An ``Authorize`` over ``ledger``'s keyring, with one replay cache."""
+def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime],
+                              public_url: str | None = None) -> Authorize:
+    """An ``Authorize`` over ``ledger``'s keyring, with one replay cache. ``public_url``
+    (scheme and host, e.g. ``https://log.example.com``) is the address clients sign
+    for; without it, the request's own scheme and Host header."""
     nonces = httpsig.NonceCache()
 
     def resolve(actor: str) -> tuple[bytes, str] | None:
@@ -28,7 +31,7 @@ def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime]) -> Au
     async def authorize(request: Request) -> str:
         body = await request.body()
         headers = request.scope["headers"]
-        url = _target_uri(request)
+        url = _target_uri(request, public_url)
 
         def check() -> str:
             return httpsig.verify_request(
@@ -43,12 +46,13 @@ def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime]) -> Au
     return authorize
 
 
-def _target_uri(request: Request) -> str:
-    """The request's target URI as its client addressed it: scheme, the Host header (a
-    reverse proxy must pass it through), and the path and query exactly as sent."""
+def _target_uri(request: Request, public_url: str | None) -> str:
+    """The request's target URI as its client addressed it: ``public_url``, else the
+    scheme and the Host header (a reverse proxy must pass it through), then the path and
+    query exactly as sent."""
     scope = request.scope
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-    host = request.headers.get("host", "")
-    query = scope.get("query_string", b"")
-    url = f"{scope['scheme']}://{host}{raw.decode('latin-1')}"
+    raw: bytes = scope.get("raw_path") or str(scope["path"]).encode("utf-8")
+    query: bytes = scope.get("query_string", b"")
+    base = public_url or f"{scope['scheme']}://{request.headers.get('host', '')}"
+    url = base + raw.decode("latin-1")
     return url + ("?" + query.decode("latin-1") if query else "")
