@@ -189,31 +189,11 @@ class SocketServer:
         self.thread.join(10)
 
 
-def _reader_role_stand_ins() -> None:
-    """Until the reader role lands on main (``verifier.may_read``, ``Ledger.active_key``),
-    the server's imports get stand-ins with their documented meaning."""
-    if not hasattr(v, "may_read"):
-        v.may_read = lambda role: role in ("reader", "admin")  # type: ignore[attr-defined]
-    if not hasattr(Ledger, "active_key"):
-        from ledger._codec import decode_keyring
-
-        def active_key(self: Ledger, actor: str) -> tuple[v.VerifierKey, str] | None:
-            with self._store.reader() as txn:
-                raw = self._store.get(txn, "meta", b"keyring")
-            for r in decode_keyring(raw) if raw else []:
-                if r.key.name == actor and r.revoked_index is None:
-                    return r.key, r.role
-            return None
-
-        Ledger.active_key = active_key  # type: ignore[attr-defined]
-
-
 class RealServer:
     """``modelseal serve``'s application (ledger.server) on uvicorn, 127.0.0.1 and a free
     port, in a thread; a context manager."""
 
     def __init__(self, ledger: Ledger) -> None:
-        _reader_role_stand_ins()
         import uvicorn
 
         from ledger.server import build_app, listen
