@@ -46,6 +46,9 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     Prints the log's verifier key: the one thing an examiner must receive out of band.
     Key files are encrypted when MODELSEAL_KEY_PASSPHRASE is set.
     """
+    settings = click.get_current_context().find_object(Settings)
+    if settings is not None and settings.server:
+        settings.local_only("init")
     keys_dir = keys_dir or directory.parent / f"{directory.name}-keys"
     if (directory / "data.mdb").exists():
         raise UsageProblem(f"{directory} already holds a store (or another program's LMDB "

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from ledger.client import Client
+
 from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, progress
+from .remote import export_to
 from .when import HELP as WHEN_HELP
 from .when import when_callback
 
@@ -77,6 +80,11 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
     if output.exists() and not force:
         raise UsageProblem(f"{output} exists; it is not overwritten",
                            "choose another -o FILE, or pass --force to replace it")
+    if settings.remote():
+        with settings.client(need_actor=False) as client:
+            written = export_to(client, output, force, when, size, trusted_size)
+            _exported(output, written, client.log_vkey, as_json)
+        return
     with settings.signer_of_checkpoints() as ledger, progress("export", as_json) as tick:
         bundle = ledger.export_bundle(at=when, size=size, trusted_size=trusted_size,
                                       progress=tick)
@@ -87,10 +95,14 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
     except FileExistsError:  # made since the check above
         raise UsageProblem(f"{output} exists; it is not overwritten",
                            "choose another -o FILE, or pass --force to replace it") from None
+    _exported(output, len(bundle), vkey, as_json)
+
+
+def _exported(output: Path, size: int, vkey: str, as_json: bool) -> None:
     if as_json:
-        emit_json({"bundle": str(output), "bytes": len(bundle), "log_vkey": vkey})
+        emit_json({"bundle": str(output), "bytes": size, "log_vkey": vkey})
     else:
-        click.echo(f"wrote {output} ({len(bundle):,} bytes)")
+        click.echo(f"wrote {output} ({size:,} bytes)")
         click.echo(f"verify with: modelseal-verify {output} --key {vkey}")
 
 
@@ -99,7 +111,9 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
 @pass_settings
 def audit(settings: Settings, as_json: bool) -> None:
     """Recompute every hash, node, index row, state and signature of the store."""
+    settings.local_only("audit")
     with settings.reader() as ledger, progress("audit", as_json) as tick:
+        assert not isinstance(ledger, Client)
         count = ledger.audit(progress=tick)
     if as_json:
         emit_json({"ok": True, "entries": count})

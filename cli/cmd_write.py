@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
-from ledger import Ledger, Snapshot
+from ledger import Snapshot
+from ledger.client import Client
 from verifier import parse_entry
 from verifier.canonical import check_json_value
 
-from .context import Settings, UsageProblem
+from .context import Log, Settings, UsageProblem
 from .output import emit_json
+from .remote import snapshot_of
 
 pass_settings = click.make_pass_decorator(Settings)
 _json_flag = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -74,8 +76,10 @@ def _done(snap: Snapshot | Any, as_json: bool, verb: str) -> None:
                f"snapshot {snap.snapshot_hash}")
 
 
-def _snapshot_hash(ledger: Ledger, ref: str) -> str:
+def _snapshot_hash(ledger: Log, name: str, ref: str) -> str:
     """The full snapshot hash that ``ref`` (a hash or a unique prefix) names."""
+    if isinstance(ledger, Client):
+        return snapshot_of(ledger, name, ref)
     try:
         data = ledger.entry(ref)
     except KeyError:
@@ -177,7 +181,7 @@ def retire(settings: Settings, name: str, reason: str | None, as_json: bool) -> 
 def tag(settings: Settings, name: str, tag: str, snapshot: str | None, as_json: bool) -> None:
     """Point TAG (e.g. production) of model NAME at a snapshot."""
     with settings.writer() as ledger:
-        target = None if snapshot is None else _snapshot_hash(ledger, snapshot)
+        target = None if snapshot is None else _snapshot_hash(ledger, name, snapshot)
         moved = ledger.tag(name, tag, snapshot=target)
     if as_json:
         emit_json(moved)

@@ -1,25 +1,33 @@
-"""Where the store and the keys come from: options, else the environment
-(MODELSEAL_STORE, MODELSEAL_KEY, MODELSEAL_LOG_KEY), and passphrases from
-MODELSEAL_KEY_PASSPHRASE (MODELSEAL_LOG_KEY_PASSPHRASE for the log key, if
-set), each also as a file named by the variable with _FILE appended, or a
-prompt on a terminal."""
+"""Where the store (or the server) and the keys come from: options, else the environment
+(MODELSEAL_STORE, MODELSEAL_KEY, MODELSEAL_LOG_KEY; MODELSEAL_SERVER, MODELSEAL_LOG_VKEY,
+MODELSEAL_CLIENT_STATE), and passphrases from MODELSEAL_KEY_PASSPHRASE
+(MODELSEAL_LOG_KEY_PASSPHRASE for the log key, if set), each also as a file named by the
+variable with _FILE appended, or a prompt on a terminal.
+
+A log is local (a store directory) or remote (a server's URL), never both: an option beats
+the other side's environment variable; the two sides' options together, or the two
+sides' variables together, are a usage error."""
 
 from __future__ import annotations
 
 import os
 import stat
 import sys
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from ledger import ActorKey, Ledger, LogKey
+from ledger.client import Client
+from verifier import VerifierError, VerifierKey
 from ledger.errors import EncryptedKeyError, InsecureKeyFileError
 from ledger._queries import MIN_PREFIX
 from verifier.exitcodes import UsageProblem
 
-__all__ = ["InsecureKeyFile", "Settings", "UsageProblem", "entry_ref", "passphrase"]
+__all__ = ["InsecureKeyFile", "Log", "Settings", "UsageProblem", "default_client_state",
+           "entry_ref", "passphrase"]
 
 
 class InsecureKeyFile(InsecureKeyFileError):
@@ -31,7 +39,11 @@ class InsecureKeyFile(InsecureKeyFileError):
         self.hint = hint
 
 
-def entry_ref(ledger: Ledger, text: str) -> int | str:
+Log = Ledger | Client
+"""What a command reads or writes: a local store or a server."""
+
+
+def entry_ref(ledger: Log, text: str) -> int | str:
     """What an entry argument names: decimal digits shorter than MIN_PREFIX are an entry
     index; anything else is a snapshot hash or a unique prefix of at least MIN_PREFIX hex
     digits (as tables print them), except that MIN_PREFIX or more decimal digits that begin
@@ -96,6 +108,14 @@ def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
     return cls.load(path, passphrase(kind, path), allow_insecure=allow_insecure)
 
 
+def default_client_state(vkey: str) -> Path:
+    """Where the client keeps the checkpoint of the log ``vkey`` by default: one file per
+    pinned log key under $XDG_STATE_HOME (default ~/.local/state)/modelseal."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    digest = hashlib.sha256(vkey.encode("utf-8")).hexdigest()[:16]
+    return Path(base) / "modelseal" / f"client-{digest}.json"
+
+
 @dataclass
 class Settings:
     """The global options, resolved lazily."""
@@ -105,6 +125,69 @@ class Settings:
     log_key: str | None
     allow_insecure_key: bool
     json: bool = False
+    server: str | None = None
+    log_vkey: str | None = None
+    client_state: str | None = None
+    timeout: float = 30.0
+
+    def server_url(self) -> str | None:
+        """The server's URL if the log is remote, else None; a UsageProblem for settings
+        that name both a store and a server, or name one side's needs for the other."""
+        env_server = os.environ.get("MODELSEAL_SERVER") or None
+        local_opts = [o for o, v in (("--store", self.store), ("--log-key", self.log_key)) if v]
+        if self.server:
+            if local_opts:
+                raise UsageProblem(
+                    f"{' and '.join(local_opts)} name a local store; --server a remote log",
+                    "give one of them: with --server, the log's verifier key is --log-vkey")
+            return self.server
+        remote_opts = [o for o, v in (("--log-vkey", self.log_vkey),
+                                      ("--client-state", self.client_state)) if v]
+        if env_server and not local_opts:
+            if os.environ.get("MODELSEAL_STORE"):
+                raise UsageProblem("both MODELSEAL_SERVER and MODELSEAL_STORE are set",
+                                   "unset one, or choose with --server URL or --store DIR")
+            return env_server
+        if remote_opts:
+            raise UsageProblem(f"{' and '.join(remote_opts)} apply only to a remote log",
+                               "give --server URL (or set MODELSEAL_SERVER)")
+        return None
+
+    def remote(self) -> bool:
+        """Whether the log is a server's."""
+        return self.server_url() is not None
+
+    def local_only(self, what: str) -> None:
+        """Refuse ``what`` (a command that needs the store itself) for a remote log."""
+        if self.remote():
+            raise UsageProblem(f"{what} works on a local store, not through --server",
+                               "run it where the store is, with --store DIR")
+
+    def client(self, need_actor: bool) -> Client:
+        """A client of the server, with the pinned log key and the kept checkpoint; the
+        actor key if one is given (required when ``need_actor``)."""
+        url = self.server_url()
+        assert url is not None
+        vkey = self.log_vkey or os.environ.get("MODELSEAL_LOG_VKEY")
+        if not vkey:
+            raise UsageProblem("no log verifier key given for the server",
+                               "pass --log-vkey VKEY or set MODELSEAL_LOG_VKEY: the key "
+                               "`modelseal init` printed (name+hex8+base64)")
+        try:
+            VerifierKey.parse(vkey)
+        except (VerifierError, ValueError) as exc:
+            raise UsageProblem(f"--log-vkey is not a verifier key: {exc}") from None
+        actor = self.actor_key() if need_actor or self.key or os.environ.get(
+            "MODELSEAL_KEY") else None
+        state = (self.client_state or os.environ.get("MODELSEAL_CLIENT_STATE")
+                 or default_client_state(vkey))
+        try:
+            from . import remote
+
+            return Client(url, log_key=vkey, actor=actor, state_file=state,
+                          timeout=self.timeout, transport=remote.transport())
+        except ValueError as exc:
+            raise UsageProblem(f"--server: {exc}") from None
 
     def store_path(self) -> Path:
         """The store directory, or a UsageProblem naming how to give it."""
@@ -136,18 +219,25 @@ class Settings:
         assert isinstance(key, LogKey)
         return key
 
-    def reader(self) -> Ledger:
-        """The ledger opened read-only."""
+    def reader(self) -> Log:
+        """The ledger opened read-only, or the server's client (signing reads with the
+        actor key, if one is given)."""
+        if self.remote():
+            return self.client(need_actor=False)
         return Ledger.open(self.store_path())
 
     def signer_of_checkpoints(self) -> Ledger:
         """The ledger opened with the log key if one is given (so it can sign a fresh
-        checkpoint), else read-only."""
+        checkpoint), else read-only. Local only."""
+        self.local_only("signing a checkpoint")
         if self.log_key or os.environ.get("MODELSEAL_LOG_KEY"):
             return Ledger.open(self.store_path(), log_key=self.log_key_obj())
-        return self.reader()
+        return Ledger.open(self.store_path())
 
-    def writer(self) -> Ledger:
-        """The ledger opened with the log key and the actor key."""
+    def writer(self) -> Log:
+        """The ledger opened with the log key and the actor key, or the server's client
+        with the actor key."""
+        if self.remote():
+            return self.client(need_actor=True)
         return Ledger.open(self.store_path(), log_key=self.log_key_obj(),
                            signer=self.actor_key())

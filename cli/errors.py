@@ -17,12 +17,22 @@ from typing import NoReturn
 
 import click
 
+from ledger.client import (
+    ArgumentRefusedError,
+    NotFoundError,
+    ServerError,
+    ServerMisbehaviourError,
+    ServerUnavailableError,
+    StateFileError,
+    UnauthenticatedError,
+)
 from ledger.errors import (
     ArgumentError,
     AuditError,
     EncryptedKeyError,
     InsecureKeyFileError,
     KeyFileError,
+    StoreBusyError,
     StoreError,
     StoreFullError,
     StoreLimitError,
@@ -48,6 +58,25 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK
 TABLE: tuple[Row, ...] = (
     Row(click.UsageError, EXIT_USAGE),
     Row(click.ClickException, EXIT_FAILED),
+    # a remote log (--server): ledger/client
+    Row(ServerMisbehaviourError, EXIT_FAILED,
+        "the server's answer contradicts what it signed before (or is not specs/api.md): keep "
+        "the client state file and this output as evidence, and do not trust this server"),
+    Row(UnauthenticatedError, EXIT_FAILED,
+        "reads through --server must be signed by a key with the reader or admin role: pass "
+        "--key FILE (MODELSEAL_KEY)"),
+    Row(StateFileError, EXIT_MALFORMED,
+        "the client state file (--client-state) is damaged or of another log; restore it, "
+        "or move it away to trust the server's next checkpoint afresh"),
+    Row(ServerUnavailableError, EXIT_IO,
+        "check --server (MODELSEAL_SERVER) and that the server runs; nothing is known to be "
+        "written, and the same command again is safe"),
+    Row(ArgumentRefusedError, EXIT_USAGE),
+    Row(NotFoundError, EXIT_USAGE,
+        "check the name; `modelseal inventory` lists the models, and --server must be the "
+        "log's base URL"),
+    Row(ServerError, EXIT_IO,
+        "the server's answer could not be understood: check --server, and its log"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
         "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "
@@ -70,6 +99,8 @@ TABLE: tuple[Row, ...] = (
         "run chmod 600 on the key file, or pass --allow-insecure-key"),
     Row(KeyFileError, EXIT_IO, "check the key file's path, its mode (chmod 600) and its "
                                "passphrase"),
+    Row(StoreBusyError, EXIT_IO,
+        "nothing was written: the log stayed busy; run the command again"),
     Row(StoreFullError, EXIT_IO,
         "nothing was written and the store is intact: free space on the store's disk (or "
         "raise the file size limit), then run the command again"),

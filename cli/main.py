@@ -81,17 +81,37 @@ class _Group(click.Group):
 @click.option("--log-key", metavar="FILE", help="The log key file [env: MODELSEAL_LOG_KEY].")
 @click.option("--allow-insecure-key", is_flag=True,
               help="Accept key files readable by group or others.")
+@click.option("--server", metavar="URL",
+              help="Use the log a `modelseal serve` at URL serves, not a local store "
+                   "[env: MODELSEAL_SERVER]. Needs --log-vkey; --key signs writes and reads.")
+@click.option("--log-vkey", metavar="VKEY",
+              help="With --server: the log's verifier key (name+hex8+base64, as init "
+                   "printed it), pinned: every answer must be signed by it "
+                   "[env: MODELSEAL_LOG_VKEY].")
+@click.option("--client-state", metavar="FILE",
+              help="With --server: where the latest verified checkpoint is kept, to catch a "
+                   "server that forks or rolls back [env: MODELSEAL_CLIENT_STATE; default: "
+                   "$XDG_STATE_HOME/modelseal/client-<key hash>.json].")
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=3600), default=30,
+              show_default=True, metavar="SECONDS",
+              help="With --server: how long one request may take, retries included.")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | None,
-         allow_insecure_key: bool) -> None:
+         allow_insecure_key: bool, server: str | None, log_vkey: str | None,
+         client_state: str | None, timeout: float) -> None:
     """A tamper-evident model inventory: every change is a signed entry in an append-only,
     Merkle-hashed log with signed checkpoints. Examiners verify exported bundles offline with
     `modelseal-verify`.
 
+    The log is a local store (--store) or a server (--server), with the same commands,
+    output and exit codes; audit and init need the store itself.
+
     Exit codes: 0 ok, 1 verification failed, 2 usage, 3 malformed input, 4 I/O or store error,
-    70 internal error (a bug; MODELSEAL_DEBUG=1 shows its traceback).
+    70 internal error (a bug; MODELSEAL_DEBUG=1 shows its traceback). With --server, a
+    server's answer that fails the client's checks is 1 and an unreachable server 4.
     """
-    ctx.obj = Settings(store, key, log_key, allow_insecure_key)
+    ctx.obj = Settings(store, key, log_key, allow_insecure_key, server=server,
+                       log_vkey=log_vkey, client_state=client_state, timeout=timeout)
 
 
 def _register_commands() -> None:

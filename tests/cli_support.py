@@ -22,7 +22,7 @@ ORIGIN = "example.com/models"
 ENV_NAMES = ("MODELSEAL_STORE", "MODELSEAL_KEY", "MODELSEAL_LOG_KEY",
              "MODELSEAL_KEY_PASSPHRASE", "MODELSEAL_LOG_KEY_PASSPHRASE",
              "MODELSEAL_KEY_PASSPHRASE_FILE", "MODELSEAL_LOG_KEY_PASSPHRASE_FILE",
-             "MODELSEAL_SERVER")
+             "MODELSEAL_SERVER", "MODELSEAL_LOG_VKEY", "MODELSEAL_CLIENT_STATE")
 MODEL = ("--owner", "risk-team", "--type", "ml_model", "--tier", "high",
          "--purpose", "scores card transactions")
 
