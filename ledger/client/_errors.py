@@ -17,7 +17,7 @@ from verifier import (
     VerificationError,
 )
 
-from ..errors import ArgumentError, StoreBusyError, StoreFullError
+from ..errors import ArgumentError, StoreBusyError, StoreFullError, StoreLimitError
 
 MAX_MESSAGE = 500
 """A server's message is cut to this many characters (and to one line)."""
@@ -94,6 +94,7 @@ _BY_NAME: dict[str, tuple[type[Exception], frozenset[int]]] = {
     "Busy": (StoreBusyError, frozenset({503})),
     "NonceCacheFullError": (StoreBusyError, frozenset({503})),  # §6.3 step 16
     "StoreFullError": (StoreFullError, frozenset({507})),
+    "StoreLimitError": (StoreLimitError, frozenset({507})),
 }
 
 

@@ -69,8 +69,7 @@ def as_problem(exc: BaseException) -> HTTPProblem | None:
         return HTTPProblem(503, "Busy", str(exc), {"Retry-After": RETRY_AFTER})
     for cls, status in _STATUS:
         if isinstance(exc, cls):
-            name = "StoreFullError" if status == 507 else type(exc).__name__
-            return HTTPProblem(status, name, str(exc))
+            return HTTPProblem(status, type(exc).__name__, str(exc))
     if isinstance(exc, VerificationError):
         return HTTPProblem(409, type(exc).__name__, str(exc))
     return None
