@@ -580,8 +580,12 @@ def child_run(a: argparse.Namespace) -> dict[str, Any]:
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
                            "pressure_start": pressure()}
     log_file = work / "server.log"
-    proc, url = start_server(ours_server_cmd(work) if a.side == "ours"
-                             else peer_server_cmd(work), log_file)
+    try:
+        proc, url = start_server(ours_server_cmd(work) if a.side == "ours"
+                                 else peer_server_cmd(work), log_file)
+    except RuntimeError as exc:
+        log(f"{a.side} C={a.c}: {exc}")
+        return {**out, "error": str(exc)[:3000]}
     log(f"{a.side} C={a.c}: serving on {url}")
     try:
         warm = run_phase(a, url, work, "warmup", a.warmup,
@@ -978,7 +982,8 @@ def main() -> None:
                        "the sync POST /record endpoint (tools.record -> Ledger.record)",
                 "server": "uvicorn, http=httptools, loop=asyncio, keep-alive 5 s, no access "
                           "log: the settings modelseal serve uses (httptools added to the "
-                          "peer's venv for that)",
+                          "peer's venv for that); stopped by SIGTERM, which uvicorn re-raises "
+                          "after its graceful stop (server_exit -15)",
                 "changed": {"what": "sqlite3.connect is wrapped (in this bench's launcher, "
                                     "in the peer's venv) to pass check_same_thread=False; "
                                     "nothing else",
