@@ -357,6 +357,33 @@ def test_serve_process_refuses_hostile_requests(
     del world, proc
 
 
+def test_served_connections_have_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on connections accepted from an IPPROTO_TCP socket;
+    without it each keep-alive answer after the first waited ~40 ms (delayed ACK)."""
+    import asyncio
+
+    from ledger.server import listen
+
+    async def accepted_nodelay() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                got.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        sock = listen("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            value = await asyncio.wait_for(got, 10)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
+
+
 def test_a_public_url_binds_signed_reads_to_this_server(w: World) -> None:
     client = TestClient(build_app(w.led, public_url="https://Log.Example.com/"),
                         base_url=BASE, raise_server_exceptions=False)
