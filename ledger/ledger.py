@@ -247,20 +247,27 @@ class Ledger(Verbs):
         if self._own_batch() is not None:
             raise ValueError("add() answers after its commit: call it outside a batch")
         p, existed = self._group_write(bytes(signed_statement), None, None, _parsed)
-        return self.receipt(p.entry.index, created=not existed)
+        return self._receipt(p.entry.index, lambda data: p, created=not existed)
 
     def receipt(self, ref: int | str, *, created: bool = False) -> Receipt:
         """The receipt of an entry (index or snapshot hash): its bytes and its inclusion
         proof under the first stored checkpoint whose tree holds it."""
         with self._reader() as txn:
             index = q.entry_index(self._store, txn, ref)
+        return self._receipt(index, parse_entry, created)
+
+    def _receipt(self, index: int, parsed: Callable[[bytes], ParsedEntry],
+                 created: bool) -> Receipt:
+        """The receipt of entry ``index`` (which exists); ``parsed`` gives its parsed form
+        from its bytes (an appender already holds it)."""
+        with self._reader() as txn:
             first = q.first_checkpoint(self._store, txn, index + 1)
             if first is None:
                 raise StoreError("store is damaged: no checkpoint holds its last entries")
             size, note = first
             data = q.entry(self._store, txn, index)
             hashes = tree.inclusion_proof(q.getter(self._store, txn), index, size)
-        p = parse_entry(data)
+        p = parsed(data)
         return Receipt(index, p.snapshot_hash, from_ns(p.entry.recorded_at), data,
                        InclusionProof(index, size, tuple(hashes), note), created)
 
