@@ -48,6 +48,7 @@ class Appender:
         self.state = StoreState(store, txn)
         self.rules = Replayer(self.state, check_signature=check)
         self.start_size = self.state.size
+        self.last_bytes = b""  # the exact bytes of the entry the last append answered
         cp_at = store.get(txn, "meta", b"cp_at")
         # every entry after a checkpoint is recorded after that checkpoint's time
         self.after = 0 if cp_at is None else from_u64(cp_at) + 1
@@ -71,8 +72,10 @@ class Appender:
         state = self.state
         existing = state.statement_index(st.id)
         if existing is not None:
-            old = parse_entry(self.store.entry(self.txn, existing))
+            stored = self.store.entry(self.txn, existing)
+            old = parse_entry(stored)
             if (old.statement_bytes, old.key_id, old.sig) == (st_bytes, key_id, sig):
+                self.last_bytes = stored
                 return old, True
             raise ChainError(f"statement id {st.id} is already used by another statement")
         name = statement_model(st)
@@ -93,8 +96,13 @@ class Appender:
             raise MalformedInputError(f"statement does not fit in an entry: {exc}") from None
         self.rules.apply_parsed(p)
         self._store_rows(p, data, name)
+        self.last_bytes = data
         self.store.put(self.txn, "meta", b"size", u64(state.size))  # reads in a batch see it
         return p, False
+
+    def node(self, level: int, index: int) -> bytes:
+        """The stored tree node (level, index), as this transaction sees it."""
+        return self._get(level, index)
 
     def floor(self) -> int:
         """The earliest time the next entry may be recorded at (ns): strictly after the

@@ -95,8 +95,40 @@ def _snapshot(app: Appender, p: ParsedEntry, existed: bool) -> Snapshot | None:
     return app.snapshot(p)
 
 
-def _parsed(app: Appender, p: ParsedEntry, existed: bool) -> tuple[ParsedEntry, bool]:
-    return p, existed
+class _Proved:
+    """What ``add`` waits for: the entry, its bytes, and (for a new entry) its inclusion
+    proof under the checkpoint its commit signs, made by the group's leader."""
+
+    __slots__ = ("p", "existed", "data", "size", "hashes", "note")
+
+    def __init__(self, p: ParsedEntry, existed: bool, data: bytes) -> None:
+        self.p, self.existed, self.data = p, existed, data
+        self.size = 0
+        self.hashes: list[bytes] = []
+        self.note: bytes | None = None
+
+
+def _proved(app: Appender, p: ParsedEntry, existed: bool) -> _Proved:
+    return _Proved(p, existed, app.last_bytes)
+
+
+def _prove_group(app: Appender, live: list[Write], note: bytes) -> None:
+    """Give each new entry of the group that asks for it (``_Proved``) its inclusion proof
+    under ``note`` (the group's checkpoint): one pass over the tree's nodes, shared."""
+    size = app.state.size
+    cache: dict[tuple[int, int], bytes] = {}
+
+    def get(level: int, index: int) -> bytes:
+        found = cache.get((level, index))
+        if found is None:
+            found = cache[(level, index)] = app.node(level, index)
+        return found
+
+    for w in live:
+        r = w.result
+        if isinstance(r, _Proved) and not r.existed and w.error is None:
+            r.size, r.note = size, note
+            r.hashes = tree.inclusion_proof(get, r.p.entry.index, size)
 
 
 def _verified(signed: Signed, key: bytes | None) -> tuple[bytes, bytes, bytes] | None:
@@ -246,30 +278,27 @@ class Ledger(Verbs):
                             f"{type(signed_statement).__name__}")
         if self._own_batch() is not None:
             raise ValueError("add() answers after its commit: call it outside a batch")
-        p, existed = self._group_write(bytes(signed_statement), None, None, _parsed)
-        return self._receipt(p.entry.index, lambda data: p, created=not existed)
+        r: _Proved = self._group_write(bytes(signed_statement), None, None, _proved)
+        if r.existed or r.note is None:
+            return self.receipt(r.p.entry.index)
+        index = r.p.entry.index
+        return Receipt(index, r.p.snapshot_hash, from_ns(r.p.entry.recorded_at), r.data,
+                       InclusionProof(index, r.size, tuple(r.hashes), r.note), True)
 
-    def receipt(self, ref: int | str, *, created: bool = False) -> Receipt:
+    def receipt(self, ref: int | str) -> Receipt:
         """The receipt of an entry (index or snapshot hash): its bytes and its inclusion
-        proof under the first stored checkpoint whose tree holds it."""
+        proof under the first stored checkpoint whose tree holds it (``created`` False)."""
         with self._reader() as txn:
             index = q.entry_index(self._store, txn, ref)
-        return self._receipt(index, parse_entry, created)
-
-    def _receipt(self, index: int, parsed: Callable[[bytes], ParsedEntry],
-                 created: bool) -> Receipt:
-        """The receipt of entry ``index`` (which exists); ``parsed`` gives its parsed form
-        from its bytes (an appender already holds it)."""
-        with self._reader() as txn:
             first = q.first_checkpoint(self._store, txn, index + 1)
             if first is None:
                 raise StoreError("store is damaged: no checkpoint holds its last entries")
             size, note = first
             data = q.entry(self._store, txn, index)
             hashes = tree.inclusion_proof(q.getter(self._store, txn), index, size)
-        p = parsed(data)
+        p = parse_entry(data)
         return Receipt(index, p.snapshot_hash, from_ns(p.entry.recorded_at), data,
-                       InclusionProof(index, size, tuple(hashes), note), created)
+                       InclusionProof(index, size, tuple(hashes), note), False)
 
     def _group_write(self, statement: bytes | Make, prepare: Prepare | None, at: int | None,
                      result: Callable[[Appender, ParsedEntry, bool], Any]) -> Any:
@@ -344,6 +373,8 @@ class Ledger(Verbs):
                         live = [w for w in live if w not in bad]
                         continue
                     note = app.finish(log_key)
+                    if note is not None:
+                        _prove_group(app, live, note)
                     txn.commit()
                     status.committed = True
                     return None
