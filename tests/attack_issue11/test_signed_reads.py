@@ -188,3 +188,15 @@ def test_head_and_other_methods_on_protected_paths(w: World) -> None:
     assert _client(w).head("/entry/0", headers=h).status_code == 200
     # a GET signature does not serve a HEAD (the method is covered)
     assert _client(w).head("/entry/0", headers=w.sign("/entry/0")).status_code == 401
+
+
+@pytest.mark.parametrize("name", ["модель-ёж", "50% model", "a/b", "what?#x", "m0 "[:-1]])
+def test_history_of_names_that_need_percent_encoding(w: World, name: str) -> None:
+    import urllib.parse
+    if name != "m0":
+        w.led.register(name=name, owner="risk", model_type="ml_model", tier="high",
+                       purpose="scores")
+    quoted = urllib.parse.quote(name, safe="/")
+    r = w.signed_get(f"/history/{quoted}")
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == name
