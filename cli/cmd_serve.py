@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import click
 
 from .context import Settings, UsageProblem
@@ -12,10 +14,24 @@ pass_settings = click.make_pass_decorator(Settings)
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or len(port) > 5 \
+            or not 0 <= int(port) <= 65535:
         raise UsageProblem(f"--listen {text!r} is not HOST:PORT",
                            "e.g. --listen 127.0.0.1:8080, or [::1]:8080")
     return host, int(port)
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the certificate chain and key once, before anything is announced."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except OSError as exc:
+        name = getattr(exc, "filename", None) or f"{cert} or {key}"
+        raise UsageProblem(f"cannot read the TLS files ({name}): {exc.strerror or exc}",
+                           "give a PEM certificate chain and its private key") from None
+    except ssl.SSLError as exc:
+        raise UsageProblem(f"the TLS files {cert} and {key} do not load: {exc.reason or exc}",
+                           "give a PEM certificate chain and its private key") from None
 
 
 @click.command()
@@ -45,6 +61,8 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
 
     if (tls_cert is None) != (tls_key is None):
         raise UsageProblem("--tls-cert and --tls-key go together", "give both, or neither")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)
     settings.store = store or settings.store
     settings.log_key = log_key or settings.log_key
     host, port = _listen(listen_at)
@@ -64,9 +82,13 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
         bound = sock.getsockname()
         scheme = "https" if tls_cert else "http"
         where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        click.echo(f"serving {ledger.origin} ({ledger.size} entries) on "
-                   f"{scheme}://{where}:{bound[1]}", err=True)
-        run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url)
+
+        def ready() -> None:
+            click.echo(f"serving {ledger.origin} ({ledger.size} entries) on "
+                       f"{scheme}://{where}:{bound[1]}", err=True)
+
+        run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
+            ready=ready)
     finally:
         ledger.close()
     click.echo("stopped", err=True)

@@ -721,14 +721,17 @@ class Ledger(Verbs):
             from_trusted=trusted,
         )
 
-    def _entries(self, n: int, progress: Callable[[int, int], None] | None
-                 ) -> Iterator[bytes]:
-        """Entries 0..n-1, in one read transaction opened at the first one."""
-        with self._reader() as txn:
-            for i in range(n):
-                if progress is not None and i % 4096 == 0:
-                    progress(i, n)
-                yield q.entry(self._store, txn, i)
+    def _entries(self, n: int, progress: Callable[[int, int], None] | None,
+                 chunk: int = 512) -> Iterator[bytes]:
+        """Entries 0..n-1, read ``chunk`` at a time, each chunk in its own short read
+        transaction (entries never change), so a consumer that stops taking them holds
+        no reader slot of the store."""
+        for start in range(0, n, chunk):
+            if progress is not None:
+                progress(start, n)
+            with self._reader() as txn:
+                part = [q.entry(self._store, txn, i) for i in range(start, min(n, start + chunk))]
+            yield from part
 
     def tile(self, level: int, index: int, width: int) -> bytes | None:
         """The hash tile (C2SP tlog-tiles) at ``level``/``index`` of ``width`` hashes, or

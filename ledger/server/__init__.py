@@ -9,6 +9,7 @@ the requests under way finish (their writes commit) and returns.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import urllib.parse
@@ -21,7 +22,7 @@ from starlette.applications import Starlette
 from ..ledger import Ledger
 from ._app import Limits, build
 from ._auth import signed_request_authorizer
-from ._protocol import LimitedHttpToolsProtocol
+from ._protocol import MAX_CONNECTIONS, LimitedHttpToolsProtocol
 
 __all__ = ["Limits", "build_app", "check_public_url", "listen", "serve"]
 
@@ -43,13 +44,33 @@ def build_app(ledger: Ledger, limits: Limits | None = None, clock: Clock | None 
     return build(ledger, signed_request_authorizer(ledger, now, public_url), limits)
 
 
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}"
+                   r"[a-z0-9])?|\[[0-9a-f:.]+\]")
+
+
 def check_public_url(url: str) -> str:
-    """``scheme://host[:port]`` of an http(s) URL with no path; ValueError otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc \
+    """``scheme://host[:port]`` of an http(s) URL with no path, lower case; ValueError
+    otherwise (a host of ASCII letters, digits, dots and hyphens, or a bracketed IPv6
+    address; a port in 1..65535)."""
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    bad = ValueError(f"the public URL is http(s)://host[:port], not {url!r}")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
             or parts.path not in ("", "/") or parts.query or parts.fragment \
-            or "@" in parts.netloc:
-        raise ValueError(f"the public URL is http(s)://host[:port], not {url!r}")
+            or "@" in parts.netloc or not parts.netloc.isascii():
+        raise bad
+    netloc = parts.netloc.lower()
+    if netloc.startswith("["):  # [IPv6]:port
+        host, _, rest = netloc.partition("]")
+        host += "]"
+        if rest and not rest.startswith(":"):
+            raise bad
+        port = rest[1:] if rest else None
+    else:
+        host, sep, tail = netloc.partition(":")
+        port = tail if sep else None
+    if not _HOST.fullmatch(host) or (port is not None and not (
+            port.isascii() and port.isdigit() and 0 < int(port) < 65536)):
+        raise bad
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
@@ -71,23 +92,35 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(ledger: Ledger, sock: socket.socket, *, tls_cert: str | None = None,
           tls_key: str | None = None, limits: Limits | None = None,
-          public_url: str | None = None, graceful: int = 30) -> None:
+          public_url: str | None = None, graceful: int = 30,
+          ready: Callable[[], None] | None = None) -> None:
     """Serve ``ledger`` on the listening ``sock`` until SIGTERM/SIGINT; then stop
-    accepting and wait (at most ``graceful`` seconds) for the requests under way."""
+    accepting and wait (at most ``graceful`` seconds) for the requests under way.
+    ``ready`` is called once the server accepts connections and the signals that stop
+    it are handled."""
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("TLS needs both a certificate and its key")
     config = uvicorn.Config(
         build_app(ledger, limits, public_url=public_url), http=LimitedHttpToolsProtocol,
         lifespan="on", loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
-        limit_concurrency=4096, server_header=False, access_log=False,
+        limit_concurrency=MAX_CONNECTIONS, server_header=False, access_log=False,
         log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         ssl_version=ssl.PROTOCOL_TLS_SERVER)
-    _Server(config).run(sockets=[sock])
+    _Server(config, ready).run(sockets=[sock])
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, but a SIGTERM or SIGINT that asked for the graceful stop it
     completed is not raised again afterwards: the stop is the expected end (exit 0)."""
+
+    def __init__(self, config: uvicorn.Config, ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._ready is not None and self.started:
+            self._ready()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import msgspec
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from starlette.routing import Route
 
 from verifier import iso, parse_time, to_ns
@@ -32,10 +35,12 @@ from ._errors import RETRY_AFTER, HTTPProblem, as_problem, problem_response
 
 log = logging.getLogger("modelseal.server")
 T = TypeVar("T")
-# Checks a protected read's signature; returns the reading actor (raises HTTPProblem).
-Authorize = Callable[[Request], Awaitable[str]]
+# Checks a protected read's signature over the request and its exact body (read within
+# the limits); returns the reading actor (raises HTTPProblem).
+Authorize = Callable[[Request, bytes], Awaitable[str]]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+SEND_TIMEOUT = 30.0  # seconds a streamed piece may wait for its client to read
 _JSON = "application/json"
 
 
@@ -48,6 +53,7 @@ class Limits:
     body_timeout: float = 5.0  # seconds for a request's whole body to arrive
     max_writes: int = 64  # writes in flight (queued or committing) before 503
     max_reads: int = 8  # store reads at once
+    max_bundles: int = 4  # bundles streamed at once (each holds a worker while it reads)
     max_entries: int = 1000  # per GET /entries
 
 
@@ -58,6 +64,7 @@ class App:
         self.ledger, self.authorize, self.limits = ledger, authorize, limits
         self._writes = anyio.CapacityLimiter(limits.max_writes)
         self._reads = anyio.CapacityLimiter(limits.max_reads)
+        self._bundles = anyio.CapacityLimiter(limits.max_bundles)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -68,7 +75,7 @@ class App:
         length = request.headers.get("content-length")
         limit = self.limits.max_body
         if length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()) or len(length) > 20:
                 raise HTTPProblem(400, "MalformedInputError", "Content-Length is not a number")
             if int(length) > limit:
                 raise _too_large(limit)
@@ -91,8 +98,14 @@ class App:
         raw = request.scope.get("query_string", b"")
         if len(raw) > self.limits.max_query:
             raise HTTPProblem(414, "MalformedInputError", "the query string is too long")
-        items = request.query_params.multi_items()
         out: dict[str, str] = {}
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise HTTPProblem(400, "MalformedInputError", "the query string is not ASCII") from None
+        # percent-decoding only: a '+' is a plus sign (a time's offset), not a space
+        items = [(urllib.parse.unquote(k), urllib.parse.unquote(v))
+                 for k, _, v in (part.partition("=") for part in text.split("&") if part)]
         for key, value in items:
             if key not in allowed:
                 raise HTTPProblem(400, "MalformedInputError", f"unknown parameter {key!r}")
@@ -151,14 +164,14 @@ class App:
     # -- protected reads --------------------------------------------------------------
 
     async def entry(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         self._query(request, set())
         ref = _ref(request.path_params["ref"])
         data = await self._read(self.ledger.entry, ref)
         return Response(data, media_type="application/octet-stream")
 
     async def entries(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         q = self._query(request, {"start", "count"})
         start, count = _uint(q, "start", required=True), _uint(q, "count", required=True)
         if not 1 <= count <= self.limits.max_entries:
@@ -173,7 +186,7 @@ class App:
         return _json({"start": start, "entries": [_b64(e) for e in found]})
 
     async def history(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         self._query(request, set())
         name = request.path_params["name"]
 
@@ -186,7 +199,7 @@ class App:
         return _json({"model": name, "entries": [_b64(e) for e in found]})
 
     async def inventory(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         q = self._query(request, {"at"})
         at = _time(q["at"]) if "at" in q else None
 
@@ -199,7 +212,7 @@ class App:
                       "models": models})
 
     async def inclusion(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         q = self._query(request, {"snapshot", "size"})
         snapshot = q.get("snapshot", "")
         if not _HEX64.fullmatch(snapshot):
@@ -214,21 +227,66 @@ class App:
         return Response(await self._read(read), media_type="text/plain; charset=utf-8")
 
     async def bundle(self, request: Request) -> Response:
-        await self.authorize(request)
+        await self.authorize(request, await self._body(request))
         q = self._query(request, {"at", "size", "trusted"})
         at = _time(q["at"]) if "at" in q else None
         size, trusted = _uint(q, "size"), _uint(q, "trusted")
-        pieces = await self._read(self.ledger.iter_bundle, at, size, trusted)
-        return StreamingResponse(_closing(pieces), media_type=_JSON)
+        token = object()
+        try:
+            self._bundles.acquire_on_behalf_of_nowait(token)
+        except anyio.WouldBlock:
+            raise HTTPProblem(503, "Busy", f"{self.limits.max_bundles} bundles are being sent: "
+                              "retry later", {"Retry-After": RETRY_AFTER}) from None
+        try:
+            pieces = await self._read(self.ledger.iter_bundle, at, size, trusted)
+        except BaseException:
+            self._bundles.release_on_behalf_of(token)
+            raise
+        return _BoundedStream(pieces, self._reads, self._bundles, token)
 
 
-def _closing(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    try:
-        yield from pieces
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+class _BoundedStream(StreamingResponse):
+    """A streamed answer whose pieces are taken in a worker thread under ``limiter`` and
+    each sent within SEND_TIMEOUT seconds: a client that stops reading is dropped (the
+    server closes the connection) instead of holding its task for ever. A client that
+    leaves ends the stream (Starlette listens for the disconnect). ``slot`` is released
+    when the stream ends, however it ends."""
+
+    def __init__(self, pieces: Iterator[bytes], limiter: anyio.CapacityLimiter,
+                 slot: anyio.CapacityLimiter, token: object) -> None:
+        super().__init__(_pieces(pieces, limiter), media_type=_JSON)
+        self._slot, self._token = slot, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slot.release_on_behalf_of(self._token)
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        async for chunk in self.body_iterator:
+            assert isinstance(chunk, bytes)
+            try:
+                with anyio.fail_after(SEND_TIMEOUT):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except TimeoutError:
+                log.warning("dropped a client that read nothing for %g s", SEND_TIMEOUT)
+                return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pieces(pieces: Iterator[bytes], limiter: anyio.CapacityLimiter
+                  ) -> AsyncIterator[bytes]:
+    """``pieces``, each taken in a worker thread under ``limiter``."""
+    done = object()
+    while True:
+        piece = await to_thread.run_sync(next, pieces, done, limiter=limiter)
+        if piece is done:
+            return
+        assert isinstance(piece, bytes)
+        yield piece
 
 
 def _too_large(limit: int) -> HTTPProblem:
@@ -273,9 +331,13 @@ def _ref(text: str) -> int | str:
 
 def _time(text: str) -> Any:
     try:
-        return parse_time(text)
+        when = parse_time(text)
     except ValueError as exc:
         raise HTTPProblem(400, "MalformedInputError", str(exc)) from None
+    if to_ns(when) < 0:
+        raise HTTPProblem(400, "ArgumentError",
+                          f"{text!r} is before 1970-01-01T00:00:00Z, before any log")
+    return when
 
 
 def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) -> Starlette:
@@ -290,6 +352,8 @@ def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) ->
             except BaseException as exc:  # noqa: BLE001 - every refusal is answered
                 if not isinstance(exc, Exception):
                     raise
+                if isinstance(exc, ClientDisconnect):
+                    return Response(status_code=499)  # nobody to answer; nothing to log
                 p = as_problem(exc)
                 if p is None:
                     log.exception("internal error on %s %s", request.method, request.url.path)
@@ -319,8 +383,12 @@ def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) ->
         return problem_response(HTTPProblem(404, "NotFound", "no such path"))
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
+        allow = dict(getattr(exc, "headers", None) or {}).get("Allow")
         return problem_response(HTTPProblem(405, "MethodNotAllowed",
-                                            f"{request.method} is not allowed here"))
+                                            f"{request.method} is not allowed here",
+                                            {"Allow": allow} if allow else None))
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={404: not_found, 405: not_allowed})
+    application = Starlette(routes=routes, lifespan=lifespan,
+                            exception_handlers={404: not_found, 405: not_allowed})
+    application.router.redirect_slashes = False  # '/log/' is not '/log'
+    return application

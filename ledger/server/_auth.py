@@ -14,7 +14,7 @@ from verifier import may_read
 from .. import httpsig
 from ..ledger import Ledger
 from ._app import Authorize
-from ._errors import HTTPProblem
+from ._errors import RETRY_AFTER, HTTPProblem
 
 
 def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime],
@@ -23,25 +23,33 @@ def signed_request_authorizer(ledger: Ledger, now: Callable[[], datetime],
     (scheme and host, e.g. ``https://log.example.com``) is the address clients sign
     for; without it, the request's own scheme and Host header."""
     nonces = httpsig.NonceCache()
+    # A restarted server has forgotten the nonces it saw: requests signed before it started
+    # could be replays, and are refused (their client signs afresh).
+    started = int(now().timestamp())
 
     def resolve(actor: str) -> tuple[bytes, str] | None:
         found = ledger.active_key(actor)
         return None if found is None else (found[0].public_key, found[1])
 
-    async def authorize(request: Request) -> str:
-        body = await request.body()
+    async def authorize(request: Request, body: bytes) -> str:
         headers = request.scope["headers"]
         url = _target_uri(request, public_url)
 
         def check() -> str:
-            return httpsig.verify_request(
+            verified = httpsig.verify_request(
                 request.method, url, headers, body, resolve=resolve, may_read=may_read,
-                now=now(), nonces=nonces).actor
+                now=now(), nonces=nonces)
+            if verified.created < started:
+                raise httpsig.ReplayedNonceError(
+                    f"the request was signed at {verified.created}, before this server "
+                    f"started ({started}): sign it again")
+            return verified.actor
 
         try:
             return await to_thread.run_sync(check)
         except httpsig.RequestAuthError as exc:
-            raise HTTPProblem(exc.status, type(exc).__name__, str(exc)) from None
+            headers = {"Retry-After": RETRY_AFTER} if exc.status == 503 else None
+            raise HTTPProblem(exc.status, type(exc).__name__, str(exc), headers) from None
 
     return authorize
 
