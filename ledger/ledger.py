@@ -42,7 +42,16 @@ from ._audit import audit
 from .batch import Batch
 from .errors import ArgumentError, StoreError
 from .keys import ActorKey, LogKey
-from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
+from .results import (
+    ConsistencyProof,
+    InclusionProof,
+    ModelRef,
+    Receipt,
+    Snapshot,
+    Tag,
+    tag_moves,
+    tags_of,
+)
 from .statements import Signed, build_signed
 from ._store import Store, from_u64, u64
 from ._writer import Appender, sign_checkpoint
@@ -539,17 +548,11 @@ class Ledger(Verbs):
 
     def tags(self, name: str) -> dict[str, Tag]:
         """The model's tags now, by tag name."""
-        out: dict[str, Tag] = {}
-        for snap in self.history(name):
-            if snap.op == "tag":
-                tag = snap.payload["tag"]
-                out[tag] = Tag(name, tag, snap.payload["target"], snap)
-        return dict(sorted(out.items()))
+        return tags_of(name, self.history(name))
 
     def tag_history(self, name: str, tag: str) -> list[Tag]:
         """Every move of ``tag``, oldest first."""
-        return [Tag(name, tag, s.payload["target"], s) for s in self.history(name)
-                if s.op == "tag" and s.payload["tag"] == tag]
+        return tag_moves(name, tag, self.history(name))
 
     def inventory_at(self, when: datetime | None = None) -> dict[str, ModelState]:
         """Every model as it stood at ``when`` (timezone-aware; default: after every entry

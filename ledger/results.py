@@ -126,3 +126,19 @@ class Receipt:
     entry: bytes
     proof: InclusionProof
     created: bool  # False: the same statement was already in the log
+
+
+def tags_of(name: str, history: list[Snapshot]) -> dict[str, Tag]:
+    """The tags of model ``name`` after its ``history`` (oldest first), by tag name."""
+    out: dict[str, Tag] = {}
+    for snap in history:
+        if snap.op == "tag":
+            tag = snap.payload["tag"]
+            out[tag] = Tag(name, tag, snap.payload["target"], snap)
+    return dict(sorted(out.items()))
+
+
+def tag_moves(name: str, tag: str, history: list[Snapshot]) -> list[Tag]:
+    """Every move of ``tag`` in model ``name``'s ``history``, oldest first."""
+    return [Tag(name, tag, s.payload["target"], s) for s in history
+            if s.op == "tag" and s.payload["tag"] == tag]

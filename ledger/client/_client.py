@@ -26,7 +26,7 @@ from verifier import (
 )
 
 from ..keys import ActorKey
-from ..results import ConsistencyProof, InclusionProof, Snapshot, Tag
+from ..results import ConsistencyProof, InclusionProof, Snapshot, Tag, tag_moves, tags_of
 from . import _verify, _wire
 from ._auth import signer
 from ._errors import NotFoundError, ServerMisbehaviourError, ServerUnavailableError
@@ -234,17 +234,11 @@ class Client(Writes):
 
     def tags(self, name: str) -> dict[str, Tag]:
         """The model's tags now, by tag name."""
-        out: dict[str, Tag] = {}
-        for snap in self.history(name):
-            if snap.op == "tag":
-                tag = snap.payload["tag"]
-                out[tag] = Tag(name, tag, snap.payload["target"], snap)
-        return dict(sorted(out.items()))
+        return tags_of(name, self.history(name))
 
     def tag_history(self, name: str, tag: str) -> list[Tag]:
         """Every move of ``tag``, oldest first."""
-        return [Tag(name, tag, s.payload["target"], s) for s in self.history(name)
-                if s.op == "tag" and s.payload["tag"] == tag]
+        return tag_moves(name, tag, self.history(name))
 
     def latest(self, name: str, tag: str | None = None) -> Snapshot | None:
         """The model's newest snapshot, or the one ``tag`` points at; None if none."""

@@ -42,8 +42,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head = 0
-        self._raw = 0  # bytes received since the last head was complete
-        self._in_head = True
+        self._raw = 0  # bytes received while the current head is incomplete
+        self._in_head = False  # a request's head has begun and is not complete
         self._head_timer: asyncio.TimerHandle | None = None
         self._since = 0.0
 
@@ -94,6 +94,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.send_400_response("this server does not upgrade connections")
             return
         if self._in_head:  # this read ended inside a head: count it (an endless header)
+            # (it may also hold earlier requests: an overcount, within the allowance)
             self._raw += len(data)
             if self._raw > MAX_RAW_HEAD:
                 self._refuse_head_too_large()
@@ -107,7 +108,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head = 0
+        self._head, self._raw, self._in_head = 0, 0, True
         if self._head_timer is None:
             self._arm()
 
@@ -126,9 +127,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             raise _PipelineTooDeep()
         super().on_headers_complete()
 
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._in_head, self._raw = True, 0
 
     def _count(self, n: int) -> None:
         self._head += n
