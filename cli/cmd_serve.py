@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import ssl
+from pathlib import Path
 
 import click
 
@@ -32,6 +35,23 @@ def _check_tls(cert: str, key: str) -> None:
     except ssl.SSLError as exc:
         raise UsageProblem(f"the TLS files {cert} and {key} do not load: {exc.reason or exc}",
                            "give a PEM certificate chain and its private key") from None
+
+
+_held: list[int] = []  # the lock file's descriptor, held for the process's life
+
+
+def _only_server(store: Path) -> None:
+    """Hold an exclusive lock on ``store/serve.lock``: one server per store (its replay
+    cache and its write queue are per process)."""
+    path = store / "serve.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageProblem(f"another modelseal serve is serving {store}",
+                           "stop it first; one server serves one store") from None
+    _held.append(fd)
 
 
 @click.command()
@@ -74,6 +94,7 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
     key = settings.log_key_obj()
     ledger = Ledger.open(settings.store_path(), log_key=key)
     try:
+        _only_server(ledger.path)
         try:
             sock = listen(host, port)
         except OSError as exc:

@@ -398,3 +398,18 @@ def test_a_public_url_binds_signed_reads_to_this_server(w: World) -> None:
     for bad in ("log.example.com", "ftp://x", "https://x/path", "https://u@x", "https://x?q"):
         with pytest.raises(ValueError):
             check_public_url(bad)
+
+
+def test_a_second_server_on_the_same_store_is_refused(
+        served: tuple[World, str, subprocess.Popen[str]], tmp_path: Path) -> None:
+    world, url, proc = served
+    keyfile = tmp_path / "log.key"
+    second = subprocess.run(
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--store",
+         str(world.path), "--log-key", str(keyfile), "--listen", "127.0.0.1:0"],
+        capture_output=True, text=True, env=_free_env(), timeout=60,
+        cwd=str(Path(__file__).resolve().parent.parent))
+    assert second.returncode == 2, second.stderr
+    assert "another modelseal serve is serving" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert proc.poll() is None  # the first one goes on
