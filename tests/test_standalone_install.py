@@ -75,3 +75,16 @@ def test_standalone_install(tmp_path: Path) -> None:
     # The build ran on the copy: the repository's verifier/ gained no build artefacts.
     new = {p.name for p in (REPO / "verifier").iterdir()} - before
     assert not {n for n in new if n in {"build", "dist"} or n.endswith(".egg-info")}, new
+
+
+def test_every_package_is_installed_by_a_plain_install() -> None:
+    """`pip install .` (README's first command) installs only the packages pyproject
+    lists: every directory with an __init__.py under the three top packages is one."""
+    import tomllib
+
+    conf = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(conf["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for top in ("verifier", "ledger", "cli")
+             for p in (REPO / top).rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert found <= listed, sorted(found - listed)
