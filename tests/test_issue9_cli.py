@@ -664,4 +664,5 @@ def test_point10_ci_requires_browser_and_node() -> None:
     """.ci/run exports the variables that turn the missing-tool skips into failures."""
     text = (REPO / ".ci" / "run").read_text()
     assert "MODELSEAL_REQUIRE_BROWSER=1" in text and "MODELSEAL_REQUIRE_NODE=1" in text
+    assert "MODELSEAL_REQUIRE_WRK=1" in text
     assert text.index("export MODELSEAL_REQUIRE_BROWSER=1") < text.index('eval "$test_cmd"')
