@@ -578,15 +578,29 @@ def run_child(python: list[str], a: argparse.Namespace, extra: list[str],
                     "--grace", str(a.grace), "--timeout", str(a.timeout)] + extra
     if a.writes:
         cmd += ["--writes", str(a.writes)]
+    return run_measured(cmd, work, a.timeout, label)
+
+
+def run_measured(cmd: list[str], work: Path, timeout: float, label: str,
+                 reap: bool = False) -> dict[str, Any]:
+    """Run the measurement child ``cmd`` in its own session, at most ``timeout`` seconds
+    (then its whole process group is killed), remove ``work`` afterwards, and return the
+    JSON object it printed last (or an ``error``). ``reap``: also kill whatever the child
+    left running in its group (a server, a load generator)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        stdout, _ = proc.communicate(timeout=a.timeout)
+        stdout, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the child's own process group, made above
         proc.communicate()
-        log(f"{label}: killed after {a.timeout} s")
-        return {"error": f"killed after {a.timeout} s (hung or too slow)"}
+        log(f"{label}: killed after {timeout} s")
+        return {"error": f"killed after {timeout} s (hung or too slow)"}
     finally:
+        if reap:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
     lines = stdout.strip().splitlines()
     try:

@@ -57,7 +57,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_concurrency: stdlib only
 from bench_concurrency import (  # noqa: E402
     ACTOR, EVENT, PEER_VERSION, Ours, Peer, fs_of, log, payload, percentile, rate,
-    peer_python as peer_base_python,
+    peer_python as peer_base_python, run_measured,
 )
 
 TARGETS = {"clients_16_writes_per_s": 2500.0, "clients_16_vs_peer": 4.0,
@@ -759,31 +759,7 @@ def run_child(python: list[str], a: argparse.Namespace, extra: list[str],
                     str(a.models), "--seconds", str(a.seconds), "--warmup", str(a.warmup),
                     "--seed", str(a.seed), "--expect", str(a.expect), "--loadgen", a.loadgen,
                     "--wrk", a.wrk or "", "--loadgen-python", sys.executable] + extra
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, _ = proc.communicate(timeout=a.timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child's own process group, made above
-        proc.communicate()
-        log(f"{label}: killed after {a.timeout} s")
-        return {"error": f"killed after {a.timeout} s (hung or too slow)"}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # a server or generator left behind
-        except ProcessLookupError:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
-    lines = stdout.strip().splitlines()
-    try:
-        doc: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {"error": f"the child exited {proc.returncode} without a result (see stderr)"}
-    if "error" not in doc:
-        log(f"{label}: {doc.get('writes_per_s')} writes/s, p99 {doc.get('p99_ms')} ms, "
-            f"errors {doc.get('errors')}, ok {doc.get('ok')}")
-    else:
-        log(f"{label}: {doc['error']}")
-    return doc
+    return run_measured(cmd, work, a.timeout, label, reap=True)
 
 
 def peer_python(venv: Path) -> tuple[Path, dict[str, str]]:
