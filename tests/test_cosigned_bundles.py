@@ -10,11 +10,13 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import verifier as v
 from ledger import Ledger, LogKey
 from ledger._writer import sign_checkpoint
-from tests.helpers import bundle_bytes, bundle_doc
+from tests.helpers import bundle_bytes, bundle_doc, mutate
 from tests.ledger_support import Clock, Keys, make_ledger, raw_rows, register
 from tests.test_cosignature import Witness
 from verifier import cli
@@ -407,3 +409,79 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -
     same = v.WitnessKey.from_public("log-as-witness", log_key.public_key).vkey()
     code, _, err = run(capsys, files, "cosigned", "--witness", same)
     assert code == cli.EXIT_USAGE and "log's own key" in err
+
+
+# -- modelseal export ---------------------------------------------------------------------
+
+def test_modelseal_export_at_uses_the_cosigned_checkpoint(world: tuple[Ledger, Keys, Clock],
+                                                          tmp_path: Path) -> None:
+    from tests.cli_support import cli, ok
+
+    ledger, keys, _ = world
+    note = ledger.checkpoint()
+    add(ledger, note, W1, W2)
+    register(ledger, "later")
+    at = v.iso(cp_of(ledger, note).time or 0)
+    stored = ledger.cosigned(2)
+    path = ledger.path
+    ledger.close()
+    out = tmp_path / "b.json"
+    run = ok(cli("--store", path, "export", "--at", at, "-o", out))
+    assert "its checkpoint carries 2 witness cosignatures: add --witness VKEY" in run.out
+    assert stored is not None and bundle_doc(out.read_bytes())["checkpoint"] == stored.decode()
+    doc = ok(cli("--store", path, "export", "--at", at, "-o", out, "--force", "--json")).json()
+    assert doc["cosignatures"] == 2
+    assert verify(out.read_bytes(), keys, [W1.key, W2.key], 2).size == 2
+
+
+# -- fuzz ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fuzz_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ledger, Keys, bytes, bytes]:
+    keys, clock = Keys(), Clock()
+    ledger = make_ledger(tmp_path_factory.mktemp("fuzz") / "store", keys, clock)
+    register(ledger, "fraud")
+    note = ledger.checkpoint()
+    good = cosign(note, secs(ledger, note) + 5, W1, W2)
+    add(ledger, note, W1)
+    bundle = ledger.export_bundle(at=v.from_ns(cp_of(ledger, note).time or 0))
+    return ledger, keys, good, bundle
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 10**6), st.binary(min_size=1, max_size=8))
+def test_mutated_notes_are_refused_or_stored_whole(
+        fuzz_world: tuple[Ledger, Keys, bytes, bytes], kind: int, pos: int, payload: bytes
+) -> None:
+    """A mutated cosigned note is refused with a verifier error (and changes nothing) or,
+    if it still verifies, adds only verified lines: audit passes either way."""
+    ledger, keys, good, _ = fuzz_world
+    bad = mutate(good, kind, pos, payload)
+    before = raw_rows(ledger, "cosigned")
+    try:
+        ledger.add_cosignatures(bad, ALL)
+    except v.VerifierError:
+        assert raw_rows(ledger, "cosigned") == before
+    stored = ledger.cosigned()
+    assert stored is not None
+    assert len(v.verify_cosignatures(stored, ALL)) >= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 10**6), st.binary(min_size=1, max_size=8))
+def test_mutated_checkpoints_verify_or_fail_cleanly(
+        fuzz_world: tuple[Ledger, Keys, bytes, bytes], kind: int, pos: int, payload: bytes
+) -> None:
+    _, keys, _, bundle = fuzz_world
+    doc = bundle_doc(bundle)
+    cp = mutate(doc["checkpoint"].encode(), kind, pos, payload)
+    doc["checkpoint"] = cp.decode("utf-8", "replace")
+    try:
+        verify(bundle_bytes(doc), keys, [W1.key], 1)
+    except (v.MalformedInputError, v.VerificationError):
+        pass
+
+
+def test_fuzz_world_audits(fuzz_world: tuple[Ledger, Keys, bytes, bytes]) -> None:
+    ledger = fuzz_world[0]
+    assert ledger.audit() == ledger.size
