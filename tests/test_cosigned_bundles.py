@@ -485,3 +485,20 @@ def test_mutated_checkpoints_verify_or_fail_cleanly(
 def test_fuzz_world_audits(fuzz_world: tuple[Ledger, Keys, bytes, bytes]) -> None:
     ledger = fuzz_world[0]
     assert ledger.audit() == ledger.size
+
+
+def test_export_at_with_a_larger_trusted_size(world: tuple[Ledger, Keys, Clock]) -> None:
+    """The cosigned checkpoint chosen holds the examiner's trusted size."""
+    ledger, keys, _ = world
+    note2 = ledger.checkpoint()
+    add(ledger, note2, W1)
+    register(ledger, "a")
+    register(ledger, "b")
+    note4 = ledger.checkpoint()
+    add(ledger, note4, W1)
+    at = v.from_ns(cp_of(ledger, note2).time or 0)
+    assert bundle_doc(ledger.export_bundle(at=at))["checkpoint"].encode() == ledger.cosigned(2)
+    bundle = ledger.export_bundle(at=at, trusted_size=3)
+    assert bundle_doc(bundle)["checkpoint"].encode() == ledger.cosigned(4)
+    trusted = ledger.prove_consistency(3, 3).checkpoint
+    assert verify(bundle, keys, [W1.key], 1, trusted=trusted).size == 2
