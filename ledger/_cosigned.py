@@ -24,15 +24,17 @@ import lmdb
 from verifier import (
     Checkpoint,
     Cosignature,
+    MalformedInputError,
+    NoteSignature,
     VerificationError,
     VerifierError,
     VerifierKey,
     WitnessKey,
     parse_note,
+    signature_line,
+    split_cosignature,
     verify_cosignatures,
 )
-from verifier.cosignature import split_cosignature
-from verifier.note import MAX_SIGNATURES, NoteSignature, signature_line
 
 from . import _tree as tree
 from ._store import Store, from_u64, u64
@@ -212,10 +214,12 @@ def add(store: Store, txn: lmdb.Transaction, cp: Checkpoint, log_line: bytes,
         added.append(c)
     if not added:
         return ()
-    if len(lines) > MAX_SIGNATURES:
-        raise ArgumentError(f"a cosigned checkpoint holds at most {MAX_SIGNATURES - 1} "
-                            f"cosignatures")
-    store.put(txn, DB, key, text + b"\n" + b"".join(lines))
+    merged = text + b"\n" + b"".join(lines)
+    try:
+        parse_note(merged)
+    except MalformedInputError as exc:  # more lines than a signed note may hold
+        raise ArgumentError(f"the cosigned checkpoint would be too large: {exc}") from None
+    store.put(txn, DB, key, merged)
     for c in added:
         store.put(txn, DB, KEY + c.witness.vkey().encode("utf-8"), b"")
     return tuple(added)

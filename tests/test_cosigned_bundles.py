@@ -502,3 +502,20 @@ def test_export_at_with_a_larger_trusted_size(world: tuple[Ledger, Keys, Clock])
     assert bundle_doc(bundle)["checkpoint"].encode() == ledger.cosigned(4)
     trusted = ledger.prove_consistency(3, 3).checkpoint
     assert verify(bundle, keys, [W1.key], 1, trusted=trusted).size == 2
+
+
+def test_at_most_63_cosignatures(world: tuple[Ledger, Keys, Clock]) -> None:
+    """A signed note holds 64 lines: the log's and 63 cosignatures."""
+    from ledger.errors import ArgumentError
+
+    ledger, _, _ = world
+    note = ledger.checkpoint()
+    many = [Witness(f"w{i}.example/w") for i in range(64)]
+    keys = [w.key for w in many]
+    at = secs(ledger, note) + 5
+    assert len(ledger.add_cosignatures(cosign(note, at, *many[:63]), keys)) == 63
+    before = raw_rows(ledger, "cosigned")
+    with pytest.raises(ArgumentError, match="too large"):
+        ledger.add_cosignatures(cosign(note, at, many[63]), keys)
+    assert raw_rows(ledger, "cosigned") == before
+    assert ledger.audit() == ledger.size
