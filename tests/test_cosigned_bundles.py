@@ -304,11 +304,13 @@ def test_post_dated_checkpoint_fails(world: tuple[Ledger, Keys, Clock]) -> None:
         verify(bundle_bytes(doc), keys, [W1.key, W2.key], 1)
 
 
+@pytest.mark.parametrize("at_old", [False, True])
 @pytest.mark.parametrize("lag, ok", [(30, True), (WITNESS_DELAY + WITNESS_SKEW + 600, False)])
-def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int, ok: bool
-                                                       ) -> None:
+def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int, ok: bool,
+                                                       at_old: bool) -> None:
     """An entry left out of a cosigned trusted checkpoint must be recorded after that
-    checkpoint's witnessed time, less the stated tolerance."""
+    checkpoint's witnessed time, less the stated tolerance (the entry is replayed, or with
+    ``at_old`` it is the bundle's ``next`` entry)."""
     keys, clock = Keys(), Clock()
     ledger = make_ledger(tmp_path / "store", keys, clock)
     register(ledger, "fraud")
@@ -318,7 +320,9 @@ def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int,
     register(ledger, "later")  # recorded about a minute after the old checkpoint
     new = ledger.checkpoint()
     ledger.add_cosignatures(cosign(new, secs(ledger, new) + 5, W1), ALL)
-    bundle = ledger.export_bundle(at=v.from_ns(cp_of(ledger, new).time or 0), trusted_size=2)
+    at = cp_of(ledger, old if at_old else new).time or 0
+    bundle = ledger.export_bundle(at=v.from_ns(at), trusted_size=2)
+    assert bundle_doc(bundle)["at"]["size"] == (2 if at_old else 3)
     if ok:
         out = verify(bundle, keys, [W1.key], 1, trusted=witnessed_old)
         assert out.trusted_witnessed is not None and out.trusted_witnessed.by == t_old + lag
