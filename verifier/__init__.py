@@ -7,6 +7,17 @@ Pure functions over bytes. Depends only on the standard library,
 from .bundle import VerifiedInventory, bundle_chunks, encode_bundle, verify_bundle
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
+from .cosignature import (
+    COSIGNATURE_V1,
+    Cosignature,
+    WitnessKey,
+    cosignature_line,
+    cosignature_message,
+    require_witnesses,
+    split_cosignature,
+    verify_cosignatures,
+    witness_key_id,
+)
 from .entry import (
     MAX_ENTRY_SIZE,
     ROLES,
@@ -46,10 +57,11 @@ from .errors import (
     TimeBoundError,
     VerificationError,
     VerifierError,
+    WitnessError,
 )
 from .keys import VerifierKey, key_id
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash, root, root_from_leaf_hashes
-from .note import assemble_note, parse_note, signature_line, verify_note
+from .note import NoteSignature, assemble_note, parse_note, signature_line, verify_note
 from .proof_files import (
     format_add_checkpoint,
     format_tlog_proof,
@@ -106,4 +118,8 @@ __all__ = [
     "RETIRE_EVENT", "UPDATE_EVENT", "VALIDATION_EVENT",
     # the keyring's roles, and which of them a log server lets read
     "may_read", "ROLES",
+    # witnesses: C2SP tlog-cosignature (cosignature/v1)
+    "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
+    "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
+    "split_cosignature", "NoteSignature",
 ]
