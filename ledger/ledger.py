@@ -530,6 +530,18 @@ class Ledger(Verbs):
         with self._reader() as txn:
             return q.entry(self._store, txn, q.entry_index(self._store, txn, ref))
 
+    def statement_entry(self, statement_id: str) -> int | None:
+        """The index of the entry holding the statement of id ``statement_id``, or None
+        (inside a batch, its own writes count)."""
+        if not isinstance(statement_id, str):
+            raise TypeError(f"a statement id is a str, not {type(statement_id).__name__}")
+        key = statement_id.encode("utf-8", "replace")
+        if not 0 < len(key) <= 128:  # ids are 16-128 ASCII characters
+            return None
+        with self._reader() as txn:
+            raw = self._store.get(txn, "stmt_ids", key)
+        return None if raw is None else from_u64(raw)
+
     def history(self, name: str) -> list[Snapshot]:
         """Every entry of a model's chain, oldest first ([] for an unknown model)."""
         with self._reader() as txn:
