@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import msgspec
 
 from verifier import (
     EMPTY_ROOT,
+    KeyRecord,
     Checkpoint,
     ModelState,
     ParsedEntry,
@@ -35,7 +37,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import active_keys
+from ._codec import active_keys, decode_keyring
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -510,6 +512,20 @@ class Ledger(Verbs):
             keys = active_keys(raw)
             self._keyring = raw, keys
         return keys.get(actor)
+
+    def keyring(self) -> list[KeyRecord]:
+        """Every grant of an actor key, oldest first, each with its revocation if any
+        (who, when, at which entry, why), from the latest committed state. StoreError if
+        the stored keyring does not decode (``audit()`` names it)."""
+        with self._reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring")
+        if raw is None:
+            return []
+        try:
+            return decode_keyring(raw)
+        except (msgspec.MsgspecError, VerifierError, ValueError, TypeError, KeyError) as exc:
+            raise StoreError(f"store is damaged: its keyring row does not decode ({exc}); "
+                             "run audit()") from None
 
     @property
     def size(self) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +42,7 @@ from .ledger import Ledger
 from .statements import sign_statement
 
 __all__ = ["ImportReport", "LOST", "NotModelLedgerError", "SOURCE", "import_model_ledger",
+           "imported_record", "original_note",
            "map_event_type"]
 
 SOURCE = "model-ledger"
@@ -331,3 +332,22 @@ def _record(at: str, actor: str | None, hash_: str, **extra: Any) -> dict[str, A
                               "actor": actor, "hash": hash_}
     record.update({k: v for k, v in extra.items() if v is not None})
     return record
+
+
+def imported_record(payload: Mapping[str, Any], registered: bool = False
+                    ) -> dict[str, Any] | None:
+    """The ``imported`` record a snapshot's payload carries (a registration's under its
+    ``metadata``), or None if it has none."""
+    holder: Any = payload.get("metadata") if registered else payload
+    record = holder.get("imported") if isinstance(holder, Mapping) else None
+    return record if isinstance(record, dict) and record.get("source") == SOURCE else None
+
+
+def original_note(record: Mapping[str, Any] | None) -> str:
+    """How a table shows an imported row's original time and actor ("" if not imported):
+    ``imported; originally at T by A``, never as the log's time."""
+    if record is None:
+        return ""
+    at, actor = record.get("at"), record.get("actor")
+    text = f"imported; originally at {at}" if at else "imported; original time unknown"
+    return text + (f" by {actor}" if isinstance(actor, str) and actor else "")
