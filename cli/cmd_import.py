@@ -21,7 +21,7 @@ def import_group() -> None:
 
 
 @import_group.command("model-ledger")
-@click.argument("database", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("database", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True,
               help="Check everything and write nothing: show what would be written.")
 @click.option("--chunk", type=click.IntRange(1, 100_000), default=1000, show_default=True,

@@ -61,7 +61,7 @@ def history(settings: Settings, name: str, when: datetime | None, as_json: bool,
     if as_csv:
         emit_csv([(s.index, iso(s.timestamp), s.event_type, s.actor, s.snapshot_hash, note,
                    json.dumps(s.payload, sort_keys=True, ensure_ascii=False))
-                  for s, note in zip(snaps, notes, strict=True)], headers)
+                  for s, note in zip(snaps, notes, strict=True)], headers, limit=72)
         return
     if when is not None and not snaps:
         click.echo(f"no entry of {name} was recorded by {iso(when)}")
@@ -70,7 +70,7 @@ def history(settings: Settings, name: str, when: datetime | None, as_json: bool,
         headers.remove("original")
     table([(s.index, iso(s.timestamp), s.event_type, s.actor, short(s.snapshot_hash),
             *((note,) if any(notes) else ()), _brief(_without_imported(s)))
-           for s, note in zip(snaps, notes, strict=True)], headers)
+           for s, note in zip(snaps, notes, strict=True)], headers, limit=72)
 
 
 def _without_imported(s: Snapshot) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def inventory(settings: Settings, when: datetime | None, tier: tuple[str, ...],
             iso(from_ns(m.last_event_at)), ",".join(sorted(m.tags)) or "-",
             *((note.replace("originally at", "originally registered at"),) if extra else ()))
            for m, note in zip(rows, notes, strict=True)],
-          [*headers, *(("original",) if extra else ())])
+          [*headers, *(("original",) if extra else ())], limit=72)
     filters = [f"{opt} {'|'.join(vals)}" for opt, vals in (("--tier", tier), ("--owner", owner),
                                                              ("--status", status),
                                                              ("--tag", tag)) if vals]

@@ -38,7 +38,7 @@ from ledger.errors import (
     StoreLimitError,
     WrongPassphraseError,
 )
-from ledger._mlsource import NotModelLedgerError
+from ledger.mlimport import NotModelLedgerError
 from verifier import AuthorizationError, ChainError, RuleError, SignatureError
 from verifier.exitcodes import (
     EXIT_FAILED,

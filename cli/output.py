@@ -36,11 +36,11 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, default=_default, indent=1, sort_keys=True, ensure_ascii=False))
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    """Print a plain text table."""
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], limit: int = 48) -> None:
+    """Print a plain text table (cells cut at ``limit`` characters)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else visible(str(c)) for c in r]
                                             for r in rows]
-    widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
+    widths = [min(limit, max(len(row[i]) for row in cells)) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:
         out = []

@@ -122,10 +122,12 @@ class Source:
             self._con = sqlite3.connect(uri, uri=True, timeout=5.0)
         except sqlite3.Error as exc:
             raise NotModelLedgerError(f"{self.path} cannot be opened as SQLite: {exc}") from None
+        # bytes that are not UTF-8 stay visible as lone surrogates; the cell is then refused
+        self._con.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
         try:
             self._con.execute("PRAGMA query_only = ON")
             self.other_tables = self._check_schema()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeError) as exc:
             self._con.close()
             raise NotModelLedgerError(f"{self.path} is not a readable SQLite database: "
                                       f"{exc}") from None
@@ -162,7 +164,7 @@ class Source:
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         try:
             yield from self._con.execute(sql, params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeError) as exc:
             raise NotModelLedgerError(f"{self.path} cannot be read: {exc}") from None
 
     def models(self) -> dict[str, SourceModel]:
@@ -244,6 +246,14 @@ def _text(value: Any, length: Any, col: str, problems: list[str]) -> str:
         problems.append(f"{col} is {length:,} characters long, more than a statement holds")
         return ""
     return text
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_object(text: str, col: str, problems: list[str]) -> dict[str, Any]:
