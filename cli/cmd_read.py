@@ -61,7 +61,7 @@ def history(settings: Settings, name: str, when: datetime | None, as_json: bool,
     if as_csv:
         emit_csv([(s.index, iso(s.timestamp), s.event_type, s.actor, s.snapshot_hash, note,
                    json.dumps(s.payload, sort_keys=True, ensure_ascii=False))
-                  for s, note in zip(snaps, notes, strict=True)], headers, limit=72)
+                  for s, note in zip(snaps, notes, strict=True)], headers)
         return
     if when is not None and not snaps:
         click.echo(f"no entry of {name} was recorded by {iso(when)}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from ledger.mlimport import (
 from verifier import AuthorizationError, parse_entry
 from verifier.names import EVENT_TYPE_RE
 
-from .cli_support import Store, cli, init_store, ok, refused
+from .cli_support import cli, init_store, ok, refused
 
 DATA = Path(__file__).resolve().parent / "data" / "model_ledger"
 ORIGIN = "example.com/models"
@@ -33,7 +34,7 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> tuple[Ledger, ActorKey]:
+def log(tmp_path: Path) -> Iterator[tuple[Ledger, ActorKey]]:
     admin = ActorKey.generate("risk-admin")
     led = Ledger.create(tmp_path / "store", origin=ORIGIN, log_key=LogKey.generate(ORIGIN),
                         admin=admin)
@@ -224,10 +225,6 @@ def test_cli_import_needs_a_local_store(tmp_path: Path, db: Path) -> None:
     refused(run, 2, "works on a local store")
 
 
-def _store_size(store: Store) -> int:
-    return int(ok(cli("checkpoint", "--json", env=store.env)).json()["size"])
-
-
 # -- parsers: property tests -------------------------------------------------------------
 
 @given(st.text(max_size=100))
@@ -244,7 +241,8 @@ def test_map_event_type_gives_a_valid_unreserved_type(original: str) -> None:
 @given(st.text(max_size=60))
 def test_parse_time_is_utc_or_none(text: str) -> None:
     when = parse_time(text)
-    assert when is None or when.utcoffset() is not None and when.utcoffset().total_seconds() == 0
+    offset = None if when is None else when.utcoffset()
+    assert when is None or offset is not None and offset.total_seconds() == 0
 
 
 @given(st.datetimes(timezones=st.just(timezone.utc)))
