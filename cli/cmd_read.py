@@ -176,7 +176,8 @@ def diff(settings: Settings, when1: datetime, when2: datetime, as_json: bool,
         click.echo(f"no change between {iso(when1)} and {iso(when2)}")
         return
     table(rows, headers)
-    counts = {k: sum(c.kind == k for c in changes) for k in dict.fromkeys(c.kind for c in changes)}
+    kinds = ("registered", "retired", "reactivated", "changed", "re-tagged")
+    counts = {k: n for k in kinds if (n := sum(c.kind == k for c in changes))}
     click.echo(f"\nfrom {iso(when1)} to {iso(when2)}: "
                + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
