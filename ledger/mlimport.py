@@ -233,7 +233,8 @@ class _Import:
         metadata["imported"] = record
         status = "active" if model.status == "retired" else model.status
         ours = self._put("register", statement_id("register", model_hash),
-                         f"registration of {model.name!r}", name=model.name, owner=model.owner,
+                         f"model {model.name!r} and all its rows", name=model.name,
+                         owner=model.owner,
                          model_type=model.model_type, tier=model.tier, purpose=model.purpose,
                          status=status, metadata=metadata)
         self.names[model_hash] = model.name if ours is not None else None
