@@ -291,3 +291,100 @@ def test_first_entry_is_registration_with_deterministic_id(log: tuple[Ledger, Ac
     assert index is not None
     assert parse_entry(led.entry(index)).snapshot_hash == first.snapshot_hash
     assert led.statement_entry("no-such-statement-id") is None
+
+
+def _with_events(db: Path, n: int) -> Path:
+    """``db`` with ``n`` more model-ledger snapshots of churn_model (as record() writes)."""
+    con = sqlite3.connect(db)
+    mh = con.execute("SELECT model_hash FROM models WHERE name = 'churn_model'").fetchone()[0]
+    con.executemany(
+        "INSERT INTO snapshots VALUES (?, ?, NULL, ?, 'ci', 'evaluated', NULL, ?, NULL)",
+        [(f"{i:032x}", mh, f"2025-06-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}+00:00",
+          f'{{"i": {i}}}') for i in range(n)])
+    con.commit()
+    con.close()
+    return db
+
+
+def test_a_large_import_commits_chunk_by_chunk(log: tuple[Ledger, ActorKey], db: Path) -> None:
+    led, importer = log
+    _with_events(db, 2500)
+    start = led.size
+    seen: list[int] = []
+
+    def stop_at_1500(done: int, total: int) -> None:
+        seen.append(done)
+        assert total == 2517
+        if done == 1500:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_model_ledger(led, db, signer=importer, progress=stop_at_1500)
+    assert seen == list(range(100, 1501, 100))
+    assert led.size - start == 1000  # the first chunk only: the second was not whole
+    led.audit()
+    rest = import_model_ledger(led, db, signer=importer)
+    assert rest.already == 1000 and sum(rest.written.values()) == 2520 - 1000
+    assert len(led.history("churn_model")) == 2500 + 4
+
+
+_SCHEMA = """
+CREATE TABLE models (model_hash TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, owner TEXT NOT NULL,
+  model_type TEXT NOT NULL, model_origin TEXT DEFAULT 'internal', tier TEXT NOT NULL,
+  purpose TEXT, status TEXT DEFAULT 'active', created_at TEXT NOT NULL, last_seen TEXT,
+  metadata TEXT);
+CREATE TABLE snapshots (snapshot_hash TEXT PRIMARY KEY, model_hash TEXT NOT NULL,
+  parent_hash TEXT, timestamp TEXT NOT NULL, actor TEXT NOT NULL, event_type TEXT NOT NULL,
+  source TEXT, payload TEXT, tags TEXT);
+CREATE TABLE tags (model_hash TEXT NOT NULL, name TEXT NOT NULL, snapshot_hash TEXT NOT NULL,
+  updated_at TEXT NOT NULL, PRIMARY KEY (model_hash, name));
+"""
+_texts = st.one_of(st.sampled_from(["a", "risk-team", "high", "retired", "active", "x y"]),
+                   st.text(max_size=12))
+_times = st.one_of(st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat),
+                   st.text(max_size=10))
+_payloads = st.one_of(st.none(), st.just("{}"), st.just('{"imported": 1, "a": [1.5]}'),
+                      st.just("[1]"), st.just("NaN"), st.just('{"x": NaN}'),
+                      st.text(max_size=10))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(models=st.lists(st.tuples(_texts, _texts, _texts, _times, _payloads), min_size=1,
+                       max_size=4, unique_by=lambda m: m[0]),
+       snaps=st.lists(st.tuples(st.integers(0, 3), _texts, _times, _payloads, _texts),
+                      max_size=8),
+       tags=st.lists(st.tuples(st.integers(0, 3), _texts, st.integers(0, 7), _times),
+                     max_size=3))
+def test_any_model_ledger_rows_are_imported_or_reported(
+        tmp_path_factory: pytest.TempPathFactory,
+        models: list[tuple[str, str, str, str, str | None]],
+        snaps: list[tuple[int, str, str, str | None, str]],
+        tags: list[tuple[int, str, int, str]]) -> None:
+    base = tmp_path_factory.mktemp("prop")
+    con = sqlite3.connect(base / "ml.db")
+    con.executescript(_SCHEMA)
+    for i, (name, owner, status, created, meta) in enumerate(models):
+        con.execute("INSERT INTO models VALUES (?, ?, ?, 'ml_model', 'internal', 'high', "
+                    "'p', ?, ?, NULL, ?)", (f"m{i}", name, owner, status, created, meta))
+    for j, (m, etype, when, payload, actor) in enumerate(snaps):
+        con.execute("INSERT INTO snapshots VALUES (?, ?, NULL, ?, ?, ?, NULL, ?, NULL)",
+                    (f"s{j}", f"m{m}", when, actor, etype, payload))
+    for m, name, j, when in tags:
+        con.execute("INSERT OR IGNORE INTO tags VALUES (?, ?, ?, ?)", (f"m{m}", name, f"s{j}",
+                                                                       when))
+    con.commit()
+    con.close()
+    admin = ActorKey.generate("risk-admin")
+    with Ledger.create(base / "s", origin=ORIGIN, log_key=LogKey.generate(ORIGIN),
+                       admin=admin) as led:
+        report = import_model_ledger(led, base / "ml.db", signer=admin)
+        assert led.size == 1 + sum(report.written.values())
+        assert report.rows == len(snaps) + len({(m, n) for m, n, _, _ in tags})
+        for name in led.inventory_at():
+            for snap in led.history(name):
+                if snap.op in ("register", "event"):
+                    record = imported_record(snap.payload, snap.op == "register")
+                    assert record is not None and record["hash"]
+        again = import_model_ledger(led, base / "ml.db", signer=admin)
+        assert again.written == {} and led.size == 1 + sum(report.written.values())
