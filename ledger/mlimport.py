@@ -281,7 +281,8 @@ class _Import:
         else:
             return
         current = self.members.setdefault(s.model_hash, set())
-        member = self.names.get(member_hash)
+        # (registered now if its first row comes later: model-ledger's times may say so)
+        member = self._name(member_hash, None) if member_hash in self.models else None
         what = f"membership of {str(p.get('member_name') or p.get('upstream'))[:80]!r} " \
                f"in {group!r} at {s.timestamp[:40]}"
         if member is None:
