@@ -8,11 +8,13 @@ import click
 
 from ledger import Ledger
 from ledger.mlimport import LOST, ImportReport, import_model_ledger
+from verifier.names import visible
 
 from .context import Settings
 from .output import emit_json, progress
 
 pass_settings = click.make_pass_decorator(Settings)
+_SHOWN = 100  # refusals listed in text; --json has them all
 
 
 @click.group("import")
@@ -59,8 +61,10 @@ def _print(report: ImportReport) -> None:
         click.echo(f"event type {original!r} is written as {ours!r} (the original is kept)")
     if report.refused:
         click.echo(f"not imported ({len(report.refused)}):")
-        for what, why in report.refused:
-            click.echo(f"  {what}: {why}")
+        for what, why in report.refused[:_SHOWN]:
+            click.echo(visible(f"  {what}: {why}"))
+        if len(report.refused) > _SHOWN:
+            click.echo(f"  and {len(report.refused) - _SHOWN} more (--json lists them all)")
     if report.other_tables:
         click.echo(f"tables not read: {', '.join(report.other_tables)}")
     click.echo(LOST)

@@ -55,7 +55,7 @@ class SourceModel:
     problem: str | None  # why the row cannot be read, if it cannot
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRow:
     """A snapshot or tag row, in the order the import writes them."""
 

@@ -245,7 +245,8 @@ class _Import:
     def _snapshot(self, s: SourceSnapshot) -> None:
         first = s.model_hash not in self.names
         if s.problem is not None:
-            self.report.refused.append((f"snapshot {s.snapshot_hash[:80]}", s.problem))
+            self.report.refused.append((f"snapshot {s.snapshot_hash[:80]} at {s.timestamp[:40]}",
+                                        s.problem))
             return
         if first and s.event_type == "registered":
             self._name(s.model_hash, s)
