@@ -31,8 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from verifier import AuthorizationError, VerifierError, parse_entry
-from verifier.names import EVENT_TYPE_RE, name_problem
+from verifier import EVENT_TYPE_RE, AuthorizationError, VerifierError, name_problem, parse_entry
 
 from ._mlsource import NotModelLedgerError, Source, SourceModel, SourceSnapshot, parse_time
 from ._mlsource import utc_text

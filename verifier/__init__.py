@@ -67,6 +67,7 @@ from .proofs import (
     verify_inclusion,
 )
 from .encoding import check_key_name
+from .names import EVENT_TYPE_RE, name_problem
 from .replay import (
     RETIRE_EVENT,
     UPDATE_EVENT,
@@ -106,4 +107,6 @@ __all__ = [
     "RETIRE_EVENT", "UPDATE_EVENT", "VALIDATION_EVENT",
     # the keyring's roles, and which of them a log server lets read
     "may_read", "ROLES",
+    # the name profile and event types, for an importer that maps names onto them
+    "EVENT_TYPE_RE", "name_problem",
 ]
