@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Struct
 
 from .checkpoint import Checkpoint
+from .compact import MAGIC, CompactReader, is_compact
 from .cosignature import WitnessKey, require_witnesses
 from .encoding import MAX_UINT64, b64decode, b64encode, decode_hash
 from .entry import ParsedEntry, parse_entry
@@ -21,16 +24,20 @@ from .errors import (
     RootMismatchError,
     SignatureError,
     TimeBoundError,
+    VerificationError,
+    VerifierError,
 )
 from .keys import VerifierKey
-from .merkle import leaf_hash, root_from_leaf_hashes
+from .merkle import EMPTY_ROOT, leaf_hash
 from .proofs import verify_consistency, verify_inclusion
 from .replay import Inventory, ModelState
+from .sigpool import DeferredSignatures, SignatureStats
 from .timeutil import from_ns, iso
 from .witnessed import Witnessed, check_after_witnessed, witnessed
 
 BUNDLE_FORMAT: Literal["modelseal-bundle"] = "modelseal-bundle"
 BUNDLE_VERSION = 2
+_sha256 = hashlib.sha256
 
 
 class _At(Struct, forbid_unknown_fields=True):
@@ -49,7 +56,9 @@ class _FromTrusted(Struct, forbid_unknown_fields=True):
     proof: list[str]
 
 
-class _Bundle(Struct, forbid_unknown_fields=True):
+class _Header(Struct, forbid_unknown_fields=True):
+    """A bundle document without its entries: the compact encoding's header."""
+
     format: Literal["modelseal-bundle"]
     version: int
     checkpoint: str
@@ -57,6 +66,9 @@ class _Bundle(Struct, forbid_unknown_fields=True):
     consistency: list[str]
     next: _Next | None
     from_trusted: _FromTrusted | None
+
+
+class _Bundle(_Header, forbid_unknown_fields=True):
     entries: list[str]
 
 
@@ -149,6 +161,8 @@ class VerifiedInventory:
     witnessed: Witnessed | None = None
     """What the configured witnesses attest about the checkpoint (None without witnesses)."""
     trusted_witnessed: Witnessed | None = None
+    signatures: SignatureStats | None = None
+    """How the entries' signatures were checked (count, processes, CPU time)."""
 
     @property
     def checkpoint_time(self) -> int:
@@ -208,10 +222,24 @@ class VerifiedInventory:
             "witnesses": None if self.witnessed is None else self.witnessed.to_json(),
             "trusted_witnesses": None if self.trusted_witnessed is None
             else self.trusted_witnessed.to_json(),
+            "signatures": None if self.signatures is None else self.signatures.to_json(),
         }
 
 
 def _decode(data: bytes) -> _Bundle:
+    """The JSON bundle document (steps 1 and 2)."""
+    return _decode_as(data, _Bundle)
+
+
+def decode_header(data: bytes) -> _Header:
+    """A compact bundle's header: steps 1 and 2 on the document without ``entries``."""
+    return _decode_as(data, _Header)
+
+
+_T = TypeVar("_T", _Bundle, _Header)
+
+
+def _decode_as(data: bytes, kind: type[_T]) -> _T:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"a bundle is bytes, not {type(data).__name__}")
     try:
@@ -225,7 +253,7 @@ def _decode(data: bytes) -> _Bundle:
             f"unsupported bundle version {head.version!r} (this verifier reads version "
             f"{BUNDLE_VERSION}; export the bundle again with a current modelseal)")
     try:
-        return msgspec.json.decode(data, type=_Bundle)
+        return msgspec.json.decode(data, type=kind)
     except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
         raise MalformedInputError(f"bundle: {exc}") from exc
 
@@ -241,7 +269,7 @@ def _log_time(cp: Checkpoint, what: str) -> int:
     return cp.time
 
 
-def _check_trusted(b: _Bundle, cp: Checkpoint, trusted: Checkpoint, checks: list[str]) -> None:
+def _check_trusted(b: _Header, cp: Checkpoint, trusted: Checkpoint, checks: list[str]) -> None:
     # a larger checkpoint holds an entry recorded after the smaller one's time
     if _log_time(trusted, "the trusted checkpoint") >= _log_time(cp, "the checkpoint") and (
             trusted.size < cp.size):
@@ -295,7 +323,7 @@ def _witness(cp: Checkpoint, trusted: Checkpoint | None, witnesses: Sequence[Wit
 def verify_bundle(
     bundle: bytes, keys: Sequence[VerifierKey], *, trusted: Checkpoint | None = None,
     progress: Callable[[int, int], None] | None = None,
-    witnesses: Sequence[WitnessKey] = (), witness_threshold: int = 0,
+    witnesses: Sequence[WitnessKey] = (), witness_threshold: int = 0, jobs: int = 1,
 ) -> VerifiedInventory:
     """Verify a bundle with nothing but the log's keys; return the inventory it proves.
 
@@ -308,9 +336,53 @@ def verify_bundle(
     checkpoint also bounds the first entry it left out from below (specs/checkpoint.md).
     ValueError if the threshold exceeds the distinct witnesses given.
     Raises MalformedInputError or a VerificationError subclass. ``progress(done,
-    total)`` is called now and then during the replay, if given.
+    total)`` is called now and then during the replay, if given. ``bundle`` is JSON or
+    the compact encoding (told by its first bytes; verifier.compact_bundle reads a compact
+    file as a stream). ``jobs`` > 1 checks signatures on that many worker processes
+    (verifier.sigpool); a worker lost is IncompleteError, never a verdict.
     """
-    b = _decode(bytes(bundle))
+    if not isinstance(bundle, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a bundle is bytes, not {type(bundle).__name__}")
+    data = bytes(bundle)
+    if is_compact(data[:len(MAGIC)]):
+        reader = CompactReader(io.BytesIO(data))
+        head = decode_header(reader.header)
+        return verify_parts(head, reader.entries, None, keys, trusted=trusted,
+                            progress=progress, witnesses=witnesses,
+                            witness_threshold=witness_threshold, jobs=jobs)
+    b = _decode(data)
+    del data
+
+    def entries(n: int) -> Iterator[bytes]:
+        for i, e in enumerate(b.entries):
+            yield b64decode(e, f"entry {i}")
+
+    return verify_parts(b, entries, len(b.entries), keys, trusted=trusted,
+                        progress=progress, witnesses=witnesses,
+                        witness_threshold=witness_threshold, jobs=jobs)
+
+
+_POOL_MIN = 8192
+"""Fewer entries than this are checked without worker processes (starting them costs more)."""
+
+
+def verify_parts(
+    b: _Header, entries: Callable[[int], Iterable[bytes]], count: int | None,
+    keys: Sequence[VerifierKey], *, trusted: Checkpoint | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    witnesses: Sequence[WitnessKey] = (), witness_threshold: int = 0, jobs: int = 1,
+) -> VerifiedInventory:
+    """``verify_bundle`` over a decoded header and ``entries(n)``, an iterable of the
+    exact entry bytes taken once, in order (it may raise MalformedInputError, e.g. for a
+    stream that ends early, or yield more or fewer than ``n``: both are refused).
+    ``count``: the number of entries when known before reading them (step 7), else None.
+
+    The entries are hashed and replayed in one pass, with bounded memory besides the
+    inventory; the verdict is that of the steps in the order of specs/bundle.md §2:
+    a failure found during the replay is held until the root, the consistency proof and
+    the cut have been checked, and a signature failure (checked later, perhaps on other
+    processes) is reported for the earliest entry it concerns.
+    """
     checks: list[str] = []
     cp = Checkpoint.parse_note(b.checkpoint.encode("utf-8"), keys)
     cp_time = _log_time(cp, "the checkpoint")
@@ -327,43 +399,78 @@ def verify_bundle(
         raise TimeBoundError(
             f"the bundle claims the inventory as of {iso(t)}, but its checkpoint was signed at "
             f"{iso(cp_time)}: nothing signed proves what the log held after that")
-    if len(b.entries) != n:
-        raise MalformedInputError(f"bundle says size {n} but holds {len(b.entries)} entries")
+    if count is not None and count != n:
+        raise MalformedInputError(f"bundle says size {n} but holds {count} entries")
     at_root = decode_hash(b.at.root, "point-in-time root")
-    entries = [b64decode(e, f"entry {i}") for i, e in enumerate(b.entries)]
-    calculated = root_from_leaf_hashes(leaf_hash(e) for e in entries)
-    if calculated != at_root:
-        raise RootMismatchError("entries do not hash to the point-in-time root",
-                                expected=at_root, calculated=calculated)
-    checks.append(f"{n} entries hash to the root of size {n}")
-    verify_consistency(n, cp.size, _hashes(b.consistency, "consistency proof"), at_root, cp.root)
-    checks.append(f"tree of size {n} is a prefix of the checkpoint (size {cp.size})")
-    nxt = _check_cut(b, cp, n, t)
-    checks.append(f"entry {n}, the first after the time bound, is in the checkpoint and later"
-                  if nxt is not None else f"the entries cover the whole checkpoint (size {n})")
-    if nxt is not None and nxt.entry.recorded_at > cp_time:
-        raise TimeBoundError(f"entry {n} was recorded at {iso(nxt.entry.recorded_at)}, after "
-                             f"its checkpoint was signed ({iso(cp_time)})")
+    # Steps 10 and 11 need no entry: checked now, a failure reported after step 9.
+    held: VerifierError | None = None
+    nxt: ParsedEntry | None = None
+    try:
+        verify_consistency(n, cp.size, _hashes(b.consistency, "consistency proof"), at_root,
+                           cp.root)
+        nxt = _check_cut(b, cp, n, t)
+        if nxt is not None and nxt.entry.recorded_at > cp_time:
+            raise TimeBoundError(f"entry {n} was recorded at {iso(nxt.entry.recorded_at)}, "
+                                 f"after its checkpoint was signed ({iso(cp_time)})")
+        if trusted is not None and nxt is not None and n < trusted.size:
+            _check_before_trusted(nxt, trusted)
+    except (MalformedInputError, VerificationError) as exc:
+        held = exc
     # The trusted checkpoint bounds the entries on both sides of its size: the last it holds
     # was recorded by its time, the first it left out after it (times never go back).
     last_old = None if trusted is None or trusted.size == 0 else min(n, trusted.size) - 1
-    if trusted is not None and nxt is not None and n < trusted.size:
-        _check_before_trusted(nxt, trusted)
     first_new = None if trusted is None or trusted.size >= cp.size else trusted.size
-    inv = Inventory()
+    sigs = DeferredSignatures(jobs, min_for_pool=_POOL_MIN)
+    inv = Inventory(check_signature=sigs)
     genesis_at: int | None = None
-    for i, data in enumerate(entries):
-        if progress is not None and i % 1024 == 0:
-            progress(i, n)
-        p = inv.apply(data)
-        if p.entry.recorded_at > t:
-            raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time")
-        if i == first_new:
-            _check_after_trusted(p, trusted, trusted_w)
-        if i == last_old:
-            _check_before_trusted(p, trusted)
-        if i == 0:
-            genesis_at = p.entry.recorded_at
+    replay_error: VerifierError | None = None
+    roots = _RootBuilder()
+    done = 0
+    with sigs:
+        for i, data in enumerate(entries(n)):
+            if i >= n:
+                raise MalformedInputError(f"bundle says size {n} but holds more entries")
+            if progress is not None and i % 1024 == 0:
+                progress(i, n)
+            done = i + 1
+            if held is not None or replay_error is not None:
+                roots.add(leaf_hash(data))
+                continue
+            try:
+                p = inv.apply(data)
+            except (MalformedInputError, VerificationError) as exc:
+                replay_error = exc
+                roots.add(leaf_hash(data))
+                continue
+            roots.add(p.leaf_hash)
+            try:
+                if p.entry.recorded_at > t:
+                    raise ChainError(f"entry {p.entry.index} was recorded after the bundle's "
+                                     f"time")
+                if i == first_new:
+                    _check_after_trusted(p, trusted, trusted_w)
+                if i == last_old:
+                    _check_before_trusted(p, trusted)
+            except VerificationError as exc:
+                replay_error = exc
+            if i == 0:
+                genesis_at = p.entry.recorded_at
+        if done != n:
+            raise MalformedInputError(f"bundle says size {n} but holds {done} entries")
+        calculated = roots.root()
+        if calculated != at_root:
+            raise RootMismatchError("entries do not hash to the point-in-time root",
+                                    expected=at_root, calculated=calculated)
+        checks.append(f"{n} entries hash to the root of size {n}")
+        if held is not None:
+            raise held
+        checks.append(f"tree of size {n} is a prefix of the checkpoint (size {cp.size})")
+        checks.append(f"entry {n}, the first after the time bound, is in the checkpoint and "
+                      f"later" if nxt is not None
+                      else f"the entries cover the whole checkpoint (size {n})")
+        stats = sigs.settle()
+    if replay_error is not None:
+        raise replay_error
     if first_new == n and nxt is not None:
         _check_after_trusted(nxt, trusted, trusted_w)
     origin, log_key = inv.origin, inv.log_key
@@ -386,7 +493,30 @@ def verify_bundle(
         genesis_at = nxt.entry.recorded_at
     checks.append(f"no other entry was recorded up to {iso(proven_until)}")
     return VerifiedInventory(cp, n, t, at_root, inv, trusted, tuple(checks), proven_until,
-                             before_genesis, genesis_at, cp_w, trusted_w)
+                             before_genesis, genesis_at, cp_w, trusted_w, stats)
+
+
+class _RootBuilder:
+    """RFC 9162's MTH over leaf hashes added one at a time, in O(log n) memory."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+
+    def add(self, h: bytes) -> None:
+        stack, height = self._stack, 0
+        while stack and stack[-1][0] == height:
+            h = _sha256(b"\x01" + stack.pop()[1] + h).digest()
+            height += 1
+        stack.append((height, h))
+
+    def root(self) -> bytes:
+        """The root of the leaves added so far (the empty root for none)."""
+        if not self._stack:
+            return EMPTY_ROOT
+        acc = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            acc = _sha256(b"\x01" + left + acc).digest()
+        return acc
 
 
 def _check_before_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
@@ -413,7 +543,7 @@ def _check_after_trusted(p: ParsedEntry, trusted: Checkpoint | None,
             f"trusted checkpoint signed at {iso(trusted.time)} did not include it: back-dated")
 
 
-def _check_cut(b: _Bundle, cp: Checkpoint, n: int, t: int) -> ParsedEntry | None:
+def _check_cut(b: _Header, cp: Checkpoint, n: int, t: int) -> ParsedEntry | None:
     """Check that no entry recorded by time ``t`` is left out; return the next entry."""
     if n == cp.size:
         if b.next is not None:

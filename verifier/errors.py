@@ -78,3 +78,8 @@ class RuleError(VerificationError):
 class WitnessError(VerificationError):
     """Fewer distinct witnesses cosigned a checkpoint than the verifier requires, or what
     the witnesses attest contradicts the log (a checkpoint post-dated past its cosignatures)."""
+
+
+class IncompleteError(VerifierError):
+    """Verification could not be completed (a signature check worker died or gave no
+    answer in time): neither a verdict on the input nor malformed input. Never OK."""

@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .errors import MalformedInputError, VerificationError
+from .errors import IncompleteError, MalformedInputError, VerificationError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_IO = 4
+EXIT_INCOMPLETE = 5  # verification could not be completed (a worker died)
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h: an internal error (a bug)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: stopped by Ctrl-C
 
 KIND = {EXIT_FAILED: "verification_failed", EXIT_USAGE: "usage",
-        EXIT_MALFORMED: "malformed_input", EXIT_IO: "io_error", EXIT_INTERNAL: "internal_error"}
+        EXIT_MALFORMED: "malformed_input", EXIT_IO: "io_error",
+        EXIT_INCOMPLETE: "incomplete", EXIT_INTERNAL: "internal_error"}
 """The short name of each non-zero exit code, as ``modelseal-verify --json`` prints it."""
 
 
@@ -47,6 +49,8 @@ TABLE: tuple[Row, ...] = (
     Row(MalformedInputError, EXIT_MALFORMED,
         "the input is not in the expected format; see specs/"),
     Row(VerificationError, EXIT_FAILED),
+    Row(IncompleteError, EXIT_INCOMPLETE,
+        "nothing was decided: run it again (--jobs 1 checks without worker processes)"),
     Row(OSError, EXIT_IO),
 )
 """The verifier's part of the table (``modelseal`` extends it in cli/errors.py)."""

@@ -1,0 +1,270 @@
+"""Ed25519 signature checks on every core: a signature strategy for replay that checks later.
+
+``DeferredSignatures`` is a ``SignatureCheck`` (verifier.state): replay calls it once per
+statement; it answers True at once and queues (public key, signature, exact message)
+triples, which a process pool checks in chunks while replay goes on. ``settle()`` waits for
+every queued check and raises SignatureError for the earliest one (in log order) that does
+not verify, so the verdict never depends on the order results arrive in. Nothing is OK until
+``settle()`` has returned.
+
+Fail closed: a worker that dies, a pool that breaks or a chunk not answered within
+``timeout`` seconds raises ``IncompleteError`` (verification not done), never a verdict.
+``jobs == 1`` checks inline (no process) with the same interface.
+
+Workers are forked from a forkserver started with ``PYTHONSAFEPATH=1`` (so its ``-c``
+start-up does not put the working directory on ``sys.path``); they preload only this
+module, ignore SIGINT (Ctrl-C reaches the parent, which stops the pool) and hold no secret.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.forkserver
+import os
+import signal
+import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from types import TracebackType
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .errors import IncompleteError, MalformedInputError, SignatureError
+from .keys import VerifierKey
+
+__all__ = ["CHUNK", "DeferredSignatures", "SignatureStats", "default_jobs"]
+
+CHUNK = 1024
+"""Signatures per task sent to a worker."""
+TIMEOUT = 120.0
+"""Seconds to wait for one chunk's answer (a chunk takes well under a second)."""
+
+Triple = tuple[bytes, bytes, bytes]
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use (``os.process_cpu_count`` where it exists)."""
+    count = getattr(os, "process_cpu_count", None)
+    n = count() if count is not None else None
+    if n is None and hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0))
+    return max(1, n or os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class SignatureStats:
+    """How the signatures were checked: ``checked`` of them by ``jobs`` processes, using
+    ``cpu_s`` CPU seconds in all (the checking processes' own time) over ``wall_s``."""
+
+    checked: int
+    jobs: int
+    cpu_s: float
+    wall_s: float
+
+    @property
+    def per_core_per_s(self) -> float:
+        """Signatures checked per CPU second: the rate of one core."""
+        return self.checked / self.cpu_s if self.cpu_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, float | int]:
+        """A plain-JSON summary."""
+        return {"checked": self.checked, "jobs": self.jobs, "cpu_s": round(self.cpu_s, 3),
+                "wall_s": round(self.wall_s, 3),
+                "per_core_per_s": round(self.per_core_per_s, 1)}
+
+
+# -- the worker side ---------------------------------------------------------------------
+
+_keys: dict[bytes, Ed25519PublicKey] = {}
+
+
+def _init_worker() -> None:
+    """Ctrl-C goes to the parent, which ends the pool: a worker never prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _check_chunk(items: list[Triple]) -> tuple[int, float]:
+    """(index of the first triple whose signature does not verify, or -1; CPU seconds)."""
+    t0 = time.process_time()
+    for i, (public, sig, msg) in enumerate(items):
+        key = _keys.get(public)
+        if key is None:
+            try:
+                key = Ed25519PublicKey.from_public_bytes(public)
+            except ValueError:
+                return i, time.process_time() - t0
+            if len(_keys) < 4096:
+                _keys[public] = key
+        try:
+            key.verify(sig, msg)
+        except InvalidSignature:
+            return i, time.process_time() - t0
+    return -1, time.process_time() - t0
+
+
+# -- the parent side ---------------------------------------------------------------------
+
+
+def _failure(msg: bytes) -> SignatureError:
+    """The SignatureError replay raises inline for the statement ``msg``."""
+    from .entry import parse_statement  # replay parsed it already; this cannot fail
+
+    try:
+        st = parse_statement(msg)
+    except MalformedInputError:  # pragma: no cover - replay parsed these exact bytes
+        return SignatureError("a statement's signature does not verify")
+    return SignatureError(f"signature of {st.actor!r} on statement {st.id} does not verify")
+
+
+class _SafePathEnv:
+    """PYTHONSAFEPATH=1 in the environment while the forkserver starts, then as before."""
+
+    def __enter__(self) -> None:
+        self._old = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = self._old
+
+
+def _start_pool(jobs: int) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    ctx: multiprocessing.context.BaseContext
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        with _SafePathEnv():
+            multiprocessing.forkserver.ensure_running()
+    else:  # pragma: no cover - Windows: every worker is a fresh interpreter
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
+
+
+class DeferredSignatures:
+    """A ``SignatureCheck`` that queues each check and runs them on ``jobs`` processes.
+
+    Call it like ``check_signature``; it returns True (or raises the SignatureError of an
+    earlier queued check already known to fail). ``settle()`` then raises the earliest
+    failure, or returns the stats once every check verified. Use as a context manager (or
+    call ``close``): the pool ends on leaving, at once on an exception (workers stopped).
+    ``jobs == 1`` checks inline, raising nothing but at ``settle``.
+    """
+
+    def __init__(self, jobs: int, *, chunk: int = CHUNK, timeout: float = TIMEOUT,
+                 min_for_pool: int = 0) -> None:
+        """``jobs`` >= 1 processes; ``chunk`` signatures a task; ``timeout`` seconds at most
+        per answer awaited; the pool starts only once ``min_for_pool`` checks are queued
+        (fewer are checked inline at ``settle``)."""
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError("jobs is an int >= 1")
+        if chunk < 1 or not timeout > 0:
+            raise ValueError("chunk >= 1 and timeout > 0")
+        self.jobs = jobs
+        self._chunk, self._timeout, self._min = chunk, timeout, max(min_for_pool, chunk)
+        self._buf: list[Triple] = []
+        self._inflight: deque[tuple[Future[tuple[int, float]], list[Triple]]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        self._failed: SignatureError | None = None
+        self._checked = 0
+        self._cpu = 0.0
+        self._t0 = time.perf_counter()
+        self._queued = 0
+
+    def __call__(self, key: VerifierKey, signature: bytes, message: bytes) -> bool:
+        if self._failed is not None:
+            raise self._failed
+        self._buf.append((key.public_key, bytes(signature), bytes(message)))
+        self._queued += 1
+        if self.jobs > 1 and len(self._buf) >= self._chunk and self._queued >= self._min:
+            self._submit()
+        elif self.jobs == 1 and len(self._buf) >= self._chunk:
+            self._inline(self._take())
+        if self._failed is not None:
+            raise self._failed
+        return True
+
+    def _take(self) -> list[Triple]:
+        items, self._buf = self._buf, []
+        return items
+
+    def _inline(self, items: list[Triple]) -> None:
+        first, cpu = _check_chunk(items)
+        self._record(first, cpu, items)
+
+    def _record(self, first: int, cpu: float, items: list[Triple]) -> None:
+        self._cpu += cpu
+        if first < 0:
+            self._checked += len(items)
+        else:
+            self._checked += first + 1
+            self._failed = _failure(items[first][2])
+
+    def _submit(self) -> None:
+        if self._pool is None:
+            self._pool = _start_pool(self.jobs)
+        items = self._take()
+        try:
+            self._inflight.append((self._pool.submit(_check_chunk, items), items))
+        except (BrokenProcessPool, RuntimeError) as exc:
+            raise IncompleteError(f"the signature check pool failed: {exc}") from None
+        while len(self._inflight) > 2 * self.jobs and self._failed is None:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        future, items = self._inflight.popleft()
+        try:
+            first, cpu = future.result(timeout=self._timeout)
+        except FutureTimeout:
+            raise IncompleteError(
+                f"a signature check worker gave no answer within {self._timeout:g} s: "
+                f"verification was not completed") from None
+        except BrokenProcessPool as exc:
+            raise IncompleteError(
+                f"a signature check worker process ended abruptly ({exc}): verification "
+                f"was not completed") from None
+        self._record(first, cpu, items)
+
+    def settle(self) -> SignatureStats:
+        """Wait (bounded) for every queued check; raise SignatureError for the earliest that
+        fails, IncompleteError if the pool failed; else the stats."""
+        while self._inflight and self._failed is None:
+            self._collect_oldest()
+        if self._failed is None and self._buf:
+            self._inline(self._take())
+        if self._failed is not None:
+            raise self._failed
+        jobs = self.jobs if self._pool is not None else 1
+        return SignatureStats(self._checked, jobs, self._cpu, time.perf_counter() - self._t0)
+
+    def close(self, abort: bool = False) -> None:
+        """End the pool: ``abort`` stops the workers at once (after an error or Ctrl-C);
+        otherwise they finish their current chunk. Idempotent."""
+        pool, self._pool = self._pool, None
+        self._inflight.clear()
+        if pool is None:
+            return
+        if abort:
+            procs = list(getattr(pool, "_processes", None) or {})
+            processes = getattr(pool, "_processes", None) or {}
+            for pid in procs:
+                proc = processes.get(pid)
+                if proc is not None and proc.is_alive():
+                    proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> DeferredSignatures:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(abort=exc_type is not None)
