@@ -30,6 +30,7 @@ from verifier import (
     VerifierError,
     VerifierKey,
     bundle_chunks,
+    compact_bundle_chunks,
     from_ns,
     iso,
     parse_entry,
@@ -63,6 +64,9 @@ from .results import (
 from .statements import Signed, build_signed
 from ._store import Store, from_u64, u64
 from ._writer import Appender, sign_checkpoint
+
+BUNDLE_ENCODINGS = ("json", "compact")
+"""What ``export_bundle`` writes: JSON (specs/bundle.md §1) or the compact encoding (§5)."""
 
 Clock = Callable[[], datetime]
 DEFAULT_CLAIM_SKEW = timedelta(minutes=5)
@@ -688,10 +692,12 @@ class Ledger(Verbs):
 
     def export_bundle(self, at: datetime | None = None, size: int | None = None,
                       trusted_size: int | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> bytes:
+                      progress: Callable[[int, int], None] | None = None,
+                      encoding: str = "json") -> bytes:
         """A proof bundle (specs/bundle.md) of the inventory as of ``at`` (default: the
         time of the last entry) under the checkpoint of ``size`` (default: latest).
-        ``trusted_size`` adds a consistency proof from that older size.
+        ``trusted_size`` adds a consistency proof from that older size. ``encoding``:
+        "json" (§1) or "compact" (§5, xz-compressed raw entries); else ValueError.
 
         With ``at`` and no ``size``, the first cosigned checkpoint that can prove ``at``
         (``first_cosigned_after``, holding ``trusted_size`` if given) is used, byte for
@@ -700,14 +706,17 @@ class Ledger(Verbs):
         after the checkpoint used raises ValueError, except that without ``size`` a
         ledger holding the log key first signs a fresh checkpoint (``sign_checkpoint``).
         A time in the future raises ValueError."""
-        return b"".join(self.iter_bundle(at, size, trusted_size, progress))
+        return b"".join(self.iter_bundle(at, size, trusted_size, progress, encoding))
 
     def iter_bundle(self, at: datetime | None = None, size: int | None = None,
                     trusted_size: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+                    progress: Callable[[int, int], None] | None = None,
+                    encoding: str = "json") -> Iterator[bytes]:
         """``export_bundle``'s bytes in pieces, the entries read as the pieces are taken
         (never all in memory). The arguments are checked, the proofs computed and a
         fresh checkpoint signed if needed before this returns."""
+        if encoding not in BUNDLE_ENCODINGS:
+            raise ValueError(f"a bundle's encoding is one of {', '.join(BUNDLE_ENCODINGS)}")
         t_req = None
         note = None
         if at is not None:
@@ -728,12 +737,14 @@ class Ledger(Verbs):
                 if t_req > latest_at:
                     self.sign_checkpoint()
         with self._reader() as txn:
-            return self._bundle_pieces(txn, t_req, size, trusted_size, progress, note)
+            return self._bundle_pieces(txn, t_req, size, trusted_size, progress, note,
+                                       encoding)
 
     def _bundle_pieces(self, txn: lmdb.Transaction, t_req: int | None, size: int | None,
                        trusted_size: int | None,
                        progress: Callable[[int, int], None] | None,
-                       note: bytes | None = None) -> Iterator[bytes]:
+                       note: bytes | None = None, encoding: str = "json"
+                       ) -> Iterator[bytes]:
         """Check the bundle's arguments and compute its proofs in ``txn`` now; return
         its pieces, whose entries are read (immutable) in a later read transaction.
         ``note``: the checkpoint to use (a cosigned one of ``size``), else the stored one."""
@@ -760,7 +771,8 @@ class Ledger(Verbs):
                 raise ArgumentError(f"trusted size must be in 1..{s}")
             trusted = (trusted_size, tree.consistency_proof(get, trusted_size, s))
         nxt = q.entry(self._store, txn, n) if n < s else None
-        return bundle_chunks(
+        chunks = compact_bundle_chunks if encoding == "compact" else bundle_chunks
+        return chunks(
             checkpoint=note, size=n, time=t,
             root=tree.root(get, n) if n else EMPTY_ROOT,
             consistency=tree.consistency_proof(get, n, s), entries=self._entries(n, progress),

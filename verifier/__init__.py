@@ -5,6 +5,13 @@ Pure functions over bytes. Depends only on the standard library,
 """
 
 from .bundle import VerifiedInventory, bundle_chunks, encode_bundle, verify_bundle
+from .compact_bundle import (
+    compact_bundle_chunks,
+    compact_from_json,
+    json_from_compact,
+    verify_bundle_file,
+)
+from .sigpool import SignatureStats
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
 from .cosignature import (
@@ -50,6 +57,7 @@ from .errors import (
     AuthorizationError,
     ChainError,
     ConsistencyError,
+    IncompleteError,
     MalformedInputError,
     RootMismatchError,
     RuleError,
@@ -100,7 +108,9 @@ __version__ = "0.1.0"
 __all__ = [
     "assemble_note", "AuthorizationError", "canonical_json", "ChainError", "check_json_value",
     "Checkpoint", "checkpoint_text", "time_line", "consistency_proof_length", "ConsistencyError",
-    "EMPTY_ROOT", "bundle_chunks", "encode_bundle", "Entry", "entry_bytes", "encode_statement",
+    "EMPTY_ROOT", "bundle_chunks", "compact_bundle_chunks", "compact_from_json",
+    "IncompleteError", "json_from_compact", "SignatureStats", "verify_bundle_file",
+    "encode_bundle", "Entry", "entry_bytes", "encode_statement",
     "Event",
     "format_add_checkpoint", "parse_time", "format_tlog_proof", "from_ns", "Genesis", "Grant",
     "inclusion_proof_length", "Inventory", "key_id", "KeyRecord", "leaf_hash",

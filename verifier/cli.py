@@ -22,12 +22,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from .bundle import VerifiedInventory, verify_bundle
+from .bundle import VerifiedInventory
 from .checkpoint import Checkpoint
+from .compact_bundle import verify_bundle_file
 from .cosignature import WitnessKey
-from .errors import MalformedInputError, VerificationError, VerifierError
+from .errors import IncompleteError, MalformedInputError, VerificationError, VerifierError
 from .exitcodes import (
     EXIT_FAILED,
+    EXIT_INCOMPLETE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_IO,
@@ -40,6 +42,7 @@ from .exitcodes import (
 )
 from .keys import VerifierKey
 from .report import render_report
+from .sigpool import default_jobs
 from .timeutil import iso
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK",
@@ -65,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 verified, 1 verification failed, 2 usage, 3 malformed input, "
         "4 I/O error, 70 internal error (a bug).",
     )
-    p.add_argument("bundle", help="the bundle file (JSON) exported by the log")
+    p.add_argument("bundle", help="the bundle file exported by the log (JSON or compact, "
+                   "told by its first bytes; - reads standard input)")
     p.add_argument("--key", action="append", required=True, metavar="VKEY",
                    help="the log's verifier key, name+hex8+base64 (repeatable)")
     p.add_argument("--trusted", metavar="CHECKPOINT_FILE",
@@ -76,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--witness-threshold", type=int, metavar="N",
                    help="how many distinct --witness keys must have cosigned the checkpoint "
                    "(default: all of them; 0 without --witness)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="check signatures on N processes (default: every CPU this process "
+                   "may use; 1 checks them in this process)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--report", metavar="FILE",
                    help="after a successful verification, write a self-contained HTML report "
@@ -316,22 +323,33 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.report is not None and _not_a_file(args.report):
         return _usage(f"--report must name a regular file or a new one; {args.report} is "
                       f"{_not_a_file(args.report)}", args.json)
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        return _usage("--jobs must be at least 1", args.json)
     try:
-        bundle = _read(args.bundle)
         trusted_note = _read(args.trusted) if args.trusted else None
+        fh = sys.stdin.buffer if args.bundle == "-" else open(args.bundle, "rb")  # noqa: SIM115
     except OSError as exc:
         return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json, exc)
     try:
         trusted = Checkpoint.parse_note(trusted_note, keys) if trusted_note is not None else None
-        result = verify_bundle(bundle, keys, trusted=trusted,
-                               progress=None if args.json else _progress(),
-                               witnesses=witnesses, witness_threshold=threshold)
+        result = verify_bundle_file(fh, keys, trusted=trusted,
+                                    progress=None if args.json else _progress(),
+                                    witnesses=witnesses, witness_threshold=threshold, jobs=jobs)
     except MalformedInputError as exc:
         return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json, exc)
     except VerificationError as exc:
         return _fail(EXIT_FAILED, f"{type(exc).__name__}: {exc}", args.json, exc)
+    except IncompleteError as exc:
+        return _fail(EXIT_INCOMPLETE, f"not verified: {exc}", args.json, exc)
+    except OSError as exc:
+        return _fail(EXIT_IO, f"cannot read {args.bundle}: {exc.strerror or exc}", args.json,
+                     exc)
     except VerifierError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(EXIT_FAILED, str(exc), args.json, exc)
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
     extra: dict[str, str] = {}
     if args.report is not None:
         try:
