@@ -76,8 +76,8 @@ def prove_consistency(settings: Settings, old_size: int, new_size: int | None) -
 @click.option("--format", "encoding", type=click.Choice(["json", "compact"]), default="json",
               show_default=True,
               help="json: one JSON document any JSON tool reads; compact: the entries' raw "
-              "bytes, xz-compressed, read by modelseal-verify as a stream (about a sixth of "
-              "the size; specs/bundle.md §5).")
+              "bytes, zlib-compressed, read by modelseal-verify as a stream (about a sixth of "
+              "the size; specs/bundle.md §7).")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @pass_settings

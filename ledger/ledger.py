@@ -66,7 +66,7 @@ from ._store import Store, from_u64, u64
 from ._writer import Appender, sign_checkpoint
 
 BUNDLE_ENCODINGS = ("json", "compact")
-"""What ``export_bundle`` writes: JSON (specs/bundle.md §1) or the compact encoding (§5)."""
+"""What ``export_bundle`` writes: JSON (specs/bundle.md §1) or the compact encoding (§7)."""
 
 Clock = Callable[[], datetime]
 DEFAULT_CLAIM_SKEW = timedelta(minutes=5)
@@ -697,7 +697,7 @@ class Ledger(Verbs):
         """A proof bundle (specs/bundle.md) of the inventory as of ``at`` (default: the
         time of the last entry) under the checkpoint of ``size`` (default: latest).
         ``trusted_size`` adds a consistency proof from that older size. ``encoding``:
-        "json" (§1) or "compact" (§5, xz-compressed raw entries); else ValueError.
+        "json" (§1) or "compact" (§7, zlib-compressed raw entries); else ValueError.
 
         With ``at`` and no ``size``, the first cosigned checkpoint that can prove ``at``
         (``first_cosigned_after``, holding ``trusted_size`` if given) is used, byte for

@@ -31,7 +31,7 @@ from .keys import VerifierKey
 from .merkle import EMPTY_ROOT, leaf_hash
 from .proofs import verify_consistency, verify_inclusion
 from .replay import Inventory, ModelState
-from .sigpool import DeferredSignatures, SignatureStats
+from .sigpool import CHUNK, DeferredSignatures, SignatureStats
 from .timeutil import from_ns, iso
 from .witnessed import Witnessed, check_after_witnessed, witnessed
 
@@ -363,7 +363,9 @@ def verify_bundle(
 
 
 _POOL_MIN = 8192
-"""Fewer entries than this are checked without worker processes (starting them costs more)."""
+"""A bundle of fewer entries is checked without worker processes (starting them costs
+more than it saves)."""
+_CHUNK = CHUNK
 
 
 def verify_parts(
@@ -383,6 +385,8 @@ def verify_parts(
     the cut have been checked, and a signature failure (checked later, perhaps on other
     processes) is reported for the earliest entry it concerns.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError("jobs is an int >= 1")
     checks: list[str] = []
     cp = Checkpoint.parse_note(b.checkpoint.encode("utf-8"), keys)
     cp_time = _log_time(cp, "the checkpoint")
@@ -420,7 +424,7 @@ def verify_parts(
     # was recorded by its time, the first it left out after it (times never go back).
     last_old = None if trusted is None or trusted.size == 0 else min(n, trusted.size) - 1
     first_new = None if trusted is None or trusted.size >= cp.size else trusted.size
-    sigs = DeferredSignatures(jobs, min_for_pool=_POOL_MIN)
+    sigs = DeferredSignatures(jobs if n >= _POOL_MIN else 1, chunk=_CHUNK)
     inv = Inventory(check_signature=sigs)
     genesis_at: int | None = None
     replay_error: VerifierError | None = None

@@ -1,4 +1,4 @@
-"""The compact bundle encoding's framing (specs/bundle.md §5): write it, and read it as a
+"""The compact bundle encoding's framing (specs/bundle.md §7): write it, and read it as a
 stream with bounded memory.
 
 A compact file is ``MAGIC``, one codec byte, then the body compressed with that codec
@@ -62,7 +62,7 @@ def _compressor(codec: str) -> _Compressor:
     raise ValueError(f"unknown codec {codec!r}; one of {', '.join(CODECS)}")
 
 
-def compact_chunks(header: bytes, entries: Iterable[bytes], codec: str = "xz"
+def compact_chunks(header: bytes, entries: Iterable[bytes], codec: str = "zlib"
                    ) -> Iterator[bytes]:
     """A compact bundle's bytes in pieces, taking the entries one at a time.
 

@@ -1,4 +1,4 @@
-"""Compact bundles (specs/bundle.md §5): write one, verify one from a file as a stream, and
+"""Compact bundles (specs/bundle.md §7): write one, verify one from a file as a stream, and
 convert between the JSON and compact encodings without touching an entry's bytes."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def compact_bundle_chunks(
     next_entry: bytes | None,
     next_proof: Sequence[bytes],
     from_trusted: tuple[int, Sequence[bytes]] | None = None,
-    codec: str = "xz",
+    codec: str = "zlib",
 ) -> Iterator[bytes]:
     """``bundle_chunks`` in the compact encoding: the same arguments and preconditions,
     the entries taken one at a time and written as their exact bytes, compressed with
@@ -78,7 +78,7 @@ def _parts(h: _Header) -> dict[str, object]:
     }
 
 
-def compact_from_json(bundle: bytes, codec: str = "xz") -> Iterator[bytes]:
+def compact_from_json(bundle: bytes, codec: str = "zlib") -> Iterator[bytes]:
     """The compact encoding of a JSON bundle, with the same header fields and the same
     entry bytes (nothing is verified). MalformedInputError if it is not a bundle."""
     b = _decode(bundle)

@@ -37,10 +37,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .errors import IncompleteError, MalformedInputError, SignatureError
 from .keys import VerifierKey
 
-__all__ = ["CHUNK", "DeferredSignatures", "SignatureStats", "default_jobs"]
+__all__ = ["CHUNK", "CHUNK_BYTES", "DeferredSignatures", "SignatureStats", "default_jobs"]
 
 CHUNK = 1024
 """Signatures per task sent to a worker."""
+CHUNK_BYTES = 1 << 20
+"""A task is sent once its messages reach this many bytes, even with fewer signatures (so
+what is in flight stays a few MB whatever the entries' size)."""
 TIMEOUT = 120.0
 """Seconds to wait for one chunk's answer (a chunk takes well under a second)."""
 
@@ -155,20 +158,20 @@ class DeferredSignatures:
     earlier queued check already known to fail). ``settle()`` then raises the earliest
     failure, or returns the stats once every check verified. Use as a context manager (or
     call ``close``): the pool ends on leaving, at once on an exception (workers stopped).
-    ``jobs == 1`` checks inline, raising nothing but at ``settle``.
+    ``jobs == 1`` checks each signature inline, when it is called (so it raises the
+    SignatureError at once), and only counts for the stats.
     """
 
-    def __init__(self, jobs: int, *, chunk: int = CHUNK, timeout: float = TIMEOUT,
-                 min_for_pool: int = 0) -> None:
-        """``jobs`` >= 1 processes; ``chunk`` signatures a task; ``timeout`` seconds at most
-        per answer awaited; the pool starts only once ``min_for_pool`` checks are queued
-        (fewer are checked inline at ``settle``)."""
+    def __init__(self, jobs: int, *, chunk: int = CHUNK, timeout: float = TIMEOUT) -> None:
+        """``jobs`` >= 1 processes; ``chunk`` signatures a task (or CHUNK_BYTES of
+        messages); ``timeout`` seconds at most per answer awaited. The pool starts with the
+        first task."""
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError("jobs is an int >= 1")
         if chunk < 1 or not timeout > 0:
             raise ValueError("chunk >= 1 and timeout > 0")
         self.jobs = jobs
-        self._chunk, self._timeout, self._min = chunk, timeout, max(min_for_pool, chunk)
+        self._chunk, self._timeout = chunk, timeout
         self._buf: list[Triple] = []
         self._inflight: deque[tuple[Future[tuple[int, float]], list[Triple]]] = deque()
         self._pool: ProcessPoolExecutor | None = None
@@ -176,23 +179,25 @@ class DeferredSignatures:
         self._checked = 0
         self._cpu = 0.0
         self._t0 = time.perf_counter()
-        self._queued = 0
+        self._bytes = 0
 
     def __call__(self, key: VerifierKey, signature: bytes, message: bytes) -> bool:
         if self._failed is not None:
             raise self._failed
-        self._buf.append((key.public_key, bytes(signature), bytes(message)))
-        self._queued += 1
-        if self.jobs > 1 and len(self._buf) >= self._chunk and self._queued >= self._min:
-            self._submit()
-        elif self.jobs == 1 and len(self._buf) >= self._chunk:
-            self._inline(self._take())
+        triple = (key.public_key, bytes(signature), bytes(message))
+        if self.jobs == 1:
+            self._inline([triple])
+        else:
+            self._buf.append(triple)
+            self._bytes += len(triple[2])
+            if len(self._buf) >= self._chunk or self._bytes >= CHUNK_BYTES:
+                self._submit()
         if self._failed is not None:
             raise self._failed
         return True
 
     def _take(self) -> list[Triple]:
-        items, self._buf = self._buf, []
+        items, self._buf, self._bytes = self._buf, [], 0
         return items
 
     def _inline(self, items: list[Triple]) -> None:
@@ -214,7 +219,8 @@ class DeferredSignatures:
         try:
             self._inflight.append((self._pool.submit(_check_chunk, items), items))
         except (BrokenProcessPool, RuntimeError) as exc:
-            raise IncompleteError(f"the signature check pool failed: {exc}") from None
+            raise IncompleteError(f"the signature check pool failed ({exc}): verification "
+                                  f"was not completed") from None
         while len(self._inflight) > 2 * self.jobs and self._failed is None:
             self._collect_oldest()
 
