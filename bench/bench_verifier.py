@@ -5,6 +5,7 @@ Run from the repository root:
     python bench/bench_verifier.py            # default, about 1-3 minutes
     python bench/bench_verifier.py --quick    # CI smoke run, a few seconds
     python bench/bench_verifier.py --sizes 1e3,1e9 --bundle-sizes 1e4
+    python bench/bench_verifier.py --scale [--codecs]   # issue 13: 240,802 entries, JSON vs compact
 
 Prints ONE JSON object on stdout; progress goes to stderr.
 
@@ -33,6 +34,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import timeit
@@ -651,6 +653,109 @@ def scale_store(models: int, events: int, cache: str) -> dict[str, Any]:
     return meta
 
 
+_VERIFY_WRAPPER = """
+import json, sys
+from verifier.cli import main
+code = main(sys.argv[1:])
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
+           if line.startswith("VmHWM:"))
+print(json.dumps({"exit": code, "vm_hwm_kib": hwm}), file=sys.stderr)
+"""
+
+
+def _verify_cli(path: Path, vkey: str, jobs: int) -> dict[str, Any]:
+    """``modelseal-verify PATH --json --jobs N`` in a fresh process: wall time, the
+    signature stats it reports, and its own peak RSS (VmHWM; ru_maxrss would carry the
+    parent's peak across exec). Worker processes are not counted in the peak."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _VERIFY_WRAPPER, str(path), "--key", vkey,
+                           "--json", "--jobs", str(jobs)], capture_output=True, text=True,
+                          timeout=3600, cwd="/")
+    wall = time.perf_counter() - t0
+    tail = json.loads(done.stderr.strip().splitlines()[-1])
+    if tail["exit"] != 0:
+        raise RuntimeError(f"verification failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    out = json.loads(done.stdout)
+    sig = out["signatures"]
+    return {"jobs": jobs, "wall_s": round(wall, 2), "entries": out["at"]["size"],
+            "signatures_checked": sig["checked"], "signature_processes": sig["jobs"],
+            "signature_cpu_s": sig["cpu_s"], "signatures_per_s_per_core": sig["per_core_per_s"],
+            "peak_rss_mib": round(tail["vm_hwm_kib"] / 1024, 1)}
+
+
+def bench_scale(models: int, events: int, cache: str, jobs: int, work: Path
+                ) -> dict[str, Any]:
+    """The issue-13 figures: for JSON and compact bundles of the whole log, size, export
+    time, and ``modelseal-verify`` with one process and with ``jobs``."""
+    from ledger import Ledger
+
+    meta = scale_store(models, events, cache)
+    log(f"scale store: {meta}")
+    out: dict[str, Any] = {"models": models, "events": events, "entries": meta["entries"],
+                           "store_cached": meta["cached"], "jobs_all": jobs,
+                           "loadavg_start": loadavg()}
+    ledger = Ledger.open(meta["store"])
+    try:
+        for encoding in ("json", "compact"):
+            path = work / f"scale.{encoding}"
+            log(f"scale: exporting {encoding} (load {loadavg()})")
+            t0 = time.perf_counter()
+            with path.open("wb") as fh:
+                for piece in ledger.iter_bundle(encoding=encoding):
+                    fh.write(piece)
+            out[encoding] = {"bytes": path.stat().st_size,
+                             "mb": round(path.stat().st_size / 1e6, 1),
+                             "export_s": round(time.perf_counter() - t0, 2)}
+    finally:
+        ledger.close()
+    for encoding in ("json", "compact"):
+        path = work / f"scale.{encoding}"
+        runs = []
+        for j in (1, jobs):
+            log(f"scale: modelseal-verify {encoding} --jobs {j} (load {loadavg()})")
+            runs.append(_verify_cli(path, meta["log_vkey"], j))
+        out[encoding]["verify"] = runs
+        path.unlink()
+    out["loadavg_end"] = loadavg()
+    return out
+
+
+def bench_codecs(cache: str, limit: int | None = None) -> dict[str, Any]:
+    """Each stdlib codec over the scale store's raw entry stream (2-byte lengths and exact
+    bytes): compressed size, compress and decompress seconds."""
+    import bz2
+    import lzma
+    import struct
+    import zlib
+
+    from ledger import Ledger
+
+    meta = json.loads((Path(cache) / "meta.json").read_text())
+    ledger = Ledger.open(meta["store"])
+    try:
+        n = ledger.size if limit is None else min(limit, ledger.size)
+        raw = b"".join(struct.pack(">H", len(e)) + e
+                       for e in (ledger.entry(i) for i in range(n)))
+    finally:
+        ledger.close()
+    out: dict[str, Any] = {"entries": n, "raw_bytes": len(raw)}
+    codecs: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
+        "zlib-9": (lambda b: zlib.compress(b, 9), zlib.decompress),
+        "bz2-9": (lambda b: bz2.compress(b, 9), bz2.decompress),
+        "xz-6": (lambda b: lzma.compress(b, preset=6), lzma.decompress),
+    }
+    for name, (comp, dec) in codecs.items():
+        log(f"codec {name} over {len(raw):,} bytes")
+        t0 = time.perf_counter()
+        c = comp(raw)
+        t1 = time.perf_counter()
+        dec(c)
+        t2 = time.perf_counter()
+        out[name] = {"bytes": len(c), "mb": round(len(c) / 1e6, 1),
+                     "compress_s": round(t1 - t0, 1), "decompress_s": round(t2 - t1, 1)}
+    return out
+
+
 # -- main ---------------------------------------------------------------------------
 
 
@@ -670,7 +775,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=None, help="random pairs per size")
     ap.add_argument("--repeat", type=int, default=None, help="timing repeats")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scale", action="store_true",
+                    help="only the issue-13 figures: JSON and compact bundles of a store of "
+                    "--models/--events (built once, cached under --cache), exported and "
+                    "verified with modelseal-verify --jobs 1 and --jobs all")
+    ap.add_argument("--models", type=int, default=28_800)
+    ap.add_argument("--events", type=int, default=212_000)
+    ap.add_argument("--cache", default="/tmp/modelseal-scale-store",
+                    help="where the scale store is kept between runs")
+    ap.add_argument("--codecs", action="store_true",
+                    help="with --scale: also time each stdlib codec on the raw entries")
     args = ap.parse_args(argv)
+    if args.scale:
+        import tempfile
+
+        jobs = v.sigpool.default_jobs()
+        with tempfile.TemporaryDirectory(prefix="modelseal-scale-") as work:
+            res = {"benchmark": "modelseal verifier at scale (issue 13)",
+                   "python": sys.version.split()[0], "cpu_count": os.cpu_count(),
+                   "scale": bench_scale(args.models, args.events, args.cache, jobs,
+                                        Path(work))}
+        if args.codecs:
+            res["codecs"] = bench_codecs(args.cache)
+        print(json.dumps(res, indent=2))
+        return 0
 
     q = args.quick
     pairs = args.pairs or (64 if q else 256)

@@ -430,3 +430,25 @@ def test_reader_streams_in_bounded_memory(tmp_path: Path, codec: str) -> None:
     total, before, after = map(int, out.stdout.split())
     assert total == sum(map(len, records))
     assert after - before < 16 * 1024, (before, after)
+
+
+# -- the commands ------------------------------------------------------------------------
+
+
+def test_export_format_compact_and_verify(tmp_path: Path) -> None:
+    from verifier import cli as verify_cli
+
+    from .cli_support import ok, refused, timed_store
+
+    store = timed_store(tmp_path)
+    js, compact = tmp_path / "b.json", tmp_path / "b.msb"
+    ok(store.run("export", "-o", js))
+    doc = ok(store.run("export", "-o", compact, "--format", "compact", "--json")).json()
+    assert doc["bytes"] == compact.stat().st_size
+    assert compact.read_bytes().startswith(MAGIC)
+    assert b"".join(json_from_compact(io.BytesIO(compact.read_bytes()))) == js.read_bytes()
+    refused(store.run("export", "-o", compact, "--format", "compact"), 2, "exists")
+    assert verify_cli.main([str(compact), "--key", store.log_vkey, "--jobs", "1"]) == 0
+    broken = tmp_path / "broken.msb"
+    broken.write_bytes(compact.read_bytes()[:-3])
+    assert verify_cli.main([str(broken), "--key", store.log_vkey]) == 3
