@@ -26,6 +26,7 @@ from ledger.client import (
     StateFileError,
     UnauthenticatedError,
 )
+from ledger._publish import PublishBusyError, PublishConflictError
 from ledger.errors import (
     ArgumentError,
     AuditError,
@@ -77,6 +78,11 @@ TABLE: tuple[Row, ...] = (
         "log's base URL"),
     Row(ServerError, EXIT_IO,
         "the server's answer could not be understood: check --server, and its log"),
+    # publish (ledger/_publish.py)
+    Row(PublishConflictError, EXIT_FAILED,
+        "the directory holds files that are not this log's: keep them as evidence, or "
+        "move the directory aside and publish again"),
+    Row(PublishBusyError, EXIT_IO, "wait for the other publish to finish, then run again"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
         "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "
