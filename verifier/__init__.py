@@ -7,6 +7,16 @@ Pure functions over bytes. Depends only on the standard library,
 from .bundle import VerifiedInventory, bundle_chunks, encode_bundle, verify_bundle
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
+from .cosignature import (
+    COSIGNATURE_V1,
+    Cosignature,
+    WitnessKey,
+    cosignature_line,
+    cosignature_message,
+    require_witnesses,
+    verify_cosignatures,
+    witness_key_id,
+)
 from .entry import (
     MAX_ENTRY_SIZE,
     ROLES,
@@ -46,6 +56,7 @@ from .errors import (
     TimeBoundError,
     VerificationError,
     VerifierError,
+    WitnessError,
 )
 from .keys import VerifierKey, key_id
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash, root, root_from_leaf_hashes
@@ -106,4 +117,7 @@ __all__ = [
     "RETIRE_EVENT", "UPDATE_EVENT", "VALIDATION_EVENT",
     # the keyring's roles, and which of them a log server lets read
     "may_read", "ROLES",
+    # witnesses: C2SP tlog-cosignature (cosignature/v1)
+    "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
+    "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
 ]

@@ -73,3 +73,8 @@ class TimeBoundError(VerificationError):
 
 class RuleError(VerificationError):
     """An entry breaks an inventory rule (unknown model, duplicate name, ...)."""
+
+
+class WitnessError(VerificationError):
+    """Fewer distinct witnesses cosigned a checkpoint than the verifier requires, or what
+    the witnesses attest contradicts the log (a checkpoint post-dated past its cosignatures)."""
