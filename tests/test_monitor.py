@@ -40,7 +40,7 @@ from ledger.monitor import (
     run_once,
 )
 from ledger.monitor._sources import _entries_page
-from tests.cli_support import assert_no_traceback, cli, ok, refused
+from tests.cli_support import cli, ok, refused
 from tests.client_support import RealServer
 from tests.ledger_support import T0, Clock, Keys, make_ledger, register
 from verifier.cosignature import WitnessKey, cosignature_line, cosignature_message
@@ -449,11 +449,12 @@ def test_cli_fork_and_rule_codes(log: Log, tmp_path: Path) -> None:
 def test_cli_follow_polls_and_stops_on_ctrl_c(log: Log, tmp_path: Path) -> None:
     grow(log.ledger, 5)
     out = log.publish()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSEAL_")}
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("MODELSEAL_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out), "--key", log.vkey,
-         "--follow", "--interval", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out),
+         "--key", log.vkey, "--follow", "--interval", "1"], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
         deadline = time.monotonic() + 30
