@@ -73,8 +73,7 @@ class Published:
 def chosen_checkpoint(ledger: Ledger) -> bytes:
     """The note to publish: the latest cosigned checkpoint if the store holds one, else
     the latest checkpoint."""
-    cosigned: Callable[[], bytes | None] | None = getattr(ledger, "cosigned", None)
-    note = cosigned() if cosigned is not None else None
+    note = ledger.cosigned()
     return note if note is not None else ledger.checkpoint()
 
 

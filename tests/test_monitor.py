@@ -469,3 +469,27 @@ def test_cli_follow_polls_and_stops_on_ctrl_c(log: Log, tmp_path: Path) -> None:
             proc.wait(10)
     assert all(line.startswith("OK ") for line in lines), lines
     assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err + out_rest
+
+
+def test_cli_witnesses_on_a_published_cosigned_checkpoint(log: Log, tmp_path: Path) -> None:
+    grow(log.ledger, 10)
+    note = log.ledger.checkpoint()
+    wkey = Ed25519PrivateKey.generate()
+    witness = WitnessKey.from_public("witness.example/w1", wkey.public_key().public_bytes_raw())
+    cp = v.Checkpoint.parse_note(note, [log.key])
+    assert cp.time is not None
+    at = cp.time // 10**9 + 5
+    line = cosignature_line(witness, at, wkey.sign(cosignature_message(v.parse_note(note).text,
+                                                                       at)))
+    log.ledger.add_cosignatures(note + line, [witness])
+    grow(log.ledger, 20)
+    out = log.publish()  # the cosigned checkpoint (size 10), not the latest
+    second = WitnessKey.from_public("witness.example/w2",
+                                    Ed25519PrivateKey.generate().public_key().public_bytes_raw())
+    run = ok(cli("monitor", out, "--key", log.vkey, "--witness", witness.vkey()))
+    assert "size 10: log signature; 1 of 1 witnesses cosigned (threshold 1)" in run.out
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", witness.vkey(),
+                "--witness", second.vkey()), 12, "1 of the 2 required")
+    ok(cli("monitor", out, "--key", log.vkey, "--witness", witness.vkey(),
+           "--witness", second.vkey(), "--witness-threshold", "1"))
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", log.vkey), 2, "--witness")

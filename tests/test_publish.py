@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 from starlette.testclient import TestClient
 
@@ -32,6 +33,7 @@ from ledger._tiles import WIDTH, tile_path, tiles_of
 from ledger.server import build_app
 from tests.cli_support import cli, ok, refused
 from tests.ledger_support import Keys, make_ledger, register
+from verifier.cosignature import WitnessKey, cosignature_line, cosignature_message
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,14 +163,25 @@ def test_a_cosigned_checkpoint_that_lags_never_takes_the_directory_back(
 
 
 def test_the_chosen_checkpoint_is_the_cosigned_one_when_the_store_has_one(
-        led: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        led: Ledger, tmp_path: Path) -> None:
     grow(led, 10)
     older = led.checkpoint()
     grow(led, 20)
-    monkeypatch.setattr(led, "cosigned", lambda size=None: older, raising=False)
-    assert _publish.chosen_checkpoint(led) == older
-    monkeypatch.setattr(led, "cosigned", lambda size=None: None, raising=False)
     assert _publish.chosen_checkpoint(led) == led.checkpoint()
+    key = Ed25519PrivateKey.generate()
+    witness = WitnessKey.from_public("witness.example/w1", key.public_key().public_bytes_raw())
+    cp = v.Checkpoint.parse_note(older, [v.VerifierKey.parse(led.log_vkey)])
+    assert cp.time is not None
+    at = cp.time // 10**9 + 5
+    text = v.parse_note(older).text
+    led.add_cosignatures(older + cosignature_line(
+        witness, at, key.sign(cosignature_message(text, at))), [witness])
+    cosigned = _publish.chosen_checkpoint(led)
+    assert cosigned.startswith(older) and cosigned != older  # the older, cosigned one
+    out = tmp_path / "pub"
+    assert publish(led, out).size == 10
+    assert (out / "checkpoint").read_bytes() == cosigned
+    check_dir(out, led)
 
 
 # -- interruption -------------------------------------------------------------------------------
