@@ -493,3 +493,35 @@ def test_cli_witnesses_on_a_published_cosigned_checkpoint(log: Log, tmp_path: Pa
     ok(cli("monitor", out, "--key", log.vkey, "--witness", witness.vkey(),
            "--witness", second.vkey(), "--witness-threshold", "1"))
     refused(cli("monitor", out, "--key", log.vkey, "--witness", log.vkey), 2, "--witness")
+
+
+def test_a_published_directory_served_by_a_static_web_server(log: Log, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    grow(log.ledger, 300)
+    out = log.publish()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(out))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        state = MemoryState()
+        assert run_once(UrlSource(url, timeout=10), log.key, state).size == 300
+        grow(log.ledger, 800)
+        log.publish()
+        assert run_once(UrlSource(url, timeout=10), log.key, state).previous == 300
+        (out / "tile/1/000.p/3").unlink()
+        with pytest.raises(MissingTileError, match="404"):
+            run_once(UrlSource(url, timeout=10), log.key, state)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)
