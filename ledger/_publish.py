@@ -109,25 +109,27 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
             return Published(old.size, old.size, 0, 0, 0, False, True)
         counts = _Counts()
         old_size = 0 if old is None else old.size
-        for level, index, width in _tiles.tiles_of(cp.size):
-            rel = "tile/" + _tiles.tile_path(level, index, width)
-            known = _tiles.width_at(level, index, old_size) in (width, _tiles.WIDTH)
-            made = partial(_hash_tile, ledger, level, index, width)
-            counts.add(out.put(rel, made, check=recheck or not known), bundle=False)
-        if with_entries:
-            for level, index, width in _tiles.tiles_of(cp.size):
-                if level != 0:
-                    break
-                rel = "tile/entries/" + _tiles.tile_path(0, index, width).partition("/")[2]
-                known = _tiles.width_at(0, index, old_size) in (width, _tiles.WIDTH)
-                made = partial(entry_bundle, ledger, index, width)
-                counts.add(out.put(rel, made, check=recheck or not known), bundle=True)
+        for rel, made, known, bundle in _files(ledger, cp.size, old_size, with_entries):
+            counts.add(out.put(rel, made, check=recheck or not known), bundle=bundle)
         out.sync_dirs()
         wrote = old is None or old.note != cp.note
         if wrote:
             out.replace_checkpoint(cp.note)
         return Published(cp.size, None if old is None else old.size, counts.tiles,
                          counts.bundles, counts.checked, wrote, False)
+
+
+def _files(ledger: Ledger, size: int, old_size: int, with_entries: bool
+           ) -> Iterator[tuple[str, Callable[[], bytes], bool, bool]]:
+    """(relative path, its bytes' maker, whether the tree of ``old_size`` had it too,
+    whether it is an entry bundle) of every file of the tree of ``size``."""
+    for level, index, width in _tiles.tiles_of(size):
+        known = _tiles.width_at(level, index, old_size) in (width, _tiles.WIDTH)
+        yield ("tile/" + _tiles.tile_path(level, index, width),
+               partial(_hash_tile, ledger, level, index, width), known, False)
+        if with_entries and level == 0:
+            yield ("tile/entries/" + _tiles.tile_path(0, index, width).partition("/")[2],
+                   partial(entry_bundle, ledger, index, width), known, True)
 
 
 def entry_bundle(ledger: Ledger, index: int, width: int) -> bytes:
