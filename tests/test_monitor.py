@@ -525,3 +525,11 @@ def test_a_published_directory_served_by_a_static_web_server(log: Log, tmp_path:
         httpd.shutdown()
         httpd.server_close()
         thread.join(10)
+
+
+def test_a_tree_beyond_the_tile_levels_is_refused_before_any_read(log: Log) -> None:
+    note = sign_checkpoint(log.keys.log.named(log.ledger.origin), log.ledger.origin, 1 << 48,
+                           bytes(32), 0)
+    trusted = TrustedLog(log.key, None)
+    with pytest.raises(v.MalformedInputError, match="at most"):
+        trusted.check_checkpoint(note)

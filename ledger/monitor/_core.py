@@ -21,7 +21,7 @@ and the object is then spent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from verifier import (
     Checkpoint,
@@ -52,6 +52,7 @@ TileId = tuple[int, int, int]
 """(level, index, width) of a hash tile."""
 
 _ZERO = bytes(32)
+MAX_SIZE = 1 << (_tiles.HEIGHT * (_tiles.MAX_LEVEL + 1))  # 2**48
 
 
 class _TileTree:
@@ -116,7 +117,6 @@ class Checked:
     witnesses: int = 0
     tiles: int = 0
     entries: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class TrustedLog:
@@ -160,6 +160,9 @@ class TrustedLog:
             except VerificationError as exc:
                 raise CheckpointSignatureError(f"witnesses: {exc}") from None
             self.checked.witnesses = len(cosigs)
+        if cp.size >= MAX_SIZE:
+            raise MalformedInputError(f"a tree of {cp.size} entries: tiles of levels 0..5 "
+                                      f"hold at most {MAX_SIZE - 1}")
         kept = self.kept
         if kept is not None:
             if cp.origin != kept.origin:
