@@ -48,6 +48,9 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
 @click.option("--actor-key", metavar="FILE",
               help="With a server URL: a reader's (or admin's) key file, to read and check "
                    "the entries.")
+@click.option("--no-entries", is_flag=True,
+              help="Check the checkpoint and the tiles only, even where entries can be read "
+                   "(the entry check reads and replays the whole log).")
 @click.option("--follow", is_flag=True, help="Check again every --interval seconds, until "
               "a finding or Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(min=1, max=86_400), default=60.0,
@@ -59,7 +62,7 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
 @pass_settings
 def monitor(settings: Settings, source: str, log_vkey: str, witness_vkeys: tuple[str, ...],
             witness_threshold: int | None, state_file: Path | None, actor_key: str | None,
-            follow: bool, interval: float, timeout: float) -> None:
+            no_entries: bool, follow: bool, interval: float, timeout: float) -> None:
     """Check the log published at SOURCE (a `modelseal publish` directory, or a log
     server's http(s) URL): the checkpoint's signature (and cosignatures), that its tiles give
     its root, that the tree extends the checkpoint kept in --state (else fork or rollback),
@@ -102,7 +105,7 @@ def monitor(settings: Settings, source: str, log_vkey: str, witness_vkeys: tuple
         while True:
             try:
                 checked = run_once(src, key, state, witnesses=witnesses, threshold=threshold,
-                                   timeout=timeout)
+                                   entries=False if no_entries else None, timeout=timeout)
             except (OSError, ServerError) as exc:
                 if not follow:
                     raise

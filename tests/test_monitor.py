@@ -417,6 +417,8 @@ def test_cli_exit_codes_and_one_line(log: Log, tmp_path: Path) -> None:
     run = ok(cli("monitor", new, "--key", log.vkey, "--state", state))
     assert run.out.count("\n") == 1 and run.out.startswith(f"OK {new} size 20: log signature")
     assert "20 entries hash to their leaves" in run.out and "first checkpoint kept" in run.out
+    run = ok(cli("monitor", new, "--key", log.vkey, "--no-entries"))
+    assert run.out.rstrip().endswith("no state kept; entries not checked")
     before = state.read_bytes()
     refused(cli("monitor", old, "--key", log.vkey, "--state", state), 11, "rollback")
     other = Keys().log.named(log.ledger.origin).key.vkey
