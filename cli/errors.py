@@ -37,8 +37,10 @@ from ledger.monitor import (
     CheckpointSignatureError,
     ForkDetectedError,
     MissingTileError,
+    ReadRefusedError,
     RollbackDetectedError,
     RuleViolationError,
+    SourceUnavailableError,
     TileMismatchError,
 )
 from ledger.errors import (
@@ -88,6 +90,10 @@ TABLE: tuple[Row, ...] = (
         "`modelseal publish` again to complete the directory"),
     Row(RuleViolationError, EXIT_RULE,
         "an entry breaks the log's rules: keep the entry and the checkpoint as evidence"),
+    Row(SourceUnavailableError, EXIT_IO,
+        "check SOURCE's URL and that the server runs; the state file is unchanged"),
+    Row(ReadRefusedError, EXIT_FAILED,
+        "--actor-key must be the key file of an actor granted the reader or admin role"),
     Row(TileMismatchError, EXIT_MISMATCH,
         "a tile or an entry is not what the signed checkpoint commits to: keep them as "
         "evidence"),

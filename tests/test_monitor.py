@@ -535,3 +535,24 @@ def test_a_tree_beyond_the_tile_levels_is_refused_before_any_read(log: Log) -> N
     trusted = TrustedLog(log.key, None)
     with pytest.raises(v.MalformedInputError, match="at most"):
         trusted.check_checkpoint(note)
+
+
+def test_cli_server_url_reader_writer_and_unreachable(log: Log, tmp_path: Path) -> None:
+    reader, writer = ActorKey.generate("auditor"), ActorKey.generate("pipeline")
+    log.ledger.grant(reader.vkey, role="reader")
+    log.ledger.grant(writer.vkey, role="writer")
+    reader.save(tmp_path / "auditor.key")
+    writer.save(tmp_path / "pipeline.key")
+    grow(log.ledger, 30)
+    with RealServer(log.ledger) as server:
+        run = ok(cli("monitor", server.url, "--key", log.vkey, "--actor-key",
+                     tmp_path / "auditor.key"))
+        assert "30 entries hash to their leaves" in run.out
+        refused(cli("monitor", server.url, "--key", log.vkey, "--actor-key",
+                    tmp_path / "pipeline.key"), 1, "refused the signed read",
+                hint="--actor-key must be")
+        refused(cli("monitor", tmp_path, "--key", log.vkey, "--actor-key",
+                    tmp_path / "auditor.key"), 2, "--actor-key reads entries from a server")
+        url = server.url
+    refused(cli("monitor", url, "--key", log.vkey, "--timeout", "1"), 4, "cannot reach",
+            hint="check SOURCE's URL")

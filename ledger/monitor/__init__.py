@@ -16,8 +16,10 @@ from ._errors import (
     CheckpointSignatureError,
     ForkDetectedError,
     MissingTileError,
+    ReadRefusedError,
     RollbackDetectedError,
     RuleViolationError,
+    SourceUnavailableError,
     TileMismatchError,
 )
 from ._run import describe, run_once
@@ -26,6 +28,7 @@ from ._sources import DirSource, Source, UrlSource, open_source
 __all__ = [
     "Checked", "CheckpointSignatureError", "DirSource", "EXIT_FORK", "EXIT_MISMATCH",
     "EXIT_MISSING", "EXIT_ROLLBACK", "EXIT_RULE", "EXIT_SIGNATURE", "ForkDetectedError",
-    "MissingTileError", "RollbackDetectedError", "RuleViolationError", "Source", "TileId",
-    "TileMismatchError", "TrustedLog", "UrlSource", "describe", "open_source", "run_once",
+    "MissingTileError", "ReadRefusedError", "RollbackDetectedError", "RuleViolationError",
+    "Source", "SourceUnavailableError", "TileId", "TileMismatchError", "TrustedLog",
+    "UrlSource", "describe", "open_source", "run_once",
 ]

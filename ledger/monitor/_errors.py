@@ -5,7 +5,7 @@ read), usage 2."""
 
 from __future__ import annotations
 
-from verifier import ConsistencyError, SignatureError, VerificationError
+from verifier import AuthorizationError, ConsistencyError, SignatureError, VerificationError
 
 EXIT_FORK = 10
 EXIT_ROLLBACK = 11
@@ -39,3 +39,12 @@ class TileMismatchError(VerificationError):
 
 class RuleViolationError(VerificationError):
     """An entry breaks the log's rules when replayed (verifier/replay.py)."""
+
+
+class SourceUnavailableError(ConnectionError):
+    """The server did not answer in time (after the client's retries), or its TLS failed."""
+
+
+class ReadRefusedError(AuthorizationError):
+    """The server refused the signed read of entries (401/403): the actor key is not a
+    reader's or an admin's, or the request's signature was refused."""

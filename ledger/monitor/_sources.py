@@ -13,17 +13,23 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from verifier import MalformedInputError
+from verifier import AuthorizationError, MalformedInputError
 
 from .. import _tiles
 from .._publish import split_bundle
 from ..client._auth import signer
-from ..client._errors import ServerError, ServerMisbehaviourError
+from ..client._errors import (
+    ServerError,
+    ServerMisbehaviourError,
+    ServerUnavailableError,
+    UnauthenticatedError,
+)
 from ..client._http import Http
 from ..keys import ActorKey
-from ._errors import MissingTileError
+
+from ._errors import MissingTileError, ReadRefusedError, SourceUnavailableError
 
 MAX_CHECKPOINT = 1 << 20
 MAX_BUNDLE = _tiles.WIDTH * (2 + 0xFFFF)
@@ -124,8 +130,17 @@ class UrlSource:
                           transport=transport)  # type: ignore[arg-type]
         self._actor = actor
 
+    def _call(self, path: str, max_bytes: int, **kw: Any) -> bytes:
+        try:
+            return self._http.call("GET", path, max_bytes=max_bytes, **kw).body
+        except ServerUnavailableError as exc:
+            raise SourceUnavailableError(str(exc)) from None
+        except (UnauthenticatedError, AuthorizationError) as exc:
+            raise ReadRefusedError(f"{self.where}{path} refused the signed read: {exc}"
+                                   ) from None
+
     def checkpoint(self) -> bytes:
-        return self._http.call("GET", "/checkpoint", max_bytes=MAX_CHECKPOINT).body
+        return self._call("/checkpoint", MAX_CHECKPOINT)
 
     def tile(self, level: int, index: int, width: int) -> bytes:
         path = "/tile/" + _tiles.tile_path(level, index, width)
@@ -139,7 +154,7 @@ class UrlSource:
 
     def _get_tile(self, path: str) -> bytes | None:
         try:
-            return self._http.call("GET", path, max_bytes=32 * _tiles.WIDTH).body
+            return self._call(path, 32 * _tiles.WIDTH)
         except ServerError as exc:
             if exc.status == 404:
                 return None
@@ -154,10 +169,9 @@ class UrlSource:
         sign = signer(self._actor)
         for start in range(0, size, PAGE):
             count = min(PAGE, size - start)
-            answer = self._http.call("GET", "/entries",
-                                     params={"start": str(start), "count": str(count)},
-                                     sign=sign, max_bytes=count * 90_000 + 1024)
-            got = _entries_page(answer.body, start)
+            body = self._call("/entries", count * 90_000 + 1024, sign=sign,
+                              params={"start": str(start), "count": str(count)})
+            got = _entries_page(body, start)
             if len(got) < count:
                 raise MissingTileError(f"{self.where}/entries gave {len(got)} of the {count} "
                                        f"entries from {start}")
