@@ -304,11 +304,13 @@ def test_post_dated_checkpoint_fails(world: tuple[Ledger, Keys, Clock]) -> None:
         verify(bundle_bytes(doc), keys, [W1.key, W2.key], 1)
 
 
+@pytest.mark.parametrize("at_old", [False, True])
 @pytest.mark.parametrize("lag, ok", [(30, True), (WITNESS_DELAY + WITNESS_SKEW + 600, False)])
-def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int, ok: bool
-                                                       ) -> None:
+def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int, ok: bool,
+                                                       at_old: bool) -> None:
     """An entry left out of a cosigned trusted checkpoint must be recorded after that
-    checkpoint's witnessed time, less the stated tolerance."""
+    checkpoint's witnessed time, less the stated tolerance (the entry is replayed, or with
+    ``at_old`` it is the bundle's ``next`` entry)."""
     keys, clock = Keys(), Clock()
     ledger = make_ledger(tmp_path / "store", keys, clock)
     register(ledger, "fraud")
@@ -318,7 +320,9 @@ def test_back_dated_entry_after_a_witnessed_checkpoint(tmp_path: Path, lag: int,
     register(ledger, "later")  # recorded about a minute after the old checkpoint
     new = ledger.checkpoint()
     ledger.add_cosignatures(cosign(new, secs(ledger, new) + 5, W1), ALL)
-    bundle = ledger.export_bundle(at=v.from_ns(cp_of(ledger, new).time or 0), trusted_size=2)
+    at = cp_of(ledger, old if at_old else new).time or 0
+    bundle = ledger.export_bundle(at=v.from_ns(at), trusted_size=2)
+    assert bundle_doc(bundle)["at"]["size"] == (2 if at_old else 3)
     if ok:
         out = verify(bundle, keys, [W1.key], 1, trusted=witnessed_old)
         assert out.trusted_witnessed is not None and out.trusted_witnessed.by == t_old + lag
@@ -484,4 +488,38 @@ def test_mutated_checkpoints_verify_or_fail_cleanly(
 
 def test_fuzz_world_audits(fuzz_world: tuple[Ledger, Keys, bytes, bytes]) -> None:
     ledger = fuzz_world[0]
+    assert ledger.audit() == ledger.size
+
+
+def test_export_at_with_a_larger_trusted_size(world: tuple[Ledger, Keys, Clock]) -> None:
+    """The cosigned checkpoint chosen holds the examiner's trusted size."""
+    ledger, keys, _ = world
+    note2 = ledger.checkpoint()
+    add(ledger, note2, W1)
+    register(ledger, "a")
+    register(ledger, "b")
+    note4 = ledger.checkpoint()
+    add(ledger, note4, W1)
+    at = v.from_ns(cp_of(ledger, note2).time or 0)
+    assert bundle_doc(ledger.export_bundle(at=at))["checkpoint"].encode() == ledger.cosigned(2)
+    bundle = ledger.export_bundle(at=at, trusted_size=3)
+    assert bundle_doc(bundle)["checkpoint"].encode() == ledger.cosigned(4)
+    trusted = ledger.prove_consistency(3, 3).checkpoint
+    assert verify(bundle, keys, [W1.key], 1, trusted=trusted).size == 2
+
+
+def test_at_most_63_cosignatures(world: tuple[Ledger, Keys, Clock]) -> None:
+    """A signed note holds 64 lines: the log's and 63 cosignatures."""
+    from ledger.errors import ArgumentError
+
+    ledger, _, _ = world
+    note = ledger.checkpoint()
+    many = [Witness(f"w{i}.example/w") for i in range(64)]
+    keys = [w.key for w in many]
+    at = secs(ledger, note) + 5
+    assert len(ledger.add_cosignatures(cosign(note, at, *many[:63]), keys)) == 63
+    before = raw_rows(ledger, "cosigned")
+    with pytest.raises(ArgumentError, match="too large"):
+        ledger.add_cosignatures(cosign(note, at, many[63]), keys)
+    assert raw_rows(ledger, "cosigned") == before
     assert ledger.audit() == ledger.size
