@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from verifier import MalformedInputError, VerifierKey
-from verifier.cosignature import WitnessKey
+from verifier import MalformedInputError, VerifierKey, WitnessKey
 
 from .context import Settings, UsageProblem
 

@@ -25,16 +25,18 @@ from dataclasses import dataclass
 
 from verifier import (
     Checkpoint,
+    Inventory,
     MalformedInputError,
     VerificationError,
     VerifierError,
     VerifierKey,
+    WitnessKey,
     leaf_hash,
     parse_entry,
+    require_witnesses,
     root_from_leaf_hashes,
+    verify_cosignatures,
 )
-from verifier.cosignature import WitnessKey, require_witnesses, verify_cosignatures
-from verifier.replay import Inventory
 
 from .. import _tiles
 from .. import _tree as tree

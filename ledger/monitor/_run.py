@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from verifier import VerifierKey
-from verifier.cosignature import WitnessKey
+from verifier import VerifierKey, WitnessKey
 
 from ..client._state import Kept, MemoryState
 from ._core import Checked, TrustedLog
