@@ -40,7 +40,7 @@ def _check_tls(cert: str, key: str) -> None:
 _held: list[int] = []  # the lock file's descriptor, held for the process's life
 
 
-def _only_server(store: Path) -> None:
+def _only_server(store: Path, what: str = "modelseal serve") -> None:
     """Hold an exclusive lock on ``store/serve.lock``: one server per store (its replay
     cache and its write queue are per process)."""
     path = store / "serve.lock"
@@ -49,7 +49,7 @@ def _only_server(store: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise UsageProblem(f"another modelseal serve is serving {store}",
+        raise UsageProblem(f"another {what} is serving {store}",
                            "stop it first; one server serves one store") from None
     _held.append(fd)
 

@@ -24,7 +24,7 @@ from ._app import Limits, build
 from ._auth import signed_request_authorizer
 from ._protocol import MAX_CONNECTIONS, LimitedHttpToolsProtocol
 
-__all__ = ["Limits", "build_app", "check_public_url", "listen", "serve"]
+__all__ = ["Limits", "build_app", "check_public_url", "listen", "run_asgi", "serve"]
 
 Clock = Callable[[], datetime]
 
@@ -98,10 +98,20 @@ def serve(ledger: Ledger, sock: socket.socket, *, tls_cert: str | None = None,
     accepting and wait (at most ``graceful`` seconds) for the requests under way.
     ``ready`` is called once the server accepts connections and the signals that stop
     it are handled."""
+    run_asgi(build_app(ledger, limits, public_url=public_url), sock, tls_cert=tls_cert,
+             tls_key=tls_key, graceful=graceful, ready=ready)
+
+
+def run_asgi(app: Starlette, sock: socket.socket, *, tls_cert: str | None = None,
+             tls_key: str | None = None, graceful: int = 30,
+             ready: Callable[[], None] | None = None) -> None:
+    """Run ``app`` on uvicorn with the server's limits (bounded request heads, a bounded
+    number of connections) on the listening ``sock`` until SIGTERM/SIGINT, then stop as
+    ``serve`` does. Also runs the witness (ledger/witness)."""
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("TLS needs both a certificate and its key")
     config = uvicorn.Config(
-        build_app(ledger, limits, public_url=public_url), http=LimitedHttpToolsProtocol,
+        app, http=LimitedHttpToolsProtocol,
         lifespan="on", loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
         limit_concurrency=MAX_CONNECTIONS, server_header=False, access_log=False,
         log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,
