@@ -19,6 +19,7 @@ from verifier import (
     statement_model,
 )
 
+from . import _cosigned
 from . import _tree as tree
 from ._codec import encode_keyring, encode_state
 from ._compress import DamagedEntry, make_dictionary
@@ -118,6 +119,9 @@ def _audit(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,
              "models")
     _check_meta(store, txn, inv, count)
     _check_checkpoints(store, txn, log_key, get, times)
+    cp_at = store.get(txn, "meta", b"cp_at")
+    _cosigned.audit(store, txn, log_key, get, _cosigned.Times(
+        times.__getitem__, count, None if cp_at is None else from_u64(cp_at)))
     return count
 
 

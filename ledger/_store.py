@@ -52,6 +52,10 @@ DB_NAMES = (
     "meta", "entries", "nodes", "snapshots", "stmt_ids", "by_time",
     "model_hashes", "models", "versions", "checkpoints",
 )
+LATER_DB_NAMES = ("cosigned",)
+"""Databases added to format 7 later: a new store has them, a writer creates them in an
+older store when it opens it writable, and a reader that finds one missing gets None as
+its handle and reads it as empty (decisions §19)."""
 
 FileId = tuple[int, int]  # (st_dev, st_ino) of a store's data.mdb
 
@@ -406,7 +410,8 @@ def _open_env(target: Path, *, readonly: bool) -> lmdb.Environment:
     size = MAX_MAP
     while True:
         try:
-            return lmdb.open(str(target), map_size=size, max_dbs=len(DB_NAMES) + 1,
+            return lmdb.open(str(target), map_size=size,
+                             max_dbs=len(DB_NAMES) + len(LATER_DB_NAMES) + 1,
                              subdir=True, readonly=readonly, sync=True, metasync=True,
                              readahead=False, max_readers=256)
         except lmdb.Error as exc:
@@ -434,7 +439,8 @@ def _create_tables(env: lmdb.Environment, target: Path, origin: str) -> dict[str
     transaction; the databases' handles."""
     try:
         with env.begin(write=True, buffers=False) as txn:
-            db = {name: env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}
+            db = {name: env.open_db(name.encode(), txn=txn, create=True)
+                  for name in DB_NAMES + LATER_DB_NAMES}
             txn.put(b"format", FORMAT, db=db["meta"])
             txn.put(b"zdict", make_dictionary(origin), db=db["meta"])
     except lmdb.Error as exc:
@@ -455,8 +461,11 @@ def _open_tables(env: lmdb.Environment, target: Path, file_id: FileId, *,
             with env.begin(write=True, buffers=False) as txn:
                 db = {name: env.open_db(name.encode(), txn=txn, create=False)
                       for name in DB_NAMES}
+                db.update({name: env.open_db(name.encode(), txn=txn, create=True)
+                           for name in LATER_DB_NAMES})
         else:
             db = {name: env.open_db(name.encode(), create=False) for name in DB_NAMES}
+            db.update({name: _open_later(env, name) for name in LATER_DB_NAMES})
         with env.begin(buffers=False) as txn:
             found = txn.get(b"format", db=db["meta"])
     except lmdb.MapResizedError:
@@ -479,6 +488,14 @@ def _open_tables(env: lmdb.Environment, target: Path, file_id: FileId, *,
             f"modelseal reads {FORMAT.decode()} only, and earlier formats lack "
             f"checkpoint times and log binding): make a new store")
     return db
+
+
+def _open_later(env: lmdb.Environment, name: str) -> Any:
+    """The handle of a database added to the format later, or None if this (read-only)
+    environment's store does not have it yet: readers take that as empty."""
+    with env.begin(buffers=False) as txn:
+        present = txn.get(name.encode()) is not None
+    return env.open_db(name.encode(), create=False) if present else None
 
 
 def _map_full_error(env: lmdb.Environment | None) -> StoreLimitError:

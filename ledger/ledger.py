@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
@@ -17,6 +17,11 @@ import lmdb
 from verifier import (
     EMPTY_ROOT,
     Checkpoint,
+    Cosignature,
+    VerificationError,
+    WitnessKey,
+    parse_note,
+    verify_cosignatures,
     ModelState,
     ParsedEntry,
     Statement,
@@ -30,6 +35,7 @@ from verifier import (
     to_ns,
 )
 
+from . import _cosigned
 from . import _queries as q
 from . import _tiles
 from . import _tree as tree
@@ -672,11 +678,16 @@ class Ledger(Verbs):
         (never all in memory). The arguments are checked, the proofs computed and a
         fresh checkpoint signed if needed before this returns."""
         t_req = None
+        note = None
         if at is not None:
             t_req = to_ns(at)
             if not 0 <= t_req <= 2**63 - 1:
                 raise ArgumentError("a bundle's time must be within 1970-01-01..2262-04-11")
-            if size is None and self._own_batch() is None and self._log_key is not None:
+            if size is None:
+                note = self.first_cosigned_after(at)
+            if note is not None:
+                size = Checkpoint.parse_body(parse_note(note).text)[1]
+            elif size is None and self._own_batch() is None and self._log_key is not None:
                 now = self._now_ns()
                 if t_req > now:
                     raise ArgumentError(f"{iso(t_req)} is in the future (the log's time is "
@@ -686,16 +697,19 @@ class Ledger(Verbs):
                 if t_req > latest_at:
                     self.sign_checkpoint()
         with self._reader() as txn:
-            return self._bundle_pieces(txn, t_req, size, trusted_size, progress)
+            return self._bundle_pieces(txn, t_req, size, trusted_size, progress, note)
 
     def _bundle_pieces(self, txn: lmdb.Transaction, t_req: int | None, size: int | None,
                        trusted_size: int | None,
-                       progress: Callable[[int, int], None] | None) -> Iterator[bytes]:
+                       progress: Callable[[int, int], None] | None,
+                       note: bytes | None = None) -> Iterator[bytes]:
         """Check the bundle's arguments and compute its proofs in ``txn`` now; return
-        its pieces, whose entries are read (immutable) in a later read transaction."""
+        its pieces, whose entries are read (immutable) in a later read transaction.
+        ``note``: the checkpoint to use (a cosigned one of ``size``), else the stored one."""
         s = self._size_arg(txn, size)
         get = q.getter(self._store, txn)
-        note = self._note_for(txn, s)
+        if note is None:
+            note = self._note_for(txn, s)
         cp_time = self._note_time(note)
         if t_req is None:
             t = parse_entry(q.entry(self._store, txn, s - 1)).entry.recorded_at
@@ -735,6 +749,73 @@ class Ledger(Verbs):
             with self._reader() as txn:
                 part = [q.entry(self._store, txn, i) for i in range(start, min(n, start + chunk))]
             yield from part
+
+    # -- witnesses ----------------------------------------------------------------------
+
+    def add_cosignatures(self, note: bytes,
+                         witnesses: Sequence[WitnessKey]) -> tuple[Cosignature, ...]:
+        """Store the cosignatures by ``witnesses`` in ``note``, one of this log's checkpoints
+        with cosignature lines; return those not held before (one per witness public key).
+
+        Checks, before anything is written: the log's signature (MalformedInputError,
+        SignatureError); that the note is a checkpoint of this log's own tree, the stored
+        checkpoint of its size or one the log re-signed since (else VerificationError, a
+        checkpoint this log never signed); each configured witness's line
+        (``verify_cosignatures``). The merged note (the checkpoint, the log's line, every
+        valid cosignature seen for it, exact lines) is written in one synced transaction.
+        Lines by other keys are dropped. Needs the log key; not inside a batch.
+        """
+        self._need_log_key()
+        if self._own_batch() is not None:
+            raise ValueError("add cosignatures outside a batch")
+        log_key = VerifierKey.parse(self.log_vkey)
+        cp = Checkpoint.parse_note(note, [log_key])
+        if cp.origin != self.origin:
+            raise VerificationError(f"a checkpoint of {cp.origin!r}, not of this log "
+                                    f"({self.origin!r})")
+        cosigs = verify_cosignatures(note, witnesses)
+        if not cosigs:
+            return ()
+        log_line = next(_cosigned.line_of(sig) for sig in parse_note(note).signatures
+                        if (sig.name, sig.key_id) == (log_key.name, log_key.key_id))
+
+        def fn(txn: lmdb.Transaction) -> tuple[Cosignature, ...]:
+            return _cosigned.add(self._store, txn, cp, log_line, cosigs, witnesses,
+                                 q.getter(self._store, txn), self._times(txn))
+
+        return self._store.write(fn)
+
+    def _times(self, txn: lmdb.Transaction) -> _cosigned.Times:
+        raw = self._store.get(txn, "meta", b"cp_at")
+        return _cosigned.Times(
+            lambda i: parse_entry(q.entry(self._store, txn, i)).entry.recorded_at,
+            q.size(self._store, txn), None if raw is None else from_u64(raw))
+
+    def cosigned(self, size: int | None = None) -> bytes | None:
+        """The stored cosigned checkpoint of ``size`` (default: the largest size that has
+        one), or None. Of several signings of one size, the one with the most
+        cosignatures (the later on a tie)."""
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or size < 0):
+            raise ArgumentError("size must be a non-negative int")
+        with self._reader() as txn:
+            n = _cosigned.latest_size(self._store, txn) if size is None else size
+            if n is None:
+                return None
+            row = _cosigned.best(_cosigned.of_size(self._store, txn, n))
+        return None if row is None else row.note
+
+    def first_cosigned_after(self, t: datetime) -> bytes | None:
+        """The first stored cosigned checkpoint (in the log's order) that can prove the log
+        at ``t``: signed by the log at or after ``t`` and cosigned no earlier than ``t``
+        (its earliest cosignature). None if there is none."""
+        t_ns = to_ns(t)
+        with self._reader() as txn:
+            n = q.size_at(self._store, txn, t_ns)
+            for row in _cosigned.rows(self._store, txn, max(n, 1)):
+                if row.time >= t_ns and _cosigned.earliest(row.note) * 10**9 >= t_ns:
+                    return row.note
+        return None
 
     def tile(self, level: int, index: int, width: int) -> bytes | None:
         """The hash tile (C2SP tlog-tiles) at ``level``/``index`` of ``width`` hashes, or
