@@ -88,16 +88,16 @@ class Witness:
         if req.old_size > size:
             raise Refused(400, f"old size {req.old_size} is larger than the checkpoint's "
                                f"size {size}")
-        if size == 0 and root != EMPTY_ROOT:
-            raise Refused(422, "a checkpoint of size 0 must have the empty tree's root")
-        if req.old_size == 0 and req.proof:
-            raise Refused(422, "a proof from size 0 must be empty")
         signed = _log_lines(req.note, len(note.text), verified, note.signatures)
 
         def cas(current: Record | None) -> tuple[Record, bytes]:
             have = 0 if current is None else current.size
             if req.old_size != have:
                 raise Refused(409, f"this witness last cosigned size {have}", have)
+            if size == 0 and root != EMPTY_ROOT:
+                raise Refused(422, "a checkpoint of size 0 must have the empty tree's root")
+            if req.old_size == 0 and req.proof:
+                raise Refused(422, "a proof from size 0 must be empty")
             if current is not None and have:
                 try:
                     verify_consistency(have, size, req.proof, current.root, root)
