@@ -24,6 +24,7 @@ from ledger import ActorKey, Ledger, LogKey, sign_statement
 from ledger.keys import WitnessSigner
 from ledger.server import Distributor, WitnessEndpoint, read_witness_file
 from ledger.witness import Witness, WitnessState, build_app as witness_app
+from tests.cli_support import cli, ok, refused
 from verifier.cosignature import require_witnesses, verify_cosignatures
 
 ORIGIN = "example.org/witnessed"
@@ -114,9 +115,11 @@ def test_checkpoints_are_cosigned_and_stored(tmp_path: Path, log: Log) -> None:
                                  WitnessEndpoint("http://w2", s2.witness_key)],
                        interval=0.1, transport=routes)
     size = log.led.size
+    assert ok(cli("--store", log.path, "checkpoint")).out_bytes == log.led.checkpoint()
     _run_until(dist, lambda: _cosigners(log.led.cosigned(size), [s1, s2]) == 2, 20)
     note = log.led.cosigned()
     assert note is not None
+    assert ok(cli("--store", log.path, "checkpoint")).out_bytes == note
     cp = v.Checkpoint.parse_note(note, [log.log_key.key])
     assert cp.size == size
     require_witnesses(verify_cosignatures(note, [s1.witness_key, s2.witness_key]), 2)
@@ -215,6 +218,17 @@ def test_answers_that_are_not_cosignatures_are_not_stored(tmp_path: Path, log: L
     _run_until(dist, lambda: len(routes.calls["a"]) >= 2 and len(routes.calls["b"]) >= 2, 20)
     assert log.led.cosigned() is None
     assert dist.cosigned == {}
+
+
+def test_serve_refuses_bad_witness_options(tmp_path: Path) -> None:
+    key = WitnessSigner.generate("w.example/1").vkey
+    for args in (["--witness", "junk"], ["--witness", f"http://a={key}", "--witness",
+                                          f"http://b={key}"],
+                 ["--witness-file", str(tmp_path / "missing.txt")]):
+        refused(cli("serve", "--store", tmp_path, *args), 2, "witness")
+    (tmp_path / "w.txt").write_text("http://a.example=nokey\n")
+    refused(cli("serve", "--store", tmp_path, "--witness-file", tmp_path / "w.txt"), 2,
+            "line 1")
 
 
 def test_witness_configuration_parses_strictly() -> None:
