@@ -36,8 +36,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from verifier import MalformedInputError, VerifierKey, check_key_name
-from verifier.cosignature import WitnessKey, cosignature_line, cosignature_message
+from verifier import (
+    MalformedInputError,
+    VerifierKey,
+    WitnessKey,
+    check_key_name,
+    cosignature_line,
+    cosignature_message,
+)
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from ._sodium import SodiumSigner

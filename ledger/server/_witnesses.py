@@ -22,8 +22,7 @@ import anyio
 import httpx
 from anyio import to_thread
 
-from verifier import MalformedInputError, VerifierError
-from verifier.cosignature import WitnessKey, verify_cosignatures
+from verifier import MalformedInputError, VerifierError, WitnessKey, verify_cosignatures
 
 from ..errors import ArgumentError, LedgerError
 from ..ledger import Ledger

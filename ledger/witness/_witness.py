@@ -17,8 +17,8 @@ from verifier import (
     VerifierKey,
     parse_note,
     verify_consistency,
+    verify_note,
 )
-from verifier.note import NoteSignature, verify_note_keys
 
 from ..keys import WitnessSigner
 from ._request import parse_request
@@ -82,13 +82,19 @@ class Witness:
         if keys is None:
             raise Refused(404, f"unknown log origin {origin[:100]!r}")
         try:
-            _, verified = verify_note_keys(req.note, keys)
+            verify_note(req.note, keys)
         except SignatureError as exc:
             raise Refused(403, f"checkpoint not signed by the log's key: {exc}") from None
         if req.old_size > size:
             raise Refused(400, f"old size {req.old_size} is larger than the checkpoint's "
                                f"size {size}")
-        signed = _log_lines(req.note, len(note.text), verified, note.signatures)
+        # the log's lines, exact bytes: every line of a configured key verified (verify_note
+        # refuses a note with one that does not); others, such as other witnesses'
+        # cosignatures, are not the witness's to vouch for
+        ids = {(k.name, k.key_id) for k in keys}
+        lines = req.note[len(note.text) + 1:].split(b"\n")[:-1]
+        signed = b"".join(line + b"\n" for line, sig in zip(lines, note.signatures, strict=True)
+                          if (sig.name, sig.key_id) in ids)
 
         def cas(current: Record | None) -> tuple[Record, bytes]:
             have = 0 if current is None else current.size
@@ -126,13 +132,3 @@ class Witness:
             raise ValueError("the witness's clock must give timezone-aware times")
         return max(1, int(now.timestamp()))
 
-
-def _log_lines(note: bytes, text_len: int, verified: Sequence[VerifierKey],
-               sigs: Sequence[NoteSignature]) -> bytes:
-    """The exact signature lines of ``note`` made by the ``verified`` log keys (others,
-    such as other witnesses' cosignatures, are not the witness's to vouch for)."""
-    lines = note[text_len + 1:].split(b"\n")[:-1]
-    ids = {(k.name, k.key_id) for k in verified}
-    kept = [line + b"\n" for line, sig in zip(lines, sigs, strict=True)
-            if (sig.name, sig.key_id) in ids]
-    return b"".join(kept)
