@@ -472,6 +472,9 @@ def test_keygen_and_serve_on_the_command_line(tmp_path: Path, log: FakeLog) -> N
             r = c.post("/add-checkpoint", content=log.body(0))
             assert r.status_code == 200
             assert len(verify_cosignatures(log.note() + r.content, [wk])) == 1
+            huge = c.post("/add-checkpoint", content=log.body(5),
+                          headers={"X-Big": "a" * 20000})
+            assert huge.status_code == 431
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert proc.stderr is not None and "stopped" in proc.stderr.read()
