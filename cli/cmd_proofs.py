@@ -6,8 +6,10 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+import msgspec
 
 from ledger.client import Client
+from verifier import VerifierError, parse_note
 
 from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, progress
@@ -61,7 +63,8 @@ def prove_consistency(settings: Settings, old_size: int, new_size: int | None) -
 
 @click.command()
 @click.option("--at", "when", callback=when_callback, metavar="WHEN",
-              help="The point in time [default: the last entry]. " + WHEN_HELP)
+              help="The point in time [default: the last entry]; the first checkpoint "
+              "witnesses cosigned after it is used where the store holds one. " + WHEN_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the bundle (JSON).")
 @click.option("--size", type=click.IntRange(min=1),
@@ -95,15 +98,34 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
     except FileExistsError:  # made since the check above
         raise UsageProblem(f"{output} exists; it is not overwritten",
                            "choose another -o FILE, or pass --force to replace it") from None
-    _exported(output, len(bundle), vkey, as_json)
+    _exported(output, len(bundle), vkey, as_json, _cosignatures(bundle))
 
 
-def _exported(output: Path, size: int, vkey: str, as_json: bool) -> None:
+class _CheckpointOnly(msgspec.Struct):
+    checkpoint: str
+
+
+def _cosignatures(bundle: bytes) -> int:
+    """How many signature lines besides the log's the bundle's checkpoint carries."""
+    try:
+        note = msgspec.json.decode(bundle, type=_CheckpointOnly).checkpoint.encode("utf-8")
+        return len(parse_note(note).signatures) - 1
+    except (msgspec.DecodeError, VerifierError):
+        return 0
+
+
+def _exported(output: Path, size: int, vkey: str, as_json: bool, cosignatures: int = 0
+              ) -> None:
     if as_json:
-        emit_json({"bundle": str(output), "bytes": size, "log_vkey": vkey})
+        extra = {"cosignatures": cosignatures} if cosignatures else {}
+        emit_json({"bundle": str(output), "bytes": size, "log_vkey": vkey, **extra})
     else:
         click.echo(f"wrote {output} ({size:,} bytes)")
         click.echo(f"verify with: modelseal-verify {output} --key {vkey}")
+        if cosignatures:
+            click.echo(f"its checkpoint carries {cosignatures} witness cosignature"
+                       f"{'s' if cosignatures > 1 else ''}: add --witness VKEY for each "
+                       f"witness you pin (docs/examiners.md)")
 
 
 @click.command()

@@ -15,7 +15,7 @@ A store opened read-only before any writer created the database has no handle fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,19 +24,21 @@ import lmdb
 from verifier import (
     Checkpoint,
     Cosignature,
+    MalformedInputError,
+    NoteSignature,
     VerificationError,
     VerifierError,
     VerifierKey,
     WitnessKey,
     parse_note,
+    signature_line,
+    split_cosignature,
     verify_cosignatures,
 )
-from verifier.cosignature import split_cosignature
-from verifier.note import MAX_SIGNATURES, NoteSignature, signature_line
 
 from . import _tree as tree
 from ._store import Store, from_u64, u64
-from .errors import ArgumentError, AuditError
+from .errors import ArgumentError, AuditError, StoreError
 
 DB = "cosigned"
 NOTE = b"c"
@@ -104,9 +106,23 @@ def latest_size(store: Store, txn: lmdb.Transaction) -> int | None:
     return from_u64(key[1:9]) if key.startswith(NOTE) else None
 
 
+def _signatures(note: bytes) -> tuple[NoteSignature, ...]:
+    """A stored note's cosignature lines (all but the log's first); StoreError if the row is
+    damaged (``audit`` says how)."""
+    try:
+        sigs = parse_note(note).signatures[1:]
+    except VerifierError as exc:
+        raise StoreError(f"store is damaged: a cosigned checkpoint does not parse ({exc}); "
+                         f"run audit()") from None
+    if not sigs:
+        raise StoreError("store is damaged: a cosigned checkpoint holds no cosignature; "
+                         "run audit()")
+    return sigs
+
+
 def line_count(note: bytes) -> int:
-    """How many cosignature lines a stored note holds (all lines but the log's first)."""
-    return len(parse_note(note).signatures) - 1
+    """How many cosignature lines a stored note holds."""
+    return len(_signatures(note))
 
 
 def best(candidates: Sequence[Row]) -> Row | None:
@@ -120,7 +136,11 @@ def best(candidates: Sequence[Row]) -> Row | None:
 
 def earliest(note: bytes) -> int:
     """The earliest timestamp among a stored note's cosignature lines (seconds)."""
-    return min(split_cosignature(sig)[0] for sig in parse_note(note).signatures[1:])
+    try:
+        return min(split_cosignature(sig)[0] for sig in _signatures(note))
+    except VerifierError as exc:
+        raise StoreError(f"store is damaged: a stored cosignature is malformed ({exc}); "
+                         f"run audit()") from None
 
 
 # -- adding -----------------------------------------------------------------------------
@@ -149,16 +169,18 @@ class Times:
     """What times a checkpoint of size n may carry: from entry n-1's time, before entry n's
     (for the current size: up to the latest checkpoint's time)."""
 
-    def __init__(self, recorded_at: Any, size: int, cp_at: int | None) -> None:
+    def __init__(self, recorded_at: Callable[[int], int], size: int,
+                 cp_at: int | None) -> None:
         self._recorded_at = recorded_at  # index -> recorded_at (ns)
         self._size = size
         self._cp_at = cp_at
 
     def allow(self, n: int, t: int | None) -> bool:
+        """Whether a checkpoint of size ``n`` (1..size) may carry time ``t``."""
         if t is None or t < self._recorded_at(n - 1):
             return False
         if n < self._size:
-            return bool(t < self._recorded_at(n))
+            return t < self._recorded_at(n)
         return self._cp_at is not None and t <= self._cp_at
 
 
@@ -192,10 +214,12 @@ def add(store: Store, txn: lmdb.Transaction, cp: Checkpoint, log_line: bytes,
         added.append(c)
     if not added:
         return ()
-    if len(lines) > MAX_SIGNATURES:
-        raise ArgumentError(f"a cosigned checkpoint holds at most {MAX_SIGNATURES - 1} "
-                            f"cosignatures")
-    store.put(txn, DB, key, text + b"\n" + b"".join(lines))
+    merged = text + b"\n" + b"".join(lines)
+    try:
+        parse_note(merged)
+    except MalformedInputError as exc:  # more lines than a signed note may hold
+        raise ArgumentError(f"the cosigned checkpoint would be too large: {exc}") from None
+    store.put(txn, DB, key, merged)
     for c in added:
         store.put(txn, DB, KEY + c.witness.vkey().encode("utf-8"), b"")
     return tuple(added)

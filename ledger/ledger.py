@@ -665,6 +665,9 @@ class Ledger(Verbs):
         time of the last entry) under the checkpoint of ``size`` (default: latest).
         ``trusted_size`` adds a consistency proof from that older size.
 
+        With ``at`` and no ``size``, the first cosigned checkpoint that can prove ``at``
+        (``first_cosigned_after``, holding ``trusted_size`` if given) is used, byte for
+        byte, where the store has one.
         A checkpoint proves the log only up to the time it was signed: a time ``at``
         after the checkpoint used raises ValueError, except that without ``size`` a
         ledger holding the log key first signs a fresh checkpoint (``sign_checkpoint``).
@@ -684,7 +687,7 @@ class Ledger(Verbs):
             if not 0 <= t_req <= 2**63 - 1:
                 raise ArgumentError("a bundle's time must be within 1970-01-01..2262-04-11")
             if size is None:
-                note = self.first_cosigned_after(at)
+                note = self._first_cosigned(to_ns(at), trusted_size or 0)
             if note is not None:
                 size = Checkpoint.parse_body(parse_note(note).text)[1]
             elif size is None and self._own_batch() is None and self._log_key is not None:
@@ -809,10 +812,13 @@ class Ledger(Verbs):
         """The first stored cosigned checkpoint (in the log's order) that can prove the log
         at ``t``: signed by the log at or after ``t`` and cosigned no earlier than ``t``
         (its earliest cosignature). None if there is none."""
-        t_ns = to_ns(t)
+        return self._first_cosigned(to_ns(t))
+
+    def _first_cosigned(self, t_ns: int, min_size: int = 0) -> bytes | None:
+        """``first_cosigned_after``, among checkpoints of at least ``min_size`` entries."""
         with self._reader() as txn:
             n = q.size_at(self._store, txn, t_ns)
-            for row in _cosigned.rows(self._store, txn, max(n, 1)):
+            for row in _cosigned.rows(self._store, txn, max(n, min_size, 1)):
                 if row.time >= t_ns and _cosigned.earliest(row.note) * 10**9 >= t_ns:
                     return row.note
         return None

@@ -14,6 +14,7 @@ from .cosignature import (
     cosignature_line,
     cosignature_message,
     require_witnesses,
+    split_cosignature,
     verify_cosignatures,
     witness_key_id,
 )
@@ -60,7 +61,7 @@ from .errors import (
 )
 from .keys import VerifierKey, key_id
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash, root, root_from_leaf_hashes
-from .note import assemble_note, parse_note, signature_line, verify_note
+from .note import NoteSignature, assemble_note, parse_note, signature_line, verify_note
 from .proof_files import (
     format_add_checkpoint,
     format_tlog_proof,
@@ -120,4 +121,5 @@ __all__ = [
     # witnesses: C2SP tlog-cosignature (cosignature/v1)
     "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
     "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
+    "split_cosignature", "NoteSignature",
 ]

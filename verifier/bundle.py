@@ -11,6 +11,7 @@ import msgspec
 from msgspec import Struct
 
 from .checkpoint import Checkpoint
+from .cosignature import WitnessKey, require_witnesses
 from .encoding import MAX_UINT64, b64decode, b64encode, decode_hash
 from .entry import ParsedEntry, parse_entry
 from .errors import (
@@ -26,6 +27,7 @@ from .merkle import leaf_hash, root_from_leaf_hashes
 from .proofs import verify_consistency, verify_inclusion
 from .replay import Inventory, ModelState
 from .timeutil import from_ns, iso
+from .witnessed import Witnessed, check_after_witnessed, witnessed
 
 BUNDLE_FORMAT: Literal["modelseal-bundle"] = "modelseal-bundle"
 BUNDLE_VERSION = 2
@@ -144,6 +146,9 @@ class VerifiedInventory:
     proven_until: int = 0
     before_genesis: bool = False
     genesis_at: int | None = None
+    witnessed: Witnessed | None = None
+    """What the configured witnesses attest about the checkpoint (None without witnesses)."""
+    trusted_witnessed: Witnessed | None = None
 
     @property
     def checkpoint_time(self) -> int:
@@ -200,6 +205,9 @@ class VerifiedInventory:
             ],
             "models": [m.to_json() for m in sorted(inv.models.values(), key=lambda m: m.name)],
             "checks": list(self.checks),
+            "witnesses": None if self.witnessed is None else self.witnessed.to_json(),
+            "trusted_witnesses": None if self.trusted_witnessed is None
+            else self.trusted_witnessed.to_json(),
         }
 
 
@@ -261,9 +269,33 @@ def _check_trusted(b: _Bundle, cp: Checkpoint, trusted: Checkpoint, checks: list
     checks.append(f"checkpoint {cp.size} extends the trusted checkpoint {trusted.size}")
 
 
+def _witness(cp: Checkpoint, trusted: Checkpoint | None, witnesses: Sequence[WitnessKey],
+             threshold: int, checks: list[str]) -> tuple[Witnessed | None, Witnessed | None]:
+    """The witnesses' cosignatures of the checkpoint (at least ``threshold`` distinct ones,
+    else WitnessError) and of the trusted checkpoint; neither post-dated."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ValueError("the witness threshold is a non-negative int")
+    if threshold > len({w.public_key for w in witnesses}):
+        raise ValueError(f"a threshold of {threshold} needs at least {threshold} distinct "
+                         f"witness keys, {len(witnesses)} given")
+    if not witnesses:
+        return None, None
+    w = witnessed(cp, witnesses, threshold)
+    require_witnesses(w.cosignatures, threshold)
+    checks.append(f"cosigned by {len(w.cosignatures)} of {len(witnesses)} configured "
+                  f"witnesses (threshold {threshold}), not post-dated: {w.statement()}")
+    tw = None
+    if trusted is not None:
+        tw = witnessed(trusted, witnesses, threshold, "the trusted checkpoint")
+        if tw.by is not None:
+            checks.append(f"trusted checkpoint: {tw.statement()}")
+    return w, tw
+
+
 def verify_bundle(
     bundle: bytes, keys: Sequence[VerifierKey], *, trusted: Checkpoint | None = None,
     progress: Callable[[int, int], None] | None = None,
+    witnesses: Sequence[WitnessKey] = (), witness_threshold: int = 0,
 ) -> VerifiedInventory:
     """Verify a bundle with nothing but the log's keys; return the inventory it proves.
 
@@ -271,6 +303,10 @@ def verify_bundle(
     the entries' Merkle root and its consistency with the checkpoint; the entry
     after the cut (inclusion and time) so no entry before the time is left out;
     every entry's order, chain, actor grant, signature and rule by replay.
+    With ``witnesses``: at least ``witness_threshold`` of them cosigned the checkpoint
+    (WitnessError), which is not post-dated past their cosignatures; a cosigned trusted
+    checkpoint also bounds the first entry it left out from below (specs/checkpoint.md).
+    ValueError if the threshold exceeds the distinct witnesses given.
     Raises MalformedInputError or a VerificationError subclass. ``progress(done,
     total)`` is called now and then during the replay, if given.
     """
@@ -279,6 +315,7 @@ def verify_bundle(
     cp = Checkpoint.parse_note(b.checkpoint.encode("utf-8"), keys)
     cp_time = _log_time(cp, "the checkpoint")
     checks.append(f"checkpoint signed by {', '.join(cp.signers)} at {iso(cp_time)}")
+    cp_w, trusted_w = _witness(cp, trusted, witnesses, witness_threshold, checks)
     if trusted is not None:
         _check_trusted(b, cp, trusted, checks)
     n, t = b.at.size, b.at.time
@@ -322,13 +359,13 @@ def verify_bundle(
         if p.entry.recorded_at > t:
             raise ChainError(f"entry {p.entry.index} was recorded after the bundle's time")
         if i == first_new:
-            _check_after_trusted(p, trusted)
+            _check_after_trusted(p, trusted, trusted_w)
         if i == last_old:
             _check_before_trusted(p, trusted)
         if i == 0:
             genesis_at = p.entry.recorded_at
     if first_new == n and nxt is not None:
-        _check_after_trusted(nxt, trusted)
+        _check_after_trusted(nxt, trusted, trusted_w)
     origin, log_key = inv.origin, inv.log_key
     if n == 0 and nxt is not None:
         first = Inventory(keep_timelines=False)
@@ -349,7 +386,7 @@ def verify_bundle(
         genesis_at = nxt.entry.recorded_at
     checks.append(f"no other entry was recorded up to {iso(proven_until)}")
     return VerifiedInventory(cp, n, t, at_root, inv, trusted, tuple(checks), proven_until,
-                             before_genesis, genesis_at)
+                             before_genesis, genesis_at, cp_w, trusted_w)
 
 
 def _check_before_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
@@ -362,10 +399,14 @@ def _check_before_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
             f"trusted checkpoint signed at {iso(trusted.time)} already held it")
 
 
-def _check_after_trusted(p: ParsedEntry, trusted: Checkpoint | None) -> None:
+def _check_after_trusted(p: ParsedEntry, trusted: Checkpoint | None,
+                         w: Witnessed | None = None) -> None:
     """Entry ``trusted.size`` (the first the trusted checkpoint left out) must have been
-    recorded after that checkpoint was signed; else it was back-dated."""
+    recorded after that checkpoint was signed, and not long before witnesses cosigned it;
+    else it was back-dated."""
     assert trusted is not None and trusted.time is not None
+    if w is not None:
+        check_after_witnessed(p.entry.recorded_at, p.entry.index, w)
     if p.entry.recorded_at <= trusted.time:
         raise TimeBoundError(
             f"entry {p.entry.index} says it was recorded at {iso(p.entry.recorded_at)}, but the "

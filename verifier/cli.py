@@ -24,6 +24,7 @@ from typing import NoReturn
 
 from .bundle import VerifiedInventory, verify_bundle
 from .checkpoint import Checkpoint
+from .cosignature import WitnessKey
 from .errors import MalformedInputError, VerificationError, VerifierError
 from .exitcodes import (
     EXIT_FAILED,
@@ -69,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="the log's verifier key, name+hex8+base64 (repeatable)")
     p.add_argument("--trusted", metavar="CHECKPOINT_FILE",
                    help="a signed checkpoint you already trust; the bundle must extend it")
+    p.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                   help="a witness's cosignature key, name+hex8+base64 (type 0x04), or a file "
+                   "holding one (repeatable): the checkpoint must carry its cosignature")
+    p.add_argument("--witness-threshold", type=int, metavar="N",
+                   help="how many distinct --witness keys must have cosigned the checkpoint "
+                   "(default: all of them; 0 without --witness)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--report", metavar="FILE",
                    help="after a successful verification, write a self-contained HTML report "
@@ -126,6 +133,48 @@ def _clobbers(report: str, inputs: Sequence[str | None]) -> bool:
     return False
 
 
+MAX_KEY_FILE = 4096
+
+
+def _witness_key(value: str) -> WitnessKey:
+    """A --witness value: a witness vkey, or the path of a file holding one (UsageProblem
+    if it is neither)."""
+    try:
+        return WitnessKey.parse(value)
+    except MalformedInputError as exc:
+        problem = str(exc)
+    if "+" not in value or os.path.exists(value):
+        try:
+            with open(value, "rb") as fh:
+                raw = fh.read(MAX_KEY_FILE + 1)
+        except OSError as exc:
+            raise UsageProblem(f"bad --witness {value!r}: {problem}; and it is no readable "
+                               f"file ({exc.strerror})") from None
+        try:
+            return WitnessKey.parse(raw[:MAX_KEY_FILE].decode("utf-8").strip())
+        except (MalformedInputError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"bad --witness file {value}: {exc}") from None
+    raise UsageProblem(f"bad --witness {value!r}: {problem}")
+
+
+def _witnesses(args: argparse.Namespace, keys: Sequence[VerifierKey]
+               ) -> tuple[list[WitnessKey], int]:
+    """The --witness keys and the threshold (UsageProblem if they do not make sense)."""
+    witnesses = [_witness_key(v) for v in args.witness]
+    distinct = len({w.public_key for w in witnesses})
+    if distinct < len(witnesses):
+        raise UsageProblem("two --witness keys share one public key: a cosignature/v1 key "
+                           "makes one witness whatever its name")
+    if any(w.public_key == k.public_key for w in witnesses for k in keys):
+        raise UsageProblem("a --witness key is the log's own key: a witness must be another "
+                           "party")
+    threshold = distinct if args.witness_threshold is None else args.witness_threshold
+    if not 0 <= threshold <= distinct:
+        raise UsageProblem(f"--witness-threshold must be in 0..{distinct} (the number of "
+                           f"--witness keys given)")
+    return witnesses, threshold
+
+
 def _progress() -> Callable[[int, int], None] | None:
     """A one-line progress counter on a terminal's stderr; None when not a terminal."""
     if not sys.stderr.isatty():
@@ -149,6 +198,8 @@ def _summary(v: VerifiedInventory) -> str:
         f"{', '.join(cp.signers)} at {iso(v.checkpoint_time)}",
         f"  proven: {v.time_statement()}",
     ]
+    if v.witnessed is not None:
+        lines.append(f"  witnessed: {v.witnessed.statement()}")
     for check in v.checks:
         lines.append(f"  checked: {check}")
     lines.append(f"  models: {len(v.models)}")
@@ -255,7 +306,12 @@ def _main(argv: Sequence[str] | None) -> int:
         keys = [VerifierKey.parse(k) for k in args.key]
     except MalformedInputError as exc:
         return _usage(f"bad --key: {exc}", args.json)
-    if args.report is not None and _clobbers(args.report, (args.bundle, args.trusted)):
+    try:
+        witnesses, threshold = _witnesses(args, keys)
+    except UsageProblem as exc:
+        return _usage(str(exc), args.json)
+    inputs = (args.bundle, args.trusted, *args.witness)
+    if args.report is not None and _clobbers(args.report, inputs):
         return _usage("--report would overwrite an input file", args.json)
     if args.report is not None and _not_a_file(args.report):
         return _usage(f"--report must name a regular file or a new one; {args.report} is "
@@ -268,7 +324,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         trusted = Checkpoint.parse_note(trusted_note, keys) if trusted_note is not None else None
         result = verify_bundle(bundle, keys, trusted=trusted,
-                               progress=None if args.json else _progress())
+                               progress=None if args.json else _progress(),
+                               witnesses=witnesses, witness_threshold=threshold)
     except MalformedInputError as exc:
         return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json, exc)
     except VerificationError as exc:

@@ -18,6 +18,7 @@ from .replay import KeyRecord, ModelState, TimelineItem
 from .report_chart import events_chart
 from .names import visible
 from .timeutil import from_ns, iso
+from .witnessed import Witnessed
 
 _BRIEF = 160  # characters of an entry's detail shown in a timeline
 
@@ -130,9 +131,21 @@ def _summary(r: VerifiedInventory) -> str:
         ("Tree at that time", f"size {r.size} ({span}), root <code>{_e(b64encode(r.root))}</code>"),
         ("Trusted checkpoint", trusted),
     ]
+    if r.witnessed is not None:
+        facts.append(("Witnesses", _witnesses(r.witnessed)))
+    if r.trusted_witnessed is not None and r.trusted_witnessed.cosignatures:
+        facts.append(("Witnesses of the trusted checkpoint", _witnesses(r.trusted_witnessed)))
     if cp.extensions:
         facts.append(("Checkpoint extensions", "<br>".join(_e(x) for x in cp.extensions)))
     return "\n".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+
+
+def _witnesses(w: Witnessed) -> str:
+    """Who cosigned, when (their own signed times), and what that attests."""
+    rows = "<br>".join(
+        f"{_e(c.witness.name)} at <code>{_e(iso(c.timestamp * 10**9))}</code> "
+        f"<code>{_e(c.witness.vkey())}</code>" for c in w.cosignatures)
+    return f"{rows or 'none'}<br>threshold {w.threshold}: {_e(w.statement())}"
 
 
 def _key_row(k: KeyRecord) -> str:
