@@ -409,3 +409,13 @@ def test_a_witness_killed_and_restarted_refuses_a_split_view(deployed: Deploymen
     d.write(1)
     d.cosigned(d.size(), 3)
     assert d.witness_size(0) == d.size()
+
+
+def test_a_witness_timeout_beyond_the_verifiers_delay_bound_is_refused() -> None:
+    from verifier.witnessed import WITNESS_DELAY
+
+    from ledger.server._witnesses import Distributor
+
+    with pytest.raises(ValueError, match="at most"):
+        Distributor(None, (), timeout=WITNESS_DELAY + 1)  # type: ignore[arg-type]
+    Distributor(None, (), timeout=WITNESS_DELAY)  # type: ignore[arg-type]

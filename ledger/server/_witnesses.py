@@ -23,6 +23,7 @@ import httpx
 from anyio import to_thread
 
 from verifier import MalformedInputError, VerifierError, WitnessKey, verify_cosignatures
+from verifier.witnessed import WITNESS_DELAY
 
 from ..errors import ArgumentError, LedgerError
 from ..ledger import Ledger
@@ -101,6 +102,10 @@ class Distributor:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         if not interval > 0 or not timeout > 0:
             raise ValueError("interval and timeout are positive numbers of seconds")
+        if timeout > WITNESS_DELAY:
+            # the verifier's back-dating rule trusts that a witness answers within
+            # WITNESS_DELAY of the log reading the checkpoint it sends (specs/checkpoint.md)
+            raise ValueError(f"a witness request's timeout is at most {WITNESS_DELAY} s")
         keys = [w.key.public_key for w in witnesses]
         if len(set(keys)) != len(keys):
             raise ValueError("each witness key is given once")
