@@ -594,7 +594,9 @@ def child_run(a: argparse.Namespace) -> dict[str, Any]:
             out.update(error=f"warm-up: {warm['error']}")
         else:
             time.sleep(0.5)  # what the warm-up left in flight commits before the window
-            expect = max(warm["writes_per_s"], 200.0)
+            # bodies for twice the warm-up's rate, and never fewer than --expect's: a warm-up
+            # slowed by other load must not leave the window too few (they would wrap round)
+            expect = max(warm["writes_per_s"], a.expect / 2)
             cpu0 = cpu_seconds(proc.pid)
             win = run_phase(a, url, work, "window", a.seconds,
                             math.ceil(2 * expect * a.seconds) + 2 * a.c, rng)
@@ -851,7 +853,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--expect", type=float, default=5000.0,
                     help="writes/s the warm-up's bodies are made for, twice over (the "
-                         "window's: twice the warm-up's rate) [5000]")
+                         "window's: twice the warm-up's rate, at least this) [5000]")
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                     help="wrk, the Python asyncio fallback, or wrk if it can be had [auto]")
     ap.add_argument("--no-install", action="store_true",

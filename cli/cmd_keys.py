@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from ledger import ActorKey, Ledger, LogKey
-from verifier import ROLES
+from verifier import ROLES, from_ns
 from ledger._store import removed_on_failure
 
 from .context import Settings, UsageProblem
-from .output import emit_json
+from .output import emit_csv, emit_json, iso, table
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -151,4 +151,46 @@ def revoke(settings: Settings, name: str, reason: str | None) -> None:
     click.echo(f"revoked the key of {name}")
 
 
-COMMANDS = [init, keygen, grant, revoke]
+_SCOPES = {"admin": "all models; grants and revokes", "writer": "all models",
+           "reader": "reads only"}
+"""What each role may do: the scope column until scoped grants exist."""
+
+
+@click.command()
+@click.option("--all", "show_all", is_flag=True, help="Also the revoked keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV (RFC 4180).")
+@pass_settings
+def keys(settings: Settings, show_all: bool, as_json: bool, as_csv: bool) -> None:
+    """The log's actors: each key's role, scope, key ID, and who granted (and revoked) it,
+    when, at which entry and why; active keys only unless --all. Needs a local store."""
+    if as_json and as_csv:
+        raise UsageProblem("give --json or --csv, not both")
+    if settings.remote():
+        raise UsageProblem("keys needs a local store: the log server has no route for the "
+                           "key history", "run it where the store is, with --store DIR")
+    with Ledger.open(settings.store_path()) as ledger:
+        records = ledger.keyring()
+    if not show_all:
+        records = [r for r in records if r.revoked_index is None]
+    rows = [{"actor": r.name, "role": r.role, "scope": _SCOPES.get(r.role, r.role),
+             "key_id": r.key.key_id.hex(), "vkey": r.vkey,
+             "granted_by": r.granted_by, "granted_at": iso(from_ns(r.granted_at)),
+             "granted_entry": r.granted_index, "revoked_by": r.revoked_by,
+             "revoked_at": None if r.revoked_at is None else iso(from_ns(r.revoked_at)),
+             "revoked_entry": r.revoked_index, "reason": r.reason} for r in records]
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["actor", "role", "scope", "key_id", "granted_by", "granted_at", "granted_entry",
+            "revoked_by", "revoked_at", "revoked_entry", "reason"]
+    if as_csv:
+        emit_csv([[row[c] for c in [*cols[:4], "vkey", *cols[4:]]] for row in rows],
+                 [*cols[:4], "vkey", *cols[4:]])
+        return
+    table([[row[c] for c in cols] for row in rows],
+          ["actor", "role", "scope", "key ID", "granted by", "granted at", "entry",
+           "revoked by", "revoked at", "entry", "reason"])
+
+
+COMMANDS = [init, keygen, grant, revoke, keys]

@@ -55,6 +55,7 @@ from ledger.errors import (
     StoreLimitError,
     WrongPassphraseError,
 )
+from ledger.mlimport import NotModelLedgerError
 from verifier import AuthorizationError, ChainError, RuleError, SignatureError
 from verifier.exitcodes import (
     EXIT_FAILED,
@@ -131,6 +132,9 @@ TABLE: tuple[Row, ...] = (
                                 "`modelseal history NAME` show what the log holds"),
     Row(ChainError, EXIT_FAILED,
         "nothing was written; the log's order or a statement id is in conflict"),
+    Row(NotModelLedgerError, EXIT_MALFORMED,
+        "give a model-ledger SQLite database (the file Ledger.from_sqlite wrote); nothing "
+        "was written"),
     Row(AuditError, EXIT_FAILED,
         "the store differs from its own entries: keep it as evidence, restore a copy"),
     Row(EncryptedKeyError, EXIT_USAGE,

@@ -3,9 +3,11 @@ progress bar only on a terminal."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -34,11 +36,11 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, default=_default, indent=1, sort_keys=True, ensure_ascii=False))
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    """Print a plain text table."""
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], limit: int = 48) -> None:
+    """Print a plain text table (cells cut at ``limit`` characters)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else visible(str(c)) for c in r]
                                             for r in rows]
-    widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
+    widths = [min(limit, max(len(row[i]) for row in cells)) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:
         out = []
@@ -51,6 +53,21 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     click.echo("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         click.echo(line(row))
+
+
+def emit_csv(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Print ``rows`` as RFC 4180 CSV (CRLF line ends, fields quoted when needed) with a
+    header row: exact values, no escaping for display and no truncation (None is empty)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(headers)
+    for n, row in enumerate(rows, 1):
+        writer.writerow(["" if c is None else c for c in row])
+        if n % 1000 == 0:
+            click.echo(buf.getvalue(), nl=False)
+            buf.seek(0)
+            buf.truncate()
+    click.echo(buf.getvalue(), nl=False)
 
 
 def short(hash_hex: str | None) -> str:

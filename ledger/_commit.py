@@ -47,7 +47,36 @@ class Write:
     result: Any = None
     error: BaseException | None = None
     lead: bool = False  # set when this caller is handed the lead
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: _Wake = field(default_factory=lambda: _Wake())
+
+
+class _Wake:
+    """A one-shot wake-up for one waiting caller: a plain lock, held until ``set``.
+
+    Lighter than ``threading.Event`` (no condition variable): the leader wakes each
+    caller of a group, so this is on every write's path. ``set`` is idempotent."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            try:
+                self._lock.release()
+            except RuntimeError:  # a racing set() released it first
+                pass
+
+    def wait(self, timeout: float) -> bool:
+        """True once ``set`` was called (at once if it was), False after ``timeout``."""
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()  # stays set for any later wait
+            return True
+        return False
 
 
 class Status:

@@ -9,6 +9,8 @@ lives, so its cache stays exact.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lmdb
 
 from verifier import (
@@ -24,6 +26,19 @@ from verifier import (
 
 from ._codec import decode_keyring, decode_state, encode_state
 from ._store import MAX_KEY, Store, from_u64, u64
+
+
+_last_keyring: tuple[bytes, tuple[KeyRecord, ...]] = (b"", ())
+
+
+def _keyring(raw: bytes) -> tuple[KeyRecord, ...]:
+    """The keyring row decoded, reusing the last decoding while the row is unchanged
+    (every group commit reads it). The records are shared: never change one in place."""
+    global _last_keyring
+    last = _last_keyring
+    if last[0] != raw:
+        last = _last_keyring = (bytes(raw), tuple(decode_keyring(raw)))
+    return last[1]
 
 
 class StoreState:
@@ -48,7 +63,7 @@ class StoreState:
                 log_key=VerifierKey.parse(need(txn, "meta", b"log_vkey").decode()),
                 log_id=need(txn, "meta", b"log_id").decode(),
                 claim_skew=from_u64(claim[:8]), claim_window=from_u64(claim[8:]))
-            self.key_history = decode_keyring(need(txn, "meta", b"keyring"))
+            self.key_history = list(_keyring(need(txn, "meta", b"keyring")))
         self._active = {r.name: r for r in self.key_history if r.revoked_index is None}
 
     # -- reads ----------------------------------------------------------------------
@@ -120,9 +135,10 @@ class StoreState:
 
     def revoke_key(self, actor: str, *, index: int, at: int, by: str,
                    reason: str | None) -> KeyRecord:
-        record = self._active.pop(actor)
-        record.revoked_index, record.revoked_at = index, at
-        record.revoked_by, record.reason = by, reason
+        old = self._active.pop(actor)
+        # a new record: the old one may be shared with other transactions (``_keyring``)
+        record = replace(old, revoked_index=index, revoked_at=at, revoked_by=by, reason=reason)
+        self.key_history = [record if r is old else r for r in self.key_history]
         self.keyring_changed = True
         return record
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import msgspec
 
 from verifier import (
     EMPTY_ROOT,
+    KeyRecord,
     Checkpoint,
     Cosignature,
     VerificationError,
@@ -41,7 +43,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import active_keys
+from ._codec import active_keys, decode_keyring
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -517,6 +519,20 @@ class Ledger(Verbs):
             self._keyring = raw, keys
         return keys.get(actor)
 
+    def keyring(self) -> list[KeyRecord]:
+        """Every grant of an actor key, oldest first, each with its revocation if any
+        (who, when, at which entry, why), from the latest committed state. StoreError if
+        the stored keyring does not decode (``audit()`` names it)."""
+        with self._reader() as txn:
+            raw = self._store.get(txn, "meta", b"keyring")
+        if raw is None:
+            return []
+        try:
+            return decode_keyring(raw)
+        except (msgspec.MsgspecError, VerifierError, ValueError, TypeError, KeyError) as exc:
+            raise StoreError(f"store is damaged: its keyring row does not decode ({exc}); "
+                             "run audit()") from None
+
     @property
     def size(self) -> int:
         """The number of entries in the log."""
@@ -535,6 +551,18 @@ class Ledger(Verbs):
         """The exact bytes of an entry, by index or snapshot hash."""
         with self._reader() as txn:
             return q.entry(self._store, txn, q.entry_index(self._store, txn, ref))
+
+    def statement_entry(self, statement_id: str) -> int | None:
+        """The index of the entry holding the statement of id ``statement_id``, or None
+        (inside a batch, its own writes count)."""
+        if not isinstance(statement_id, str):
+            raise TypeError(f"a statement id is a str, not {type(statement_id).__name__}")
+        key = statement_id.encode("utf-8", "replace")
+        if not 0 < len(key) <= 128:  # ids are 16-128 ASCII characters
+            return None
+        with self._reader() as txn:
+            raw = self._store.get(txn, "stmt_ids", key)
+        return None if raw is None else from_u64(raw)
 
     def history(self, name: str) -> list[Snapshot]:
         """Every entry of a model's chain, oldest first ([] for an unknown model)."""

@@ -79,6 +79,7 @@ from .proofs import (
     verify_inclusion,
 )
 from .encoding import check_key_name
+from .names import EVENT_TYPE_RE, name_problem
 from .replay import (
     RETIRE_EVENT,
     UPDATE_EVENT,
@@ -122,4 +123,6 @@ __all__ = [
     "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
     "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
     "split_cosignature", "NoteSignature",
+    # the name profile and event types, for an importer that maps names onto them
+    "EVENT_TYPE_RE", "name_problem",
 ]
