@@ -556,3 +556,24 @@ def test_cli_server_url_reader_writer_and_unreachable(log: Log, tmp_path: Path) 
         url = server.url
     refused(cli("monitor", url, "--key", log.vkey, "--timeout", "1"), 4, "cannot reach",
             hint="check SOURCE's URL")
+
+
+def test_cli_witnesses_through_a_server(log: Log, tmp_path: Path) -> None:
+    grow(log.ledger, 40)
+    note = log.ledger.checkpoint()
+    wkey = Ed25519PrivateKey.generate()
+    witness = WitnessKey.from_public("witness.example/w1", wkey.public_key().public_bytes_raw())
+    cp = v.Checkpoint.parse_note(note, [log.key])
+    assert cp.time is not None
+    at = cp.time // 10**9 + 5
+    text = v.parse_note(note).text
+    log.ledger.add_cosignatures(
+        note + cosignature_line(witness, at, wkey.sign(cosignature_message(text, at))),
+        [witness])
+    grow(log.ledger, 50)
+    state = tmp_path / "state.json"
+    with RealServer(log.ledger) as server:
+        run = ok(cli("monitor", server.url, "--key", log.vkey, "--witness", witness.vkey(),
+                     "--state", state))
+        assert "size 40: log signature; 1 of 1 witnesses cosigned (threshold 1)" in run.out
+        assert "first checkpoint kept" in run.out

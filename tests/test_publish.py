@@ -394,3 +394,25 @@ def test_cli_publish(tmp_path: Path) -> None:
     (out / "tile/0/000.p/1").write_bytes(b"\x01" * 32)
     refused(cli("publish", out, "--store", store.dir, "--recheck"), 1, "other bytes",
             hint="move the directory aside")
+
+
+def test_publish_and_the_server_show_the_same_cosigned_checkpoint(led: Ledger,
+                                                                   tmp_path: Path) -> None:
+    grow(led, 300)
+    note = led.checkpoint()
+    key = Ed25519PrivateKey.generate()
+    witness = WitnessKey.from_public("witness.example/w1", key.public_key().public_bytes_raw())
+    cp = v.Checkpoint.parse_note(note, [v.VerifierKey.parse(led.log_vkey)])
+    assert cp.time is not None
+    at = cp.time // 10**9 + 5
+    led.add_cosignatures(note + cosignature_line(
+        witness, at, key.sign(cosignature_message(v.parse_note(note).text, at))), [witness])
+    grow(led, 400)
+    out = tmp_path / "pub"
+    assert publish(led, out).size == 300
+    client = TestClient(build_app(led), base_url="http://log.example")
+    published = files(out)
+    assert client.get("/checkpoint").content == published["checkpoint"] == led.cosigned()
+    for rel in published:
+        if rel.startswith("tile/"):
+            assert client.get("/" + rel).content == published[rel], rel
