@@ -39,6 +39,7 @@ from ledger.monitor import (
     UrlSource,
     run_once,
 )
+from ledger.monitor._run import describe
 from ledger.monitor._sources import _entries_page
 from tests.cli_support import cli, ok, refused
 from tests.client_support import RealServer
@@ -124,6 +125,43 @@ def test_a_rollback_is_caught_and_the_state_is_untouched(log: Log, tmp_path: Pat
     with pytest.raises(RollbackDetectedError, match="smaller than the kept size 20"):
         run_once(DirSource(old), log.key, state)
     assert (tmp_path / "state.json").read_bytes() == before
+
+
+def test_an_older_checkpoint_of_the_same_tree_is_behind_not_a_rollback(log: Log,
+                                                                      tmp_path: Path) -> None:
+    """A log server shows its latest *cosigned* checkpoint, which may lag one the monitor
+    kept: smaller, but a prefix of the kept tree by the tiles, it passes and keeps the state."""
+    grow(log.ledger, 10)
+    older = log.publish("older")
+    grow(log.ledger, 20)
+    new = log.publish("new", with_entries=True)
+    state = FileState(tmp_path / "state.json", log.key)
+    run_once(DirSource(new), log.key, state)
+    before = (tmp_path / "state.json").read_bytes()
+    shutil.copy(older / "checkpoint", new / "checkpoint")
+    checked = run_once(DirSource(new), log.key, state)
+    assert (checked.size, checked.previous, checked.behind, checked.entries) == (10, 20, True, 0)
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert "behind the kept size 20" in describe(checked, "x", witnesses=0, threshold=0,
+                                                 kept=True)
+
+
+def test_an_older_checkpoint_of_another_tree_is_a_fork(log: Log, tmp_path: Path) -> None:
+    grow(log.ledger, 5)
+    other = forked_copy(log, tmp_path, "forked-store")
+    grow(log.ledger, 20, "honest")
+    grow(other, 10, "forked")
+    forked = publish(other, tmp_path / "forked-pub")
+    other.close()
+    new = log.publish("new")
+    state = FileState(tmp_path / "state.json", log.key)
+    run_once(DirSource(new), log.key, state)
+    before = (tmp_path / "state.json").read_bytes()
+    shutil.copy(tmp_path / "forked-pub" / "checkpoint", new / "checkpoint")
+    with pytest.raises(ForkDetectedError, match="not a prefix of the kept tree"):
+        run_once(DirSource(new), log.key, state)
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert forked is not None
 
 
 def test_a_fork_at_the_same_size_and_a_larger_fork_are_caught(log: Log, tmp_path: Path

@@ -4,15 +4,19 @@
 checkpoint kept by the last run (or none). A run calls, in order:
 
 1. ``check_checkpoint(note)``: the log's signature, the witnesses' cosignatures, the origin,
-   rollback (a smaller size than kept) and fork at the same size (another root);
+   and fork at the same size (another root). A smaller size than kept is *behind*: a log
+   server shows its latest cosigned checkpoint, which may lag one it showed before;
 2. ``tiles_needed(entries)`` then ``check_tiles(tiles)``: the tiles give the checkpoint's
    root, each full tile hashes to its parent's entry, and the same tiles give the kept
-   root at the kept size (else fork): consistency computed from the tiles, no proof taken;
+   root at the kept size (else fork): consistency computed from the tiles, no proof taken.
+   Behind, the tiles must still give the kept tree (the source cannot: rollback) and the
+   smaller checkpoint's root as its prefix (else fork); entries are not read again;
 3. optionally ``check_entries(entries)``: every entry 0..size-1 hashes to its leaf in the
    (checked) tiles and is replayed from the start with the verifier's rules
    (verifier/replay.py: the rules need the whole state, so the whole log is replayed),
    entries after the kept checkpoint recorded after its time, all before the new one's;
-4. ``updated()``: the checkpoint to keep, only once every step asked for has passed.
+4. ``updated()``: the checkpoint to keep (behind: the kept one), only once every step
+   asked for has passed.
 
 A failed step raises one of ledger/monitor/_errors.py's classes (or MalformedInputError)
 and the object is then spent.
@@ -119,6 +123,7 @@ class Checked:
     witnesses: int = 0
     tiles: int = 0
     entries: int = 0
+    behind: bool = False  # a smaller size than kept, shown to be its prefix
 
 
 class TrustedLog:
@@ -137,6 +142,7 @@ class TrustedLog:
         self.checked = Checked(previous=None if kept is None else kept.size)
         self._cp: Checkpoint | None = None
         self._tree: _TileTree | None = None
+        self._behind = False
         self._entries_ok = False
         self._with_entries = False
 
@@ -170,9 +176,7 @@ class TrustedLog:
             if cp.origin != kept.origin:
                 raise CheckpointSignatureError(f"the checkpoint is of log {cp.origin!r}, not "
                                                f"of the kept {kept.origin!r}")
-            if cp.size < kept.size:
-                raise RollbackDetectedError(f"rollback: the log shows size {cp.size}, smaller "
-                                            f"than the kept size {kept.size}")
+            self._behind = self.checked.behind = cp.size < kept.size
             if cp.size == kept.size and cp.root != kept.root:
                 raise ForkDetectedError(f"fork: size {cp.size} with root {cp.root.hex()}, "
                                         f"but the kept root is {kept.root.hex()}")
@@ -186,9 +190,27 @@ class TrustedLog:
         """The tiles ``check_tiles`` reads: those giving the new and the kept root, with
         the chain above each full one; with ``entries``, every level-0 tile too."""
         cp = self._need_cp()
-        dry = _TileTree(cp.size, None)
+        dry = _TileTree(self._tree_size(cp), None)
         self._walk(dry, cp, entries)
         return list(dict.fromkeys(dry.used))
+
+    @property
+    def behind(self) -> bool:
+        """Whether the checkpoint is smaller than the kept one (step 1 told)."""
+        return self._behind
+
+    def missing(self, exc: MissingTileError) -> MissingTileError | RollbackDetectedError:
+        """What a missing tile means: behind, that the source cannot show the kept tree
+        (a rollback); else itself."""
+        if not self._behind or self.kept is None or self._cp is None:
+            return exc
+        return RollbackDetectedError(
+            f"rollback: the log shows size {self._cp.size}, smaller than the kept size "
+            f"{self.kept.size}, and cannot show the kept tree ({exc})")
+
+    def _tree_size(self, cp: Checkpoint) -> int:
+        """The size whose tiles are read: the kept size when behind."""
+        return self.kept.size if self._behind and self.kept is not None else cp.size
 
     def check_tiles(self, tiles: Mapping[TileId, bytes], entries: bool = False) -> None:
         """Check ``tiles`` (as ``tiles_needed(entries)`` listed) against the checkpoint and
@@ -196,19 +218,25 @@ class TrustedLog:
         cp = self._need_cp()
         if self._tree is not None:
             raise ValueError("check_tiles runs once")
-        t = _TileTree(cp.size, tiles)
-        self._walk(t, cp, entries)
-        self._tree, self._with_entries = t, entries
+        t = _TileTree(self._tree_size(cp), tiles)
+        try:
+            self._walk(t, cp, entries)
+        except MissingTileError as exc:
+            raise self.missing(exc) from None
+        self._tree, self._with_entries = t, entries and not self._behind
         self.checked.tiles = len(set(t.used))
 
     def _walk(self, t: _TileTree, cp: Checkpoint, entries: bool) -> None:
+        kept = self.kept
+        if self._behind and kept is not None:
+            self._walk_behind(t, cp, kept)
+            return
         if cp.size == 0:
             return
         got = t.root(cp.size)  # reads every partial tile: they are checked by this root
         if t.tiles is not None and got != cp.root:
             raise TileMismatchError(f"the tiles give root {got.hex()}, but the checkpoint "
                                     f"says {cp.root.hex()}")
-        kept = self.kept
         if kept is not None and 0 < kept.size < cp.size:
             old = t.root(kept.size)
             if t.tiles is not None and old != kept.root:
@@ -218,6 +246,22 @@ class TrustedLog:
         if entries:
             for index in range(0, cp.size, _tiles.WIDTH):
                 t.tile(0, index // _tiles.WIDTH)
+
+    def _walk_behind(self, t: _TileTree, cp: Checkpoint, kept: Kept) -> None:
+        """Behind: the tiles give the kept root at the kept size, and the checkpoint's
+        root at its smaller size (so it is a prefix of the kept tree)."""
+        got = t.root(kept.size)
+        if t.tiles is not None and got != kept.root:
+            raise ForkDetectedError(
+                f"fork: the log shows size {cp.size}, and its tiles give root {got.hex()} "
+                f"for the kept size {kept.size}, whose kept root is {kept.root.hex()}")
+        if cp.size == 0:
+            return
+        old = t.root(cp.size)
+        if t.tiles is not None and old != cp.root:
+            raise ForkDetectedError(
+                f"fork: the checkpoint of size {cp.size} (root {cp.root.hex()}) is not a "
+                f"prefix of the kept tree of size {kept.size}: its tiles give {old.hex()}")
 
     # -- step 3 ------------------------------------------------------------------------
 
@@ -273,6 +317,8 @@ class TrustedLog:
             raise ValueError("check_tiles comes before updated")
         if self._with_entries and not self._entries_ok:
             raise ValueError("check_entries comes before updated")
+        if self._behind and self.kept is not None:
+            return self.kept
         return Kept.of(cp)
 
     def _need_cp(self) -> Checkpoint:

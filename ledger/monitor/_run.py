@@ -9,6 +9,7 @@ from verifier import VerifierKey, WitnessKey
 
 from ..client._state import Kept, MemoryState
 from ._core import Checked, TrustedLog
+from ._errors import MissingTileError
 from ._sources import Source
 
 
@@ -27,9 +28,12 @@ def run_once(source: Source, log_key: VerifierKey, state: MemoryState, *,
         trusted = TrustedLog(log_key, kept, witnesses=witnesses, threshold=threshold)
         cp = trusted.check_checkpoint(source.checkpoint())
         needed = trusted.tiles_needed(with_entries)
-        tiles = {t: source.tile(*t) for t in needed}
+        try:
+            tiles = {t: source.tile(*t) for t in needed}
+        except MissingTileError as exc:
+            raise trusted.missing(exc) from None
         trusted.check_tiles(tiles, with_entries)
-        if with_entries:
+        if with_entries and not trusted.behind:
             trusted.check_entries(source.entries(cp.size))
         new = trusted.updated()
         result.append(trusted.checked)
@@ -50,11 +54,16 @@ def describe(checked: Checked, where: str, *, witnesses: int, threshold: int,
         parts.append(f"{checked.tiles} tiles give the root")
     if checked.previous is None:
         parts.append("first checkpoint kept" if kept else "no state kept")
+    elif checked.behind:
+        parts.append(f"behind the kept size {checked.previous}: the tiles give the kept tree "
+                     f"and this one as its prefix; kept unchanged")
     elif checked.previous == checked.size:
         parts.append(f"same tree as kept (size {checked.previous})")
     else:
         parts.append(f"consistent with kept size {checked.previous}")
-    if checked.entries:
+    if checked.behind:
+        pass
+    elif checked.entries:
         parts.append(f"{checked.entries} entries hash to their leaves and replay under the "
                      "log's rules")
     else:
