@@ -654,12 +654,14 @@ def scale_store(models: int, events: int, cache: str) -> dict[str, Any]:
 
 
 _VERIFY_WRAPPER = """
-import json, sys
+import json, resource, sys
 from verifier.cli import main
 code = main(sys.argv[1:])
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
            if line.startswith("VmHWM:"))
-print(json.dumps({"exit": code, "vm_hwm_kib": hwm}), file=sys.stderr)
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"exit": code, "vm_hwm_kib": hwm, "cpu_s": ru.ru_utime + ru.ru_stime}),
+      file=sys.stderr)
 """
 
 
@@ -680,7 +682,13 @@ def _verify_cli(path: Path, vkey: str, jobs: int) -> dict[str, Any]:
     return {"jobs": jobs, "wall_s": round(wall, 2), "entries": out["at"]["size"],
             "signatures_checked": sig["checked"], "signature_processes": sig["jobs"],
             "signature_cpu_s": sig["cpu_s"], "signatures_per_s_per_core": sig["per_core_per_s"],
-            "peak_rss_mib": round(tail["vm_hwm_kib"] / 1024, 1)}
+            "peak_rss_mib": round(tail["vm_hwm_kib"] / 1024, 1),
+            "main_process_cpu_s": round(tail["cpu_s"], 2),
+            # what the wall time would be with the CPUs to ourselves: the main process's
+            # own work, or all the CPU work shared by the cores, whichever is longer
+            "idle_machine_estimate_s": round(max(
+                tail["cpu_s"], (tail["cpu_s"] + (sig["cpu_s"] if sig["jobs"] > 1 else 0))
+                / min(jobs, os.cpu_count() or 1)), 1)}
 
 
 def bench_scale(models: int, events: int, cache: str, jobs: int, work: Path
