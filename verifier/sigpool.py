@@ -34,6 +34,7 @@ from types import TracebackType
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .entry import parse_statement
 from .errors import IncompleteError, MalformedInputError, SignatureError
 from .keys import VerifierKey
 
@@ -115,8 +116,6 @@ def _check_chunk(items: list[Triple]) -> tuple[int, float]:
 
 def _failure(msg: bytes) -> SignatureError:
     """The SignatureError replay raises inline for the statement ``msg``."""
-    from .entry import parse_statement  # replay parsed it already; this cannot fail
-
     try:
         st = parse_statement(msg)
     except MalformedInputError:  # pragma: no cover - replay parsed these exact bytes
@@ -258,11 +257,9 @@ class DeferredSignatures:
         if pool is None:
             return
         if abort:
-            procs = list(getattr(pool, "_processes", None) or {})
-            processes = getattr(pool, "_processes", None) or {}
-            for pid in procs:
-                proc = processes.get(pid)
-                if proc is not None and proc.is_alive():
+            # the executor's own map of its workers (no public way to stop them at once)
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
                     proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
         else:
