@@ -261,9 +261,10 @@ class DeferredSignatures:
             for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 if proc.is_alive():
                     proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-        else:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # Waiting is bounded: the workers are gone or finish the one task they hold. It also
+        # lets the executor's thread close its pipes, so nothing is left for the
+        # interpreter's exit to write to (which would print an error after Ctrl-C).
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> DeferredSignatures:
         return self
