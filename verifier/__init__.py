@@ -30,6 +30,7 @@ from .entry import (
     ParsedEntry,
     Register,
     Revoke,
+    SetPolicy,
     Statement,
     TagMove,
     build_entry,
@@ -52,6 +53,7 @@ from .errors import (
     ConsistencyError,
     MalformedInputError,
     RootMismatchError,
+    PolicyError,
     RuleError,
     SignatureError,
     TimeBoundError,
@@ -92,7 +94,16 @@ from .replay import (
     may_read,
     replay,
 )
-from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
+from .policy import EventRule, Policy, make_policy, policy_from_doc
+from .scope import OPS, Scope, describe_scope, glob_match, make_scope, preset
+from .state import (
+    LogParams,
+    MemoryState,
+    PolicyRecord,
+    ReplayState,
+    SignatureCheck,
+    check_signature,
+)
 from .timeutil import from_ns, iso, parse_time, to_ns
 
 __version__ = "0.1.0"
@@ -125,4 +136,7 @@ __all__ = [
     "split_cosignature", "NoteSignature",
     # the name profile and event types, for an importer that maps names onto them
     "EVENT_TYPE_RE", "name_problem",
+    # scoped grants and the controlled vocabulary (specs/entry.md §3.7, §3.8)
+    "describe_scope", "EventRule", "glob_match", "make_policy", "make_scope", "OPS", "Policy",
+    "policy_from_doc", "PolicyError", "PolicyRecord", "preset", "Scope", "SetPolicy",
 ]
