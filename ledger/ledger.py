@@ -18,6 +18,8 @@ import msgspec
 from verifier import (
     EMPTY_ROOT,
     KeyRecord,
+    Policy,
+    PolicyRecord,
     Checkpoint,
     Cosignature,
     VerificationError,
@@ -43,7 +45,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import active_keys, decode_keyring
+from ._codec import active_keys, decode_keyring, decode_policy
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -196,9 +198,11 @@ class Ledger(Verbs):
     def create(cls, path: str | os.PathLike[str], *, origin: str, log_key: LogKey,
                admin: ActorKey, clock: Clock | None = None,
                claim_skew: timedelta = DEFAULT_CLAIM_SKEW,
-               claim_window: timedelta = DEFAULT_CLAIM_WINDOW) -> Ledger:
+               claim_window: timedelta = DEFAULT_CLAIM_WINDOW,
+               policy: Policy | None = None) -> Ledger:
         """Make a new store at ``path`` whose genesis names ``origin``, the log key and
-        the first admin key; returns it open, with ``admin`` as signer.
+        the first admin key (and ``policy``, the first controlled vocabulary, if given);
+        returns it open, with ``admin`` as signer.
 
         ``claim_skew`` (at most 1 hour) and ``claim_window`` (at most 31 days) are fixed
         for the log's life: a statement whose ``claimed_at`` is later than the log's time
@@ -207,10 +211,11 @@ class Ledger(Verbs):
         log_key.named(origin)
         # Sign the genesis before creating anything, so a bad clock or key leaves no store.
         now = clock() if clock is not None else datetime.now(timezone.utc)
+        extra: dict[str, Any] = {} if policy is None else {"policy": policy}
         genesis = build_signed(admin, origin, "genesis", log_id=None, claimed_at=now,
                                log_key=log_key.vkey, admin_key=admin.vkey,
                                claim_skew=_span_ns(claim_skew, "claim_skew"),
-                               claim_window=_span_ns(claim_window, "claim_window"))
+                               claim_window=_span_ns(claim_window, "claim_window"), **extra)
         store = Store.open(path, create=origin)
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
@@ -531,6 +536,20 @@ class Ledger(Verbs):
             return decode_keyring(raw)
         except (msgspec.MsgspecError, VerifierError, ValueError, TypeError, KeyError) as exc:
             raise StoreError(f"store is damaged: its keyring row does not decode ({exc}); "
+                             "run audit()") from None
+
+    def policy(self) -> PolicyRecord | None:
+        """The last policy put in force or lifted (its ``policy`` None), with the entry,
+        time and admin that did it; None if the log never had one. From the latest
+        committed state; StoreError if the stored row does not decode."""
+        with self._reader() as txn:
+            raw = self._store.get(txn, "meta", b"policy")
+        if raw is None:
+            return None
+        try:
+            return decode_policy(raw)
+        except (msgspec.MsgspecError, ValueError, TypeError) as exc:
+            raise StoreError(f"store is damaged: its policy row does not decode ({exc}); "
                              "run audit()") from None
 
     @property
