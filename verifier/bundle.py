@@ -200,9 +200,11 @@ class VerifiedInventory:
                 {"name": r.name, "key": r.vkey, "role": r.role, "granted_at": iso(r.granted_at),
                  "granted_by": r.granted_by,
                  "revoked_at": None if r.revoked_at is None else iso(r.revoked_at),
-                 "revoked_by": r.revoked_by}
+                 "revoked_by": r.revoked_by, "scope": msgspec.to_builtins(r.effective_scope),
+                 "scope_is_preset": r.scope is None}
                 for r in inv.key_history
             ],
+            "policy": None if inv.policy is None else msgspec.to_builtins(inv.policy),
             "models": [m.to_json() for m in sorted(inv.models.values(), key=lambda m: m.name)],
             "checks": list(self.checks),
             "witnesses": None if self.witnessed is None else self.witnessed.to_json(),

@@ -14,7 +14,8 @@ from typing import Any
 
 from .bundle import VerifiedInventory
 from .encoding import b64encode
-from .replay import KeyRecord, ModelState, TimelineItem
+from .replay import Inventory, KeyRecord, ModelState, TimelineItem
+from .scope import describe_scope
 from .report_chart import events_chart
 from .names import visible
 from .timeutil import from_ns, iso
@@ -153,9 +154,22 @@ def _key_row(k: KeyRecord) -> str:
     revoked = "" if k.revoked_at is None else (
         f"{_time(k.revoked_at)}<br>by {_e(k.revoked_by)}"
         + (f"<br><span class=\"muted\">{_e(k.reason)}</span>" if k.reason else ""))
-    return (f"<tr><td>{_e(k.name)}</td><td>{_e(k.role)}</td><td>{state}</td>"
+    scope = ("role preset: " if k.scope is None else "") + describe_scope(k.effective_scope)
+    return (f"<tr><td>{_e(k.name)}</td><td>{_e(k.role)}</td><td>{_e(scope)}</td><td>{state}</td>"
             f"<td><code>{_e(k.vkey)}</code></td><td>{_time(k.granted_at)}<br>by "
             f"{_e(k.granted_by)}</td><td>{revoked}</td></tr>\n")
+
+
+def _policy(inv: Inventory) -> str:
+    """The controlled vocabulary's history: each policy put in force or lifted."""
+    if not inv.policy_history:
+        return '<p class="muted">No policy: any event type was accepted.</p>'
+    rows = (f"<tr><td>{r.index}</td><td>{_time(r.at)}</td><td>{_e(r.by)}</td><td>"
+            + ("lifted: any event type" if r.policy is None else "<br>".join(
+                f"{_e(t)}" + (f" (requires {_e(', '.join(rule.required))})" if rule.required
+                              else "") for t, rule in sorted(r.policy.events.items())))
+            + "</td></tr>\n" for r in inv.policy_history)
+    return _table(("Entry", "Set (UTC)", "By", "Allowed event types"), rows, "policy")
 
 
 def _model_row(m: ModelState) -> str:
@@ -196,7 +210,7 @@ def render_report(result: VerifiedInventory) -> str:
     timelines = inv.timelines or {}
     times = [it.recorded_at for items in timelines.values() for it in items]
     title = f"Verification report \u2014 {cp.origin} as of {iso(result.time)}"
-    key_head = ("Actor", "Role", "State", "Key", "Granted (UTC)", "Revoked (UTC)")
+    key_head = ("Actor", "Role", "Scope", "State", "Key", "Granted (UTC)", "Revoked (UTC)")
     inv_head = ("Model", "Owner", "Tier", "Status", "Last event", "Last event at (UTC)",
                 "Last validation (UTC)", "Tags")
     inventory = (_table(inv_head, map(_model_row, models), "inventory") if models
@@ -231,6 +245,8 @@ def render_report(result: VerifiedInventory) -> str:
 </ol>
 <h3>Keys and who held them</h3>
 {_table(key_head, map(_key_row, inv.key_history), "keys")}
+<h3>Policy: the event types the log accepted</h3>
+{_policy(inv)}
 </section>
 <section id="inventory">
 <h2>Inventory as of {_time(result.time)} UTC</h2>
