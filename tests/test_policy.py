@@ -27,7 +27,7 @@ from tests.ledger_support import Clock, Keys, fingerprint, make_ledger, register
 from tests.logsim import CLAIM_SKEW, CLAIM_WINDOW, Log, Signer
 from verifier.policy import MAX_POLICY_EVENTS
 
-VOCAB = {"events": {"validated": {"required": ["profile", "result", "validator"]},
+VOCAB: dict[str, Any] = {"events": {"validated": {"required": ["profile", "result", "validator"]},
                     "retrained": {"required": []}, "retired": {"required": []},
                     "reactivated": {"required": []}, "updated": {"required": []}}}
 FULL = {"profile": "sr_11_7", "result": "pass", "validator": "mrm-team"}
@@ -226,9 +226,10 @@ def test_make_policy_and_policy_from_doc() -> None:
     assert v.policy_from_doc(VOCAB) == v.make_policy(
         {k: r["required"] for k, r in VOCAB["events"].items()})
     assert v.policy_from_doc({"events": {"x": {}}}).events["x"].required == ()
-    for bad in ({}, {"events": {"x": {"required": "result"}}}, {"events": {"X": {}}},
-                {"events": {"x": {"optional": []}}}, {"events": {}, "more": {}}, [1],
-                {"events": {"x": {"required": ["a\nb"]}}}):
+    bads: list[Any] = [{}, {"events": {"x": {"required": "result"}}}, {"events": {"X": {}}},
+                       {"events": {"x": {"optional": []}}}, {"events": {}, "more": {}}, [1],
+                       {"events": {"x": {"required": ["a\nb"]}}}]
+    for bad in bads:
         with pytest.raises(ValueError):
             v.policy_from_doc(bad)
 
