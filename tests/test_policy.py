@@ -398,3 +398,34 @@ def test_cli_policy_and_scoped_grant(tmp_path: Path) -> None:
     assert next(r for r in rows if r["actor"] == "approver")["scope"] == \
         "ops tag; tags production"
     ok(store.run("audit"))
+
+
+def test_client_sets_policy_and_scoped_grants_through_the_server(tmp_path: Path) -> None:
+    """The client's grant(scope=) and set_policy go through a real server; a refusal comes
+    back as the same class (PolicyError, AuthorizationError)."""
+    from ledger import LogKey
+    from ledger.client import Client
+    from tests.client_support import RealServer
+
+    admin, pipe = ActorKey.generate("risk-admin"), ActorKey.generate("ml-pipeline")
+    origin = "example.com/models"
+    led = Ledger.create(tmp_path / "store", origin=origin, log_key=LogKey.generate(origin),
+                        admin=admin)
+    try:
+        with RealServer(led) as server, \
+                Client(server.url, log_key=led.log_vkey, actor=admin,
+                       state_file=tmp_path / "a.json") as c:
+            c.register(name="m", owner="o", model_type="ml_model", tier="high", purpose="p")
+            c.set_policy(v.make_policy({"validated": ["result"]}))
+            c.grant(pipe.vkey, scope=v.make_scope(ops=["event"], event_types=["validated"]))
+            with pytest.raises(v.PolicyError):
+                c.record("m", "validated")
+            with Client(server.url, log_key=led.log_vkey, actor=pipe,
+                        state_file=tmp_path / "p.json") as as_pipe:
+                with pytest.raises(v.AuthorizationError, match="allows ops event"):
+                    as_pipe.tag("m", "production", snapshot=led.history("m")[0].snapshot_hash)
+                as_pipe.record("m", "validated", {"result": "pass"})
+        assert led.keyring()[-1].scope == v.make_scope(ops=["event"], event_types=["validated"])
+        assert led.audit() == led.size
+    finally:
+        led.close()
