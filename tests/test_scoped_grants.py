@@ -494,3 +494,18 @@ def test_report_shows_scopes() -> None:
     keys_json = result.to_json()["keys"]
     approver = next(k for k in keys_json if k["name"] == "approver")
     assert list(approver["scope"]["tags"]) == ["production"] and not approver["scope_is_preset"]
+
+
+def test_a_bundle_with_an_out_of_scope_entry_fails_verification() -> None:
+    """The examiner's path: verify_bundle over a hand-built log in which the approver moved
+    a tag its scope did not allow is refused (AuthorizationError); the same log cut just
+    before that entry verifies."""
+    s = Scene(_scope(ops=["tag"], tags=["production"]))
+    good = len(s.log.entries)
+    s.log.submit(s.actor, "tag", model="fraud_a", tag="staging", target=s.snap("fraud_a"))
+    t_all = s.log.time_after(len(s.log.entries))
+    with pytest.raises(v.AuthorizationError, match="allows tags production"):
+        v.verify_bundle(s.log.bundle(t_all), [s.log.log_key.key])
+    t_before = s.log.time_after(good)
+    result = v.verify_bundle(s.log.bundle(t_before), [s.log.log_key.key])
+    assert result.size == good
