@@ -186,7 +186,7 @@ def test_keyring_op_and_role_bounds() -> None:
     assert got is None
     s2 = Scene(_scope(ops=["tag"]), role="admin")
     got = s2.outcome(None, "grant", key=friend.vkey, role="writer")
-    assert type(got) is v.AuthorizationError and "allows ops tag, not keyring" in str(got)
+    assert type(got) is v.AuthorizationError and "allows ops tag, not 'keyring'" in str(got)
     got = s2.outcome(None, "revoke", name="ml-pipeline", reason=None)
     assert type(got) is v.AuthorizationError
 

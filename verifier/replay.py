@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, NoReturn
 
 from .encoding import MAX_UINT64
 from .entry import (
@@ -245,34 +245,34 @@ class Replayer:
         its role's preset) → else AuthorizationError naming the dimension that refused."""
         scope = record.effective_scope
         op = _scope_op(st)
-        where = (f"actor {st.actor!r} may not sign this {op_name(st)}: the scope of its key "
-                 f"(granted at entry {record.granted_index})")
         if op not in scope.ops:
-            raise AuthorizationError(f"{where} allows ops {', '.join(scope.ops) or 'none'}, "
-                                     f"not {op}")
+            self._refuse(record, st, "ops", scope.ops, op)
         if op == "keyring":
             return
         if isinstance(st, Event) and scope.event_types is not None \
                 and st.event_type not in scope.event_types:
-            raise AuthorizationError(f"{where} allows event types "
-                                     f"{', '.join(scope.event_types) or 'none'}, not "
-                                     f"{st.event_type!r}")
+            self._refuse(record, st, "event types", scope.event_types, st.event_type)
         if isinstance(st, TagMove) and scope.tags is not None and st.tag not in scope.tags:
-            raise AuthorizationError(f"{where} allows tags {', '.join(scope.tags) or 'none'}, "
-                                     f"not {st.tag!r}")
+            self._refuse(record, st, "tags", scope.tags, st.tag)
+        if scope.models is None and scope.tiers is None:
+            return  # the presets: nothing more to read
         names = _scope_models(st)
         if scope.models is not None:
             for name in names:
                 if not any(glob_match(pattern, name) for pattern in scope.models):
-                    raise AuthorizationError(f"{where} allows models matching "
-                                             f"{', '.join(scope.models) or 'none'}, not "
-                                             f"{name!r}")
+                    self._refuse(record, st, "models matching", scope.models, name)
         if scope.tiers is not None:
             for tier in self._scope_tiers(st, names, chain):
                 if tier not in scope.tiers:
-                    raise AuthorizationError(f"{where} allows tiers "
-                                             f"{', '.join(scope.tiers) or 'none'}, not "
-                                             f"{tier!r}")
+                    self._refuse(record, st, "tiers", scope.tiers, tier)
+
+    @staticmethod
+    def _refuse(record: KeyRecord, st: Statement, what: str, allowed: tuple[str, ...],
+                value: str) -> NoReturn:
+        raise AuthorizationError(
+            f"actor {st.actor!r} may not sign this {op_name(st)}: the scope of its key "
+            f"(granted at entry {record.granted_index}) allows {what} "
+            f"{', '.join(allowed) or 'none'}, not {value!r}")
 
     def _scope_tiers(self, st: Statement, names: tuple[str, ...],
                      chain: ModelState | None) -> list[str]:

@@ -23,7 +23,7 @@ __all__ = [
 
 # The operations a grant can allow: the kinds of statement, by family.
 Op = Literal["event", "keyring", "membership", "register", "tag"]
-OPS: tuple[str, ...] = get_args(Op)
+OPS: tuple[Op, ...] = get_args(Op)
 MAX_SCOPE_ITEMS = 64  # entries in each list of a scope
 
 _Item = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+\Z")]
@@ -41,21 +41,26 @@ class Scope(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     tiers: _Items | None
 
 
-_PRESET_OPS: dict[str, tuple[str, ...]] = {
+_PRESET_OPS: dict[str, tuple[Op, ...]] = {
     "admin": OPS,
     "writer": ("event", "membership", "register", "tag"),
     "reader": (),
 }
 
 
+_PRESETS: dict[str, Scope] = {
+    role: Scope(ops=ops, event_types=None, tags=None, models=None, tiers=None)
+    for role, ops in _PRESET_OPS.items()
+}
+
+
 def preset(role: str) -> Scope:
-    """The scope a grant of ``role`` holds when it names none. ValueError for an unknown
-    role."""
+    """The scope a grant of ``role`` holds when it names none (one shared, frozen value).
+    ValueError for an unknown role."""
     try:
-        ops = _PRESET_OPS[role]
+        return _PRESETS[role]
     except KeyError:
         raise ValueError(f"unknown role {role!r}") from None
-    return Scope(ops=ops, event_types=None, tags=None, models=None, tiers=None)  # type: ignore[arg-type]
 
 
 def scope_problem(scope: Scope, role: str) -> str | None:
