@@ -429,3 +429,23 @@ def test_client_sets_policy_and_scoped_grants_through_the_server(tmp_path: Path)
         assert led.audit() == led.size
     finally:
         led.close()
+
+
+def test_cli_init_with_a_policy(tmp_path: Path) -> None:
+    """`modelseal init --policy FILE`: the genesis declares the first policy; a bad file
+    leaves no store behind."""
+    doc = tmp_path / "policy.json"
+    doc.write_text(json.dumps(VOCAB), encoding="utf-8")
+    run = ok(cli("init", tmp_path / "s", "--origin", "example.com/models", "--policy", doc,
+                 "--json"))
+    env = {"MODELSEAL_STORE": run.json()["store"],
+           "MODELSEAL_LOG_KEY": run.json()["log_key_file"],
+           "MODELSEAL_KEY": run.json()["admin_key_file"]}
+    shown = ok(cli("policy", "show", "--json", env=env)).json()
+    assert shown["entry"] == 0 and shown["by"] == "risk-admin"
+    assert sorted(shown["policy"]["events"]) == sorted(VOCAB["events"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[events\n", encoding="utf-8")
+    refused(cli("init", tmp_path / "t", "--origin", "example.com/models", "--policy", bad),
+            2, "does not parse")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "t-keys").exists()
