@@ -115,9 +115,11 @@ def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | 
 
 
 def _register_commands() -> None:
-    from . import cmd_import, cmd_keys, cmd_proofs, cmd_read, cmd_serve, cmd_write, demo
+    from . import (cmd_findings, cmd_import, cmd_keys, cmd_proofs, cmd_read, cmd_serve,
+                   cmd_write, demo)
 
-    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, cmd_serve, cmd_import, demo):
+    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, cmd_findings, cmd_serve,
+                   cmd_import, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 
