@@ -146,15 +146,16 @@ def _required_before(p: Profile, r: Rule, m: ModelState, items: Sequence[Timelin
     missing = tuple(slot for slot, types in r.evidence if not seen.intersection(types))
     if not missing:
         return []
-    wanted = "; ".join(f"{slot} ({' or '.join(dict(r.evidence)[slot])})" for slot in missing)
+    wanted = "no evidence of " + ", ".join(
+        f"{slot} ({' or '.join(dict(r.evidence)[slot])})" for slot in missing)
     if trigger is not None:
         assert r.before is not None
         first = items[trigger]
-        message = (f"no {wanted} before its first {_what(first)} (entry {first.index}, "
+        message = (f"{wanted} before its first {_what(first)} (entry {first.index}, "
                    f"{iso(first.recorded_at)})")
         entries = (_ref(first),)
     else:
-        message = f"no {wanted} recorded by {iso(as_of)}"
+        message = f"{wanted} recorded by {iso(as_of)}"
         entries = (_ref(items[0]),) if items else ()
     return [_finding(p, r, m, message, entries, missing)]
 

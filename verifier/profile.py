@@ -193,8 +193,8 @@ def _names(value: object, path: str, src: str, event_types: bool,
 def _trigger(t: _Table | None) -> Trigger | None:
     if t is None:
         return None
-    tags = t.names("tags", event_types=False, required=False)
-    events = t.names("events", event_types=True, required=False)
+    tags = t.names("tags", event_types=False, required=False, empty_ok=True)
+    events = t.names("events", event_types=True, required=False, empty_ok=True)
     t.done()
     if not tags and not events:
         raise ProfileError(f"{t.src}: {t.path} must name tags, events or both")
@@ -209,9 +209,8 @@ def _rule(value: object, path: str, src: str) -> Rule:
     at = t.table("applies_to", required=False)
     applies = AppliesTo()
     if at is not None:
-        applies = AppliesTo(at.names("tiers", event_types=False, required=False),
-                            at.names("exclude_model_types", event_types=False, required=False),
-                            at.names("exclude_statuses", event_types=False, required=False))
+        applies = AppliesTo(*(at.names(key, event_types=False, required=False, empty_ok=True)
+                              for key in ("tiers", "exclude_model_types", "exclude_statuses")))
         at.done()
     rule = Rule(rid, kind, title, severity, reference, applies)
     if kind == "required_before":
