@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import verifier as v
 from tests.cli_support import ORIGIN, cli, ok
 from tests.logsim import DAY, T0, Log, Signer
+from tests.test_report import assert_self_contained
 from verifier import cli as vcli
 from verifier.canonical import canonical_json
 from verifier.findings import Finding, add_months, evaluate, evaluate_model
@@ -550,8 +551,10 @@ def test_report_findings_section(capsys: pytest.CaptureFixture[str], tmp_path: P
     report = tmp_path / "r.html"
     code, _, _ = _verify(capsys, path, "--key", key, "--profile", "sr_11_7", "--report", report)
     assert code == 0
+    html = report.read_text(encoding="utf-8")
+    assert_self_contained(html)  # the links stay within the report
     parsed = _Links()
-    parsed.feed(report.read_text(encoding="utf-8"))
+    parsed.feed(html)
     assert parsed.sections == ["verified", "inventory", "findings", "activity", "timelines"]
     assert parsed.finding_rows == 2
     assert parsed.hrefs and all(h.startswith("#model-") and h[1:] in parsed.ids

@@ -220,8 +220,8 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
     if members:
         facts.append(("Members", members))
     plural = "entry" if len(items) == 1 else "entries"
-    return (f'<details id="{_anchor(m.name)}" data-model="{_e(m.name)}"><summary>'
-            f"<bdi>{_e(m.name)}</bdi> "
+    return (f'<details data-model="{_e(m.name)}"><summary>'
+            f'<bdi id="{_anchor(m.name)}">{_e(m.name)}</bdi> '
             f'<span class="muted">\u2014 {len(items)} {plural}, {_e(m.status)}, last '
             f"{_e(m.last_event_type)}</span></summary>\n"
             f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>\n'
