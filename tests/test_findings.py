@@ -294,6 +294,10 @@ def test_bad_documents() -> None:
     _bad(GOOD.replace(b"version = 1", b"version = 2"), "version")
     _bad(GOOD.replace(b'format = "modelseal-findings-profile"\n', b""), "format")
     _bad(GOOD.replace(b'id = "mine"', b'id = "Mine"'), "id")
+    _bad(GOOD.replace(b'title = "Our policy"', b'title = "Our\\npolicy"'), "title",
+         "control characters")
+    assert parse_profile(GOOD, "p").description == ""
+    assert parse_profile(b'description = "a\\n\\tb"\n' + GOOD, "p").description == "a\n\tb"
     _bad(GOOD + b"x = [\n", "not valid TOML", "end of document")
     _bad(GOOD.replace(b"version = 1", b"version = = 1"), "not valid TOML", "line 2")
     _bad(b"\xff\xfe", "not UTF-8")

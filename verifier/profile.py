@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -132,14 +131,17 @@ class _Table:
             return None
         return self.value[name]
 
-    def text(self, name: str, required: bool = True, limit: int = 200) -> str:
+    def text(self, name: str, required: bool = True, limit: int = 200,
+             multiline: bool = False) -> str:
         value = self.get(name, required)
         if value is None:
             return ""
         if not isinstance(value, str) or not value.strip() or len(value) > limit:
             raise self.fail(name, f"must be non-empty text of at most {limit} characters")
-        if any(ord(c) < 0x20 and c not in "\n\t" or ord(c) == 0x7F for c in value):
-            raise self.fail(name, "must not hold control characters")
+        allowed = "\n\t" if multiline else ""
+        if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
+            raise self.fail(name, "must not hold control characters"
+                            + (" (but tab and newline)" if multiline else ""))
         return value
 
     def ident(self, name: str) -> str:
@@ -276,7 +278,7 @@ def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
         raise t.fail("version", f"must be {PROFILE_VERSION} (this verifier reads version "
                                 f"{PROFILE_VERSION} of the rule language)")
     pid, title = t.ident("id"), t.text("title")
-    description = t.text("description", required=False, limit=_TEXT_MAX)
+    description = t.text("description", required=False, limit=_TEXT_MAX, multiline=True)
     reference = t.text("reference", required=False)
     raw_rules = t.get("rule")
     if not isinstance(raw_rules, list) or not 1 <= len(raw_rules) <= MAX_RULES:
@@ -320,7 +322,3 @@ def load_profile(ref: str) -> Profile:
         _BUILTIN_DIR, f"{ref}.toml").read_bytes()
     return parse_profile(data, f"builtin:{ref}")
 
-
-def evidence_map(rule: Rule) -> Mapping[str, tuple[str, ...]]:
-    """A ``required_before`` rule's evidence as a mapping, slot -> accepted event types."""
-    return dict(rule.evidence)
