@@ -15,6 +15,8 @@ from verifier import Checkpoint, VerifierKey, from_ns, parse_entry, to_ns
 from verifier.names import visible
 from verifier.encoding import b64encode
 
+from ledger.client import Client
+
 from .context import Settings, UsageProblem, entry_ref
 from .output import emit_csv, emit_json, iso, short, table
 from .when import HELP as WHEN_HELP
@@ -263,9 +265,12 @@ def _statement_json(data: bytes) -> dict[str, Any]:
 @_json_flag
 @pass_settings
 def checkpoint(settings: Settings, as_json: bool) -> None:
-    """Print the latest signed checkpoint note, byte for byte (or, with --json, its parts)."""
+    """Print the latest signed checkpoint note, byte for byte (or, with --json, its parts):
+    the latest one witnesses cosigned, with their cosignatures, if there is one (as a
+    server's GET /checkpoint serves it)."""
     with settings.reader() as ledger:
-        note = ledger.checkpoint()
+        note = ledger.checkpoint() if isinstance(ledger, Client) else \
+            (ledger.cosigned() or ledger.checkpoint())
         cp = Checkpoint.parse_note(note, [VerifierKey.parse(ledger.log_vkey)])
     if as_json:
         emit_json({"origin": cp.origin, "size": cp.size, "root": b64encode(cp.root),

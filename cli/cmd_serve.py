@@ -6,10 +6,14 @@ import fcntl
 import os
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .context import Settings, UsageProblem
+
+if TYPE_CHECKING:
+    from ledger.server import WitnessEndpoint
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -37,10 +41,35 @@ def _check_tls(cert: str, key: str) -> None:
                            "give a PEM certificate chain and its private key") from None
 
 
+def _witnesses(args: tuple[str, ...], file: Path | None) -> list[WitnessEndpoint]:
+    """The witnesses of --witness and --witness-file, each key once."""
+    from ledger.server import WitnessEndpoint, read_witness_file
+
+    found = []
+    for arg in args:
+        try:
+            found.append(WitnessEndpoint.parse(arg))
+        except ValueError as exc:
+            raise UsageProblem(f"--witness: {exc}",
+                               "give URL=VKEY, e.g. http://127.0.0.1:8090=witness.example/w1+"
+                               "1234abcd+BK...") from None
+    if file is not None:
+        try:
+            found += read_witness_file(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"cannot read --witness-file {file}: {exc}") from None
+        except ValueError as exc:
+            raise UsageProblem(f"--witness-file {file}: {exc}") from None
+    keys = [w.key.public_key for w in found]
+    if len(set(keys)) != len(keys):
+        raise UsageProblem("a witness key is given twice", "give each witness once")
+    return found
+
+
 _held: list[int] = []  # the lock file's descriptor, held for the process's life
 
 
-def _only_server(store: Path) -> None:
+def _only_server(store: Path, what: str = "modelseal serve") -> None:
     """Hold an exclusive lock on ``store/serve.lock``: one server per store (its replay
     cache and its write queue are per process)."""
     path = store / "serve.lock"
@@ -49,7 +78,7 @@ def _only_server(store: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise UsageProblem(f"another modelseal serve is serving {store}",
+        raise UsageProblem(f"another {what} is serving {store}",
                            "stop it first; one server serves one store") from None
     _held.append(fd)
 
@@ -66,12 +95,22 @@ def _only_server(store: Path) -> None:
 @click.option("--public-url", metavar="URL", help="The address clients use "
               "(https://log.example.com): signed reads must be signed for it. Default: "
               "whatever Host the request names.")
+@click.option("--witness", "witness_args", multiple=True, metavar="URL=VKEY",
+              help="A witness to send checkpoints to: its URL, '=', its verifier key (as "
+                   "`modelseal witness keygen` printed it). Repeatable.")
+@click.option("--witness-file", type=click.Path(path_type=Path), metavar="FILE",
+              help="More witnesses, one URL=VKEY a line (# starts a comment).")
 @pass_settings
 def serve(settings: Settings, store: str | None, log_key: str | None, listen_at: str,
-          tls_cert: str | None, tls_key: str | None, public_url: str | None) -> None:
+          tls_cert: str | None, tls_key: str | None, public_url: str | None,
+          witness_args: tuple[str, ...], witness_file: Path | None) -> None:
     """Serve the log over HTTP: pipelines POST signed statements to /add and get receipts;
     checkpoints, tiles and consistency proofs are public; entries, histories, inventories
     and bundles need a request signed by a reader's or an admin's key.
+
+    With witnesses, it sends each one the latest checkpoint (at most once a second, when
+    the log grew) and keeps their cosignatures; GET /checkpoint then serves the latest
+    cosigned checkpoint.
 
     Stops on SIGTERM or Ctrl-C: no new connections, the requests under way finish (their
     writes commit), then it exits 0.
@@ -83,6 +122,7 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
         raise UsageProblem("--tls-cert and --tls-key go together", "give both, or neither")
     if tls_cert is not None and tls_key is not None:
         _check_tls(tls_cert, tls_key)
+    witnesses = _witnesses(witness_args, witness_file)
     settings.store = store or settings.store
     settings.log_key = log_key or settings.log_key
     host, port = _listen(listen_at)
@@ -105,11 +145,12 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
         where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
 
         def ready() -> None:
-            click.echo(f"serving {ledger.origin} ({ledger.size} entries) on "
+            also = f", {len(witnesses)} witnesses" if witnesses else ""
+            click.echo(f"serving {ledger.origin} ({ledger.size} entries{also}) on "
                        f"{scheme}://{where}:{bound[1]}", err=True)
 
         run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
-            ready=ready)
+            ready=ready, witnesses=witnesses)
     finally:
         ledger.close()
     click.echo("stopped", err=True)

@@ -26,6 +26,23 @@ from ledger.client import (
     StateFileError,
     UnauthenticatedError,
 )
+from ledger._publish import PublishBusyError, PublishConflictError
+from ledger.monitor import (
+    EXIT_FORK,
+    EXIT_MISMATCH,
+    EXIT_MISSING,
+    EXIT_ROLLBACK,
+    EXIT_RULE,
+    EXIT_SIGNATURE,
+    CheckpointSignatureError,
+    ForkDetectedError,
+    MissingTileError,
+    ReadRefusedError,
+    RollbackDetectedError,
+    RuleViolationError,
+    SourceUnavailableError,
+    TileMismatchError,
+)
 from ledger.errors import (
     ArgumentError,
     AuditError,
@@ -59,6 +76,28 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK
 TABLE: tuple[Row, ...] = (
     Row(click.UsageError, EXIT_USAGE),
     Row(click.ClickException, EXIT_FAILED),
+    # monitor (ledger/monitor): one exit code per finding
+    Row(ForkDetectedError, EXIT_FORK,
+        "the log showed two histories: keep the state file and the source's checkpoint as "
+        "evidence, and tell the log's operator and its witnesses"),
+    Row(RollbackDetectedError, EXIT_ROLLBACK,
+        "the log shows an older tree than it showed before: keep the state file and the "
+        "source's checkpoint as evidence"),
+    Row(CheckpointSignatureError, EXIT_SIGNATURE,
+        "check --key (and --witness, --witness-threshold); a checkpoint that fails them is "
+        "not the log's"),
+    Row(MissingTileError, EXIT_MISSING,
+        "the log does not serve what its checkpoint commits to: check SOURCE, or run "
+        "`modelseal publish` again to complete the directory"),
+    Row(RuleViolationError, EXIT_RULE,
+        "an entry breaks the log's rules: keep the entry and the checkpoint as evidence"),
+    Row(SourceUnavailableError, EXIT_IO,
+        "check SOURCE's URL and that the server runs; the state file is unchanged"),
+    Row(ReadRefusedError, EXIT_FAILED,
+        "--actor-key must be the key file of an actor granted the reader or admin role"),
+    Row(TileMismatchError, EXIT_MISMATCH,
+        "a tile or an entry is not what the signed checkpoint commits to: keep them as "
+        "evidence"),
     # a remote log (--server): ledger/client
     Row(ServerMisbehaviourError, EXIT_FAILED,
         "the server's answer contradicts what it signed before (or is not specs/api.md): keep "
@@ -78,6 +117,11 @@ TABLE: tuple[Row, ...] = (
         "log's base URL"),
     Row(ServerError, EXIT_IO,
         "the server's answer could not be understood: check --server, and its log"),
+    # publish (ledger/_publish.py)
+    Row(PublishConflictError, EXIT_FAILED,
+        "the directory holds files that are not this log's: keep them as evidence, or "
+        "move the directory aside and publish again"),
+    Row(PublishBusyError, EXIT_IO, "wait for the other publish to finish, then run again"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
         "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "

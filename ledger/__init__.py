@@ -10,7 +10,7 @@ from .errors import (
     AuditError, EncryptedKeyError, InsecureKeyFileError, KeyFileError, LedgerError,
     StoreBusyError, StoreError, StoreFullError, StoreLimitError, WrongPassphraseError,
 )
-from .keys import ActorKey, LogKey
+from .keys import ActorKey, LogKey, WitnessSigner
 from .ledger import Ledger
 from .results import ConsistencyProof, InclusionProof, ModelRef, Receipt, Snapshot, Tag
 from .statements import sign_statement
@@ -19,5 +19,5 @@ __all__ = [
     "ActorKey", "AuditError", "Batch", "ConsistencyProof", "EncryptedKeyError", "InclusionProof",
     "InsecureKeyFileError", "KeyFileError", "Ledger", "LedgerError", "LogKey", "ModelRef",
     "Receipt", "Snapshot", "StoreBusyError", "StoreError", "StoreFullError", "StoreLimitError",
-    "Tag", "WrongPassphraseError", "sign_statement",
+    "Tag", "WitnessSigner", "WrongPassphraseError", "sign_statement",
 ]

@@ -67,3 +67,26 @@ def tile_bytes(get: tree.Get, level: int, index: int, width: int) -> bytes:
     height = HEIGHT * level
     start = index * WIDTH
     return b"".join(get(height, start + i) for i in range(width))
+
+
+def tiles_of(size: int) -> list[tuple[int, int, int]]:
+    """(level, index, width) of every hash tile a tree of ``size`` leaves publishes: at each
+    level, the full tiles and the partial one (if its width is not 0), lowest level first.
+    Precondition: 0 <= size < 2**48."""
+    out: list[tuple[int, int, int]] = []
+    level = 0
+    while level <= MAX_LEVEL and size >> (HEIGHT * level):
+        hashes = size >> (HEIGHT * level)
+        full, width = divmod(hashes, WIDTH)
+        out.extend((level, index, WIDTH) for index in range(full))
+        if width:
+            out.append((level, full, width))
+        level += 1
+    return out
+
+
+def width_at(level: int, index: int, size: int) -> int:
+    """The width of tile ``level``/``index`` in a tree of ``size`` leaves: WIDTH for a full
+    tile, 1..255 for the partial one, 0 if the tree has none of its hashes."""
+    hashes = (size >> (HEIGHT * level)) - index * WIDTH
+    return max(0, min(WIDTH, hashes))

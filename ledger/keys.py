@@ -1,4 +1,5 @@
-"""Signing keys: the log key (signs checkpoints) and actor keys (sign statements).
+"""Signing keys: the log key (signs checkpoints), actor keys (sign statements) and
+witness keys (cosign other logs' checkpoints, C2SP tlog-cosignature).
 
 A key file (format ``modelseal-key v2``) is a header naming the key, then its
 32-byte Ed25519 seed in base64, either plain::
@@ -35,7 +36,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from verifier import MalformedInputError, VerifierKey, check_key_name
+from verifier import (
+    MalformedInputError,
+    VerifierKey,
+    WitnessKey,
+    check_key_name,
+    cosignature_line,
+    cosignature_message,
+)
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from ._sodium import SodiumSigner
@@ -309,6 +317,54 @@ class LogKey(_SigningKey):
         cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
         *, allow_insecure: bool = False,
     ) -> LogKey:
+        """Read a key file written by ``save``."""
+        key, name = cls._read(path, passphrase, allow_insecure)
+        return cls(key, name)
+
+
+class WitnessSigner(_SigningKey):
+    """A witness's key: it cosigns checkpoints (C2SP tlog-cosignature, Ed25519
+    ``cosignature/v1``). Its public form is a ``WitnessKey`` (signature type 0x04)."""
+
+    kind = "witness"
+    name: str
+
+    def __init__(self, private: Ed25519PrivateKey, name: str) -> None:
+        if name is None:
+            raise ValueError("a witness key needs a name")
+        super().__init__(private, name)
+        self.witness_key = WitnessKey.from_public(name, self.public_bytes)
+
+    @property
+    def vkey(self) -> str:
+        """The witness's verifier key ``name+hex8+base64(0x04 || key)``: what a log (and
+        anyone checking cosignatures) pins."""
+        return self.witness_key.vkey()
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte cosignature key ID (of type 0x04, not the note key ID)."""
+        return self.witness_key.key_id
+
+    def cosign(self, checkpoint_text: bytes, timestamp: int) -> bytes:
+        """The cosignature/v1 signature line over a checkpoint's note text (its exact bytes,
+        without signatures) at ``timestamp`` (POSIX seconds, 1..2**63-1)."""
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int) \
+                or not 0 < timestamp < 2**63:
+            raise ValueError("a cosignature's timestamp is an int in 1..2**63-1")
+        signature = self.sign(cosignature_message(checkpoint_text, timestamp))
+        return cosignature_line(self.witness_key, timestamp, signature)
+
+    @classmethod
+    def generate(cls, name: str) -> WitnessSigner:
+        """A fresh random witness key named ``name`` (a schema-less URL, by convention)."""
+        return cls(Ed25519PrivateKey.generate(), name)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
+        *, allow_insecure: bool = False,
+    ) -> WitnessSigner:
         """Read a key file written by ``save``."""
         key, name = cls._read(path, passphrase, allow_insecure)
         return cls(key, name)

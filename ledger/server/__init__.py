@@ -13,7 +13,7 @@ import re
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 
 import uvicorn
@@ -23,25 +23,33 @@ from ..ledger import Ledger
 from ._app import Limits, build
 from ._auth import signed_request_authorizer
 from ._protocol import MAX_CONNECTIONS, LimitedHttpToolsProtocol
+from ._witnesses import Distributor, WitnessEndpoint, read_witness_file
 
-__all__ = ["Limits", "build_app", "check_public_url", "listen", "serve"]
+__all__ = ["Distributor", "Limits", "WitnessEndpoint", "build_app", "check_public_url",
+           "listen", "read_witness_file", "run_asgi", "serve"]
 
 Clock = Callable[[], datetime]
 
 
 def build_app(ledger: Ledger, limits: Limits | None = None, clock: Clock | None = None,
-              public_url: str | None = None) -> Starlette:
+              public_url: str | None = None,
+              witnesses: Sequence[WitnessEndpoint] | Distributor = ()) -> Starlette:
     """The application serving ``ledger``. Precondition: opened with its log key.
     ``clock`` gives the time that signed reads are checked against (default: the
     system clock, UTC). ``public_url`` (``https://host[:port]``) is the address that
     clients sign reads for: set it so that a read signed for another server sharing
-    the same reader keys is refused here; without it, the request's Host header."""
+    the same reader keys is refused here; without it, the request's Host header.
+    ``witnesses``: while the application runs, the log's checkpoints are sent to them
+    and their cosignatures stored (a ``Distributor`` to set its pace and transport)."""
     if ledger._log_key is None:
         raise ValueError("the server writes: open the ledger with its log key")
     if public_url is not None:
         public_url = check_public_url(public_url)
     now = clock or (lambda: datetime.now(timezone.utc))
-    return build(ledger, signed_request_authorizer(ledger, now, public_url), limits)
+    distributor = witnesses if isinstance(witnesses, Distributor) else \
+        Distributor(ledger, witnesses) if witnesses else None
+    return build(ledger, signed_request_authorizer(ledger, now, public_url), limits,
+                 distributor)
 
 
 _HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}"
@@ -93,15 +101,27 @@ def listen(host: str, port: int) -> socket.socket:
 def serve(ledger: Ledger, sock: socket.socket, *, tls_cert: str | None = None,
           tls_key: str | None = None, limits: Limits | None = None,
           public_url: str | None = None, graceful: int = 30,
-          ready: Callable[[], None] | None = None) -> None:
+          ready: Callable[[], None] | None = None,
+          witnesses: Sequence[WitnessEndpoint] = ()) -> None:
     """Serve ``ledger`` on the listening ``sock`` until SIGTERM/SIGINT; then stop
     accepting and wait (at most ``graceful`` seconds) for the requests under way.
     ``ready`` is called once the server accepts connections and the signals that stop
-    it are handled."""
+    it are handled. ``witnesses``: see ``build_app``."""
+    run_asgi(build_app(ledger, limits, public_url=public_url, witnesses=witnesses), sock,
+             tls_cert=tls_cert,
+             tls_key=tls_key, graceful=graceful, ready=ready)
+
+
+def run_asgi(app: Starlette, sock: socket.socket, *, tls_cert: str | None = None,
+             tls_key: str | None = None, graceful: int = 30,
+             ready: Callable[[], None] | None = None) -> None:
+    """Run ``app`` on uvicorn with the server's limits (bounded request heads, a bounded
+    number of connections) on the listening ``sock`` until SIGTERM/SIGINT, then stop as
+    ``serve`` does. Also runs the witness (ledger/witness)."""
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("TLS needs both a certificate and its key")
     config = uvicorn.Config(
-        build_app(ledger, limits, public_url=public_url), http=LimitedHttpToolsProtocol,
+        app, http=LimitedHttpToolsProtocol,
         lifespan="on", loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
         limit_concurrency=MAX_CONNECTIONS, server_header=False, access_log=False,
         log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,

@@ -32,6 +32,7 @@ from .. import _tiles
 from ..ledger import Ledger
 from ..results import Receipt
 from ._errors import RETRY_AFTER, HTTPProblem, as_problem, problem_response
+from ._witnesses import Distributor
 
 log = logging.getLogger("modelseal.server")
 T = TypeVar("T")
@@ -60,8 +61,10 @@ class Limits:
 class App:
     """The routes over one open ``Ledger`` (opened with its log key)."""
 
-    def __init__(self, ledger: Ledger, authorize: Authorize, limits: Limits) -> None:
+    def __init__(self, ledger: Ledger, authorize: Authorize, limits: Limits,
+                 distributor: Distributor | None = None) -> None:
         self.ledger, self.authorize, self.limits = ledger, authorize, limits
+        self.distributor = distributor
         self._writes = anyio.CapacityLimiter(limits.max_writes)
         self._reads = anyio.CapacityLimiter(limits.max_reads)
         self._bundles = anyio.CapacityLimiter(limits.max_bundles)
@@ -126,6 +129,8 @@ class App:
             raise HTTPProblem(503, "Busy", "the write queue is full: retry the same bytes",
                               {"Retry-After": RETRY_AFTER})
         receipt = await to_thread.run_sync(self.ledger.add, body, limiter=self._writes)
+        if self.distributor is not None and receipt.created:
+            self.distributor.poke()
         return _json(_receipt_json(receipt), 201 if receipt.created else 200)
 
     # -- public reads -----------------------------------------------------------------
@@ -139,7 +144,8 @@ class App:
 
     async def checkpoint(self, request: Request) -> Response:
         self._query(request, set())
-        note = await self._read(self.ledger.checkpoint)
+        led = self.ledger
+        note = await self._read(lambda: led.cosigned() or led.checkpoint())
         return Response(note, media_type="text/plain; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
 
@@ -340,9 +346,11 @@ def _time(text: str) -> Any:
     return when
 
 
-def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) -> Starlette:
-    """The ASGI application serving ``ledger`` (which must hold its log key)."""
-    app = App(ledger, authorize, limits or Limits())
+def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None,
+          distributor: Distributor | None = None) -> Starlette:
+    """The ASGI application serving ``ledger`` (which must hold its log key); while it
+    runs (its lifespan), ``distributor`` sends checkpoints to the witnesses."""
+    app = App(ledger, authorize, limits or Limits(), distributor)
 
     def guarded(fn: Callable[[Request], Awaitable[Response]]
                 ) -> Callable[[Request], Awaitable[Response]]:
@@ -377,7 +385,13 @@ def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None) ->
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        if distributor is None:
+            yield
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(distributor.run)
+            yield
+            tg.cancel_scope.cancel()
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return problem_response(HTTPProblem(404, "NotFound", "no such path"))

@@ -1,0 +1,137 @@
+"""witness keygen, witness serve: a C2SP tlog-witness for other logs (specs/witness.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .cmd_serve import _listen, _only_server
+from .context import UsageProblem, passphrase
+from .output import emit_json
+
+_PASS = "MODELSEAL_WITNESS_KEY_PASSPHRASE"
+
+
+def _witness_passphrase(path: Path, new: bool) -> str | None:
+    """MODELSEAL_WITNESS_KEY_PASSPHRASE(_FILE), else what ``passphrase`` finds
+    (MODELSEAL_KEY_PASSPHRASE(_FILE) or a prompt). A new key without any of them (and no
+    terminal to ask on) is written plain, as ``keygen`` does."""
+    if os.environ.get(_PASS + "_FILE"):
+        source = Path(os.environ[_PASS + "_FILE"])
+        try:
+            return source.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"cannot read {_PASS}_FILE {source}: {exc}",
+                               "give a readable UTF-8 file holding the passphrase") from None
+    if os.environ.get(_PASS):
+        return os.environ[_PASS]
+    if new:
+        if os.environ.get("MODELSEAL_KEY_PASSPHRASE_FILE") or \
+                os.environ.get("MODELSEAL_KEY_PASSPHRASE"):
+            return passphrase("witness", path)
+        if sys.stdin.isatty():
+            return str(click.prompt(f"passphrase for the new key {path} (empty: none)",
+                                    hide_input=True, confirmation_prompt=True, default="",
+                                    show_default=False, err=True)) or None
+        return None
+    return passphrase("witness", path)
+
+
+@click.group()
+def witness() -> None:
+    """Run a witness: it cosigns other logs' checkpoints (C2SP tlog-witness), each only if
+    it is consistent with the last one it cosigned for that log."""
+
+
+@witness.command()
+@click.option("--name", required=True, help="The witness's name, a schema-less URL such as "
+              "witness.example.com/w1.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="The key file to write (created 0600, never overwritten).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def keygen(name: str, out: Path, as_json: bool) -> None:
+    """Make a witness key and print its verifier key (name+hex8+base64 of type 0x04): the
+    key logs and verifiers pin. Encrypted with MODELSEAL_WITNESS_KEY_PASSPHRASE (or
+    MODELSEAL_KEY_PASSPHRASE, or a passphrase asked on a terminal)."""
+    from ledger.keys import WitnessSigner
+
+    if out.exists():
+        raise UsageProblem(f"{out} already exists", "a key file is never overwritten")
+    key = WitnessSigner.generate(name)
+    key.save(out, _witness_passphrase(out, new=True))
+    if as_json:
+        emit_json({"name": name, "vkey": key.vkey, "key_file": str(out)})
+    else:
+        click.echo(key.vkey)
+
+
+@witness.command()
+@click.option("--store", "store", required=True, type=click.Path(path_type=Path),
+              metavar="DIR", help="The witness's state directory (made if missing).")
+@click.option("--key", "key_file", required=True, type=click.Path(path_type=Path),
+              metavar="FILE", help="The witness key file (witness keygen).")
+@click.option("--log", "logs", multiple=True, required=True, metavar="VKEY",
+              help="A log's verifier key, as `modelseal init` printed it; its name is the "
+                   "log's origin. Repeat for each log.")
+@click.option("--listen", "listen_at", default="127.0.0.1:8090", show_default=True,
+              metavar="HOST:PORT", help="Where to listen (port 0: any free port).")
+@click.option("--allow-insecure-key", is_flag=True,
+              help="Accept a key file readable by group or others.")
+def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
+          allow_insecure_key: bool) -> None:
+    """Serve the witness: POST /add-checkpoint cosigns a log's checkpoint when it is
+    consistent with the last one cosigned for that log (its state is on disk before it
+    answers); GET /<sha256 of origin>/checkpoint shows that one to monitors.
+
+    Stops on SIGTERM or Ctrl-C after the requests under way, then exits 0.
+    """
+    from ledger.errors import EncryptedKeyError
+    from ledger.keys import WitnessSigner
+    from ledger.server import listen
+    from ledger.witness import Witness, WitnessState, serve as run
+    from verifier import VerifierError, VerifierKey
+
+    keys = []
+    for text in logs:
+        try:
+            keys.append(VerifierKey.parse(text))
+        except (VerifierError, ValueError) as exc:
+            raise UsageProblem(f"--log {text[:80]!r} is not a log verifier key: {exc}",
+                               "give the key `modelseal init` printed") from None
+    host, port = _listen(listen_at)
+    try:
+        signer = WitnessSigner.load(key_file, allow_insecure=allow_insecure_key)
+    except EncryptedKeyError:
+        signer = WitnessSigner.load(key_file, _witness_passphrase(key_file, new=False),
+                                    allow_insecure=allow_insecure_key)
+    try:
+        store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageProblem(f"cannot make the witness state directory {store}: "
+                           f"{exc.strerror}") from None
+    _only_server(store, "modelseal witness serve")
+    state = WitnessState(store)
+    try:
+        try:
+            sock = listen(host, port)
+        except OSError as exc:
+            raise UsageProblem(f"cannot listen on {listen_at}: {exc.strerror}",
+                               "choose another --listen address or port") from None
+        bound = sock.getsockname()
+        where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        w = Witness(state, signer, keys)
+
+        def ready() -> None:
+            click.echo(f"witness {signer.name} ({len(w.origins)} logs) serving on "
+                       f"http://{where}:{bound[1]}", err=True)
+
+        run(w, sock, ready=ready)
+    finally:
+        state.close()
+    click.echo("stopped", err=True)
+
+
+COMMANDS = [witness]
