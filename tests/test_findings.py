@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import verifier as v
 from tests.cli_support import ORIGIN, cli, ok
 from tests.logsim import DAY, T0, Log, Signer
+from tests.test_cli_server import Served, served  # noqa: F401 (a fixture)
 from tests.test_report import assert_self_contained
 from verifier import cli as vcli
 from verifier.canonical import canonical_json
@@ -685,3 +686,17 @@ def test_the_demo_yields_its_findings(tmp_path: Path) -> None:
     for f in found.items:
         own = {(it.index, it.snapshot) for it in timelines[f.model]}
         assert {(e.index, e.snapshot) for e in f.entries} <= own
+
+
+def test_modelseal_findings_through_a_server(served: Served) -> None:  # noqa: F811
+    """--server gives what the store gives: the same bundle, verified and evaluated."""
+    from tests.cli_support import MODEL
+
+    ok(served.local("register", "m1", *MODEL))
+    ok(served.local("record", "m1", "--event", "retrained"))
+    ok(served.local("tag", "m1", "production"))
+    args = ("findings", "--profile", "sr_11_7", "--profile", "eu_ai_act", "--json")
+    local, remote = ok(served.local(*args)).json(), ok(served.remote(*args)).json()
+    assert remote == local and local["count"] == 2
+    run = served.remote("findings", "--profile", "sr_11_7", "--fail-on-findings")
+    assert run.code == 5 and "sr_11_7/validated_before_production m1:" in run.out
