@@ -270,6 +270,8 @@ def test_a_good_profile() -> None:
      b'events = ["a"]\nnot_by_actors_of = ["b"]\n', ("rule[1].id", "earlier rule")),
     (b'[[rule]]\nid = "x"\nkind = "distinct_actors"\ntitle = "t"\nseverity = "low"\n'
      b'events = ["Validated"]\nnot_by_actors_of = ["b"]\n', ("rule[1].events[0]",)),
+    (b'[[rule]]\nid = "x"\nkind = "distinct_actors"\ntitle = "t"\nseverity = "low"\n'
+     b'events = ["a", "b"]\nnot_by_actors_of = ["b"]\n', ("rule[1].not_by_actors_of",)),
     (b'[[rule]]\nid = "x"\nkind = "distinct_actors"\ntitle = "t"\nseverity = "urgent"\n'
      b'events = ["a"]\nnot_by_actors_of = ["b"]\n', ("rule[1].severity",)),
     (b'[[rule]]\nid = "x"\nkind = "pass_after_fail"\ntitle = "t"\nseverity = "low"\n'
@@ -356,12 +358,13 @@ def _rule(draw: st.DrawFn, rid: str) -> dict[str, Any]:
         rule["events"] = draw(_types)
         rule["months"] = draw(st.dictionaries(st.sampled_from(["high", "medium", "low"]),
                                               st.integers(1, 1200), min_size=1))
-    elif kind == "distinct_actors":
-        rule["events"], rule["not_by_actors_of"] = draw(_types), draw(_types)
-    else:
+    else:  # two lists of event types with none in common
         both = draw(st.lists(_ident, min_size=2, max_size=6, unique=True))
         cut = draw(st.integers(1, len(both) - 1))
-        rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger
+        if kind == "distinct_actors":
+            rule["events"], rule["not_by_actors_of"] = both[:cut], both[cut:]
+        else:
+            rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger
     return rule
 
 

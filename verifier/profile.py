@@ -245,8 +245,11 @@ def _rule(value: object, path: str, src: str) -> Rule:
         rule = replace(rule, events=t.names("events", event_types=True),
                         months=tuple(months))
     elif kind == "distinct_actors":
-        rule = replace(rule, events=t.names("events", event_types=True),
-                        not_by_actors_of=t.names("not_by_actors_of", event_types=True))
+        events, others = t.names("events", event_types=True), t.names(
+            "not_by_actors_of", event_types=True)
+        if set(events) & set(others):
+            raise t.fail("not_by_actors_of", "shares an event type with events")
+        rule = replace(rule, events=events, not_by_actors_of=others)
     else:
         fail, passes = t.names("fail", event_types=True), t.names("pass", event_types=True)
         if set(fail) & set(passes):
