@@ -33,9 +33,7 @@ from pathlib import Path
 
 from verifier import Checkpoint, MalformedInputError, VerificationError, VerifierError, VerifierKey
 
-from . import _queries as q
 from . import _tiles
-from . import _tree as tree
 from .errors import StoreError
 from .ledger import Ledger
 
@@ -94,17 +92,14 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
     root.mkdir(parents=True, exist_ok=True)
     out = _Dir(root)
     with out.locked():
-        with ledger._reader() as txn:
-            stored = q.size(ledger._store, txn)
-            get = q.getter(ledger._store, txn)
-            if cp.size > stored or tree.root(get, cp.size) != cp.root:
-                raise StoreError(f"the checkpoint of size {cp.size} does not match the store")
-            old = out.published(key, cp.origin)
-            if old is not None and (old.size > stored or tree.root(get, old.size) != old.root):
-                raise PublishConflictError(
-                    f"{root / 'checkpoint'} holds a tree of size {old.size} that this store "
-                    "does not hold (another log, a fork, or a store restored from an older "
-                    "copy): nothing was written")
+        if ledger.root(cp.size) != cp.root:
+            raise StoreError(f"the checkpoint of size {cp.size} does not match the store")
+        old = out.published(key, cp.origin)
+        if old is not None and ledger.root(old.size) != old.root:
+            raise PublishConflictError(
+                f"{root / 'checkpoint'} holds a tree of size {old.size} that this store "
+                "does not hold (another log, a fork, or a store restored from an older "
+                "copy): nothing was written")
         if old is not None and old.size > cp.size:
             return Published(old.size, old.size, 0, 0, 0, False, True)
         counts = _Counts()

@@ -539,6 +539,16 @@ class Ledger(Verbs):
         with self._reader() as txn:
             return q.size(self._store, txn)
 
+    def root(self, size: int) -> bytes | None:
+        """The Merkle tree hash (RFC 9162) of the first ``size`` entries, or None while the
+        log holds fewer (a past root never changes). ValueError for a negative size."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ArgumentError("a tree size is an int >= 0")
+        with self._reader() as txn:
+            if size > q.size(self._store, txn):
+                return None
+            return tree.root(q.getter(self._store, txn), size)
+
     def checkpoint(self) -> bytes:
         """The latest signed checkpoint note, byte for byte."""
         with self._reader() as txn:

@@ -10,7 +10,6 @@ checked by ``checkpoint``.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,8 +19,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ._ed25519 import key_problem
-from .encoding import b64decode, b64encode, check_key_name
+from .encoding import b64encode, check_key_name
 from .errors import MalformedInputError, SignatureError, WitnessError
+from .keys import split_vkey
 from .note import NoteSignature, parse_note, signature_line
 
 COSIGNATURE_V1: int = 0x04
@@ -29,8 +29,6 @@ COSIGNATURE_V1: int = 0x04
 MAX_TIMESTAMP = 2**63 - 1
 COSIGNATURE_SIZE = 8 + 64
 """Bytes after the key ID in a cosignature line: the timestamp and the signature."""
-MAX_VKEY_LEN = 1024
-_HEX8 = re.compile(r"[0-9a-f]{8}\Z")
 _HEADER = b"cosignature/v1\n"
 
 
@@ -86,16 +84,7 @@ class WitnessKey:
 
     @classmethod
     def _parse(cls, vkey: str) -> WitnessKey:
-        if len(vkey) > MAX_VKEY_LEN:
-            raise MalformedInputError("witness key is too long")
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise MalformedInputError("witness key must be name+keyid+key")
-        name, hex_id, b64 = parts
-        check_key_name(name, "witness key name")
-        if not _HEX8.match(hex_id):
-            raise MalformedInputError("witness key ID must be 8 lowercase hex digits")
-        raw = b64decode(b64, "witness key")
+        name, kid, raw = split_vkey(vkey, "witness key")
         if not raw or raw[0] != COSIGNATURE_V1:
             kind = f"0x{raw[0]:02x}" if raw else "no"
             raise MalformedInputError(
@@ -103,12 +92,12 @@ class WitnessKey:
         if len(raw) != 33:
             raise MalformedInputError("an Ed25519 witness key holds 32 bytes of key")
         public = raw[1:]
-        if witness_key_id(name, public) != bytes.fromhex(hex_id):
+        if witness_key_id(name, public) != kid:
             raise MalformedInputError("witness key ID does not match its name and key")
         problem = key_problem(public)
         if problem is not None:
             raise MalformedInputError(f"witness key is not a valid Ed25519 public key: {problem}")
-        return cls(name, bytes.fromhex(hex_id), public)
+        return cls(name, kid, public)
 
     @classmethod
     def from_public(cls, name: str, public_key: bytes) -> WitnessKey:
