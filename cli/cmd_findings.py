@@ -33,7 +33,7 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--at", "when", callback=when_callback, metavar="WHEN",
               help="The point in time [default: the last entry]. " + WHEN_HELP)
 @click.option("--fail-on-findings", is_flag=True,
-              help="Exit 5 (not 0) when there are findings.")
+              help="Exit 6 (not 0) when there are findings.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the findings as JSON (modelseal-verify --json's `findings`).")
 @pass_settings
@@ -41,7 +41,7 @@ def findings(settings: Settings, refs: tuple[str, ...], when: datetime | None,
              fail_on_findings: bool, as_json: bool) -> None:
     """Evaluate findings profiles over the inventory as of WHEN: the bundle `export --at
     WHEN` would write is made in memory, verified with the log's key and evaluated exactly
-    as `modelseal-verify --profile` does. Exit 5 with --fail-on-findings if any."""
+    as `modelseal-verify --profile` does. Exit 6 with --fail-on-findings if any."""
     for ref in refs:
         if not is_profile_path(ref) and ref not in builtin_profiles():
             raise UsageProblem(f"no built-in profile {ref!r}",

@@ -107,7 +107,7 @@ def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | 
     output and exit codes; audit and init need the store itself.
 
     Exit codes: 0 ok, 1 verification failed, 2 usage, 3 malformed input, 4 I/O or store error,
-    5 findings (`findings --fail-on-findings`), 70 internal error (a bug; MODELSEAL_DEBUG=1
+    6 findings (`findings --fail-on-findings`), 70 internal error (a bug; MODELSEAL_DEBUG=1
     shows its traceback). With --server, a server's answer that fails the client's checks is
     1 and an unreachable server 4.
     """

@@ -463,7 +463,7 @@ def test_verify_prints_findings_after_ok(capsys: pytest.CaptureFixture[str],
     assert "clean" not in tail
     code, out, _ = _verify(capsys, path, "--key", key, "--profile", "sr_11_7",
                            "--fail-on-findings")
-    assert code == vcli.EXIT_FINDINGS == 5 and "FINDINGS: 2" in out
+    assert code == vcli.EXIT_FINDINGS == 6 and "FINDINGS: 2" in out
     code, out, _ = _verify(capsys, path, "--key", key)
     assert code == 0 and "FINDINGS" not in out
 
@@ -475,7 +475,7 @@ def test_verify_with_a_profile_file(capsys: pytest.CaptureFixture[str], tmp_path
     quiet.write_bytes(GOOD)  # nothing records `approved`, but `production` moved: 2 findings
     code, out, _ = _verify(capsys, path, "--key", key, "--profile", str(quiet),
                            "--fail-on-findings")
-    assert code == 5 and "FINDINGS: 2 (mine;" in out
+    assert code == 6 and "FINDINGS: 2 (mine;" in out
     quiet.write_bytes(GOOD.replace(b'tags = ["production"]', b'tags = ["canary"]'))
     code, out, _ = _verify(capsys, path, "--key", key, "--profile", str(quiet),
                            "--fail-on-findings")
@@ -646,7 +646,7 @@ def test_modelseal_findings_equals_modelseal_verify(
     assert text.startswith("verified: every entry the log recorded up to 2025-06-30")
     assert "\nFINDINGS: 2 (sr_11_7; as of 2025-06-30T23:59:59.999999Z)" in text
     run = cli("findings", "--profile", "sr_11_7", "--fail-on-findings", env=env)
-    assert run.code == 5 and "FINDINGS: 2" in run.out
+    assert run.code == 6 and "FINDINGS: 2" in run.out
     early = ok(cli("findings", "--profile", "sr_11_7", "--at", "2025-01-06T09:00:01Z",
                    "--fail-on-findings", env=env))
     assert "FINDINGS: 0" in early.out
@@ -702,4 +702,4 @@ def test_modelseal_findings_through_a_server(served: Served) -> None:  # noqa: F
     local, remote = ok(served.local(*args)).json(), ok(served.remote(*args)).json()
     assert remote == local and local["count"] == 2
     run = served.remote("findings", "--profile", "sr_11_7", "--fail-on-findings")
-    assert run.code == 5 and "sr_11_7/validated_before_production m1:" in run.out
+    assert run.code == 6 and "sr_11_7/validated_before_production m1:" in run.out

@@ -1,7 +1,7 @@
 """``modelseal-verify``: check a proof bundle offline with the log's public key.
 
 Exit codes (specs/errors.md): 0 verified, 1 verification failed, 2 usage,
-3 malformed input, 4 I/O error, 5 verified with findings under --fail-on-findings,
+3 malformed input, 4 I/O error, 6 verified with findings under --fail-on-findings,
 70 internal error (a bug). The code for an exception
 comes from the one table in verifier/exitcodes.py.
 
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="modelseal-verify",
         description="Verify a modelseal proof bundle offline, with only the log's public key.",
         epilog="Exit codes: 0 verified, 1 verification failed, 2 usage, 3 malformed input, "
-        "4 I/O error, 5 findings (only with --fail-on-findings), 70 internal error (a bug).",
+        "4 I/O error, 6 findings (only with --fail-on-findings), 70 internal error (a bug).",
     )
     p.add_argument("bundle", help="the bundle file (JSON) exported by the log")
     p.add_argument("--key", action="append", required=True, metavar="VKEY",
@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                    f"built-in one ({', '.join(builtin_profiles())}) or a TOML file "
                    "(specs/findings.md); repeatable")
     p.add_argument("--fail-on-findings", action="store_true",
-                   help="exit 5 (not 0) when a --profile yields findings")
+                   help="exit 6 (not 0) when a --profile yields findings")
     p.add_argument("--report", metavar="FILE",
                    help="after a successful verification, write a self-contained HTML report "
                    "to FILE (nothing is written if verification fails)")

@@ -18,7 +18,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_IO = 4
-EXIT_FINDINGS = 5  # verified, with findings, under --fail-on-findings (specs/findings.md)
+EXIT_FINDINGS = 6  # verified, with findings, under --fail-on-findings (specs/findings.md)
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h: an internal error (a bug)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: stopped by Ctrl-C
 
