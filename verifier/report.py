@@ -7,6 +7,7 @@ Every piece of text that comes from the log is escaped with ``html.escape``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from html import escape
@@ -14,6 +15,7 @@ from typing import Any
 
 from .bundle import VerifiedInventory
 from .encoding import b64encode
+from .findings import Finding, Findings
 from .replay import Inventory, KeyRecord, ModelState, TimelineItem
 from .scope import describe_scope
 from .report_chart import events_chart
@@ -48,6 +50,8 @@ tbody tr:nth-child(even) td{background:#fafbfc}
 .pill.active{color:var(--ok);background:var(--okbg)}
 .pill.retired,.pill.revoked{color:var(--warn);background:var(--warnbg)}
 .pill.other{color:var(--muted);background:var(--soft)}
+.pill.high{color:#9b1c1c;background:#fde8e8}.pill.medium{color:var(--warn);background:var(--warnbg)}
+.pill.low{color:var(--muted);background:var(--soft)}
 ol.checks{margin:0;padding-left:22px}ol.checks li{margin:2px 0}
 ol.checks li::marker{color:var(--ok);font-weight:700}
 details{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:0 12px}
@@ -181,6 +185,41 @@ def _model_row(m: ModelState) -> str:
             f"<td>{_time(m.last_validation_at)}</td><td>{tags}</td></tr>\n")
 
 
+def _anchor(name: str) -> str:
+    """The id of a model's timeline: derived from its name's hash (a name may hold any
+    character an id may not), the same in every report."""
+    return "model-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def _finding_row(f: Finding) -> str:
+    entries = "<br>".join(
+        f'<code title="{_e(e.snapshot)}">{_e(e.snapshot[:12])}</code> #{e.index} '
+        f"{_e(e.what)} by {_e(e.actor)}, {_time(e.recorded_at)}" for e in f.entries)
+    missing = ", ".join(_e(x) for x in f.missing)
+    if missing:
+        entries += ("<br>" if entries else "") + f"missing: {missing}"
+    severity = _pill(f.severity, ("high", "medium", "low"))
+    return (f'<tr data-rule="{_e(f.profile)}/{_e(f.rule)}"><td>{severity}</td>'
+            f'<td>{_e(f.profile)}<br><span class="muted">'
+            f'{_e(f.rule)}</span></td><td><a href="#{_anchor(f.model)}"><bdi>{_e(f.model)}'
+            f"</bdi></a></td><td>{_e(f.message)}</td><td>{entries}</td></tr>\n")
+
+
+def _findings(found: Findings) -> str:
+    profiles = "".join(
+        f"<li><strong>{_e(p.id)}</strong>: {_e(p.title)} <span class=\"muted\">({_e(p.source)}, "
+        f"sha256 <code>{_e(p.sha256)}</code>)</span></li>" for p in found.profiles)
+    head = ("Severity", "Profile / rule", "Model", "Finding", "Entries it rests on")
+    table = (_table(head, map(_finding_row, found.items), "findings") if found.items
+             else '<p class="muted">No findings.</p>')
+    return (f'<section id="findings">\n<h2>Findings as of {_time(found.as_of)} UTC</h2>\n'
+            f'<p class="muted">Profiles evaluated over the verified inventory and each '
+            f"model's timeline (specs/findings.md). A finding is a fact about the log, not "
+            f"a verdict on the model; each names the entries it rests on.</p>\n"
+            f"<ul>{profiles}</ul>\n<p>{len(found.items)} finding"
+            f'{"" if len(found.items) == 1 else "s"}.</p>\n{table}\n</section>\n')
+
+
 def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
     rows = (f"<tr><td>{it.index}</td><td>{_time(it.recorded_at)}</td>"
             f"<td>{_e(it.event_type or it.op)}</td><td>{_e(it.actor)}</td>"
@@ -195,7 +234,8 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
     if members:
         facts.append(("Members", members))
     plural = "entry" if len(items) == 1 else "entries"
-    return (f'<details data-model="{_e(m.name)}"><summary><bdi>{_e(m.name)}</bdi> '
+    return (f'<details data-model="{_e(m.name)}"><summary>'
+            f'<bdi id="{_anchor(m.name)}">{_e(m.name)}</bdi> '
             f'<span class="muted">\u2014 {len(items)} {plural}, {_e(m.status)}, last '
             f"{_e(m.last_event_type)}</span></summary>\n"
             f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>\n'
@@ -203,8 +243,9 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
                      "timeline") + "</details>\n")
 
 
-def render_report(result: VerifiedInventory) -> str:
-    """The HTML report of a verified bundle. Same input, same bytes (no generation time)."""
+def render_report(result: VerifiedInventory, findings: Findings | None = None) -> str:
+    """The HTML report of a verified bundle, with a findings section if ``findings`` (of
+    this same result) are given. Same input, same bytes (no generation time)."""
     inv, cp = result.inventory, result.checkpoint
     models = sorted(result.models.values(), key=lambda m: m.name)
     timelines = inv.timelines or {}
@@ -252,7 +293,7 @@ def render_report(result: VerifiedInventory) -> str:
 <h2>Inventory as of {_time(result.time)} UTC</h2>
 {inventory}
 </section>
-<section id="activity">
+{"" if findings is None else _findings(findings)}<section id="activity">
 <h2>Model events per month</h2>
 {events_chart(times)}
 </section>
