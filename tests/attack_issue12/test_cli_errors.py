@@ -138,3 +138,23 @@ def test_monitor_usage_errors(tmp_path: Path, log: Log) -> None:
     _refused(2, "monitor", out, "--key", log.vkey, "--actor-key", tmp_path / "k")
     _refused(2, "monitor", out)
     _refused(4, "monitor", "http://127.0.0.1:9", "--key", log.vkey, "--timeout", "1")
+
+
+@pytest.mark.parametrize("alias", [False, True])
+def test_monitor_one_witness_given_twice_is_a_usage_error(log: Log, alias: bool) -> None:
+    # FINDING: low: `monitor --witness W --witness W` (or W under a second name) makes the default threshold 2 of one distinct key: every honest log then fails with exit 12 ("too few witnesses"), where modelseal-verify says usage (exit 2: two --witness keys share one public key)
+    import verifier as v
+    from tests.test_cosignature import Witness
+
+    grow(log.ledger, 5)
+    note = log.ledger.checkpoint()
+    w = Witness("w1.example/w")
+    cp = v.Checkpoint.parse_note(note, [log.key])
+    assert cp.time is not None
+    log.ledger.add_cosignatures(note + w.line(v.parse_note(note).text, cp.time // 10**9 + 2),
+                                [w.key])
+    out = log.publish()
+    second = v.WitnessKey.from_public("alias.example/w", w.key.public_key) if alias else w.key
+    assert cli("monitor", out, "--key", log.vkey, "--witness", w.key.vkey()).code == 0
+    _refused(2, "monitor", out, "--key", log.vkey, "--witness", w.key.vkey(), "--witness",
+             second.vkey())
