@@ -52,7 +52,7 @@ def test_witness_keygen_errors(tmp_path: Path, wkey: Path) -> None:
 
 
 def test_witness_keygen_refuses_a_name_whose_vkey_no_reader_accepts(tmp_path: Path) -> None:
-    # FINDING: low: `witness keygen` accepts a name of ~1000+ characters and prints a verifier key over WitnessKey's 1024-character limit: every reader (monitor --witness, modelseal-verify --witness, serve --witness) then refuses the key the witness signs with
+    # FINDING: low: `witness keygen` accepts a name of ~1000+ characters and prints a verifier key over WitnessKey's 1024-character limit: every reader (monitor --witness, modelseal-verify --witness, serve --witness) then refuses the key the witness signs with  # noqa: E501
     out = tmp_path / "long.key"
     r = cli("witness", "keygen", "--name", "w.example/" + "x" * 1000, "--out", out, env=PASS)
     if r.code == 0:
@@ -97,7 +97,7 @@ def test_witness_serve_errors_before_listening(tmp_path: Path, wkey: Path, log: 
 
 def test_a_wrong_witness_passphrase_names_the_witness_variable(
         tmp_path: Path, wkey: Path, log: Log) -> None:
-    # FINDING: low: a wrong witness-key passphrase says "check MODELSEAL_KEY_PASSPHRASE (MODELSEAL_LOG_KEY_PASSPHRASE for the log key)", never naming MODELSEAL_WITNESS_KEY_PASSPHRASE, the variable `witness serve` reads first
+    # FINDING: low: a wrong witness-key passphrase says "check MODELSEAL_KEY_PASSPHRASE (MODELSEAL_LOG_KEY_PASSPHRASE for the log key)", never naming MODELSEAL_WITNESS_KEY_PASSPHRASE, the variable `witness serve` reads first  # noqa: E501
     out = _refused(4, "witness", "serve", "--store", tmp_path / "wstate", "--key", wkey,
                    "--listen", "127.0.0.1:0", "--log", log.vkey,
                    env={"MODELSEAL_WITNESS_KEY_PASSPHRASE": "wrong passphrase!"})
@@ -142,7 +142,7 @@ def test_monitor_usage_errors(tmp_path: Path, log: Log) -> None:
 
 @pytest.mark.parametrize("alias", [False, True])
 def test_monitor_one_witness_given_twice_is_a_usage_error(log: Log, alias: bool) -> None:
-    # FINDING: low: `monitor --witness W --witness W` (or W under a second name) makes the default threshold 2 of one distinct key: every honest log then fails with exit 12 ("too few witnesses"), where modelseal-verify says usage (exit 2: two --witness keys share one public key)
+    # FINDING: low: `monitor --witness W --witness W` (or W under a second name) makes the default threshold 2 of one distinct key: every honest log then fails with exit 12 ("too few witnesses"), where modelseal-verify says usage (exit 2: two --witness keys share one public key)  # noqa: E501
     import verifier as v
     from tests.test_cosignature import Witness
 

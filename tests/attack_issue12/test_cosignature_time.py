@@ -39,7 +39,7 @@ def _bundle_with(ledger: Ledger, cosigned_note: bytes) -> bytes:
 @pytest.mark.parametrize("stamp", [MAX_TIMESTAMP, 253402300800])  # 2**63-1; year 10000
 def test_a_cosignature_timestamp_beyond_year_9999_is_a_typed_answer(
         world: tuple[Ledger, Keys], stamp: int) -> None:
-    # FINDING: high: a valid cosignature timestamp (tlog-cosignature allows up to 2**63-1) past year 9999 makes verify_bundle raise OverflowError, not a VerifierError
+    # FINDING: high: a valid cosignature timestamp (tlog-cosignature allows up to 2**63-1) past year 9999 makes verify_bundle raise OverflowError, not a VerifierError  # noqa: E501
     ledger, keys = world
     bundle = _bundle_with(ledger, cosign(ledger.checkpoint(), stamp, W1))
     try:
@@ -54,7 +54,7 @@ def test_a_cosignature_timestamp_beyond_year_9999_is_a_typed_answer(
 def test_modelseal_verify_does_not_call_a_far_future_cosignature_a_bug(
         world: tuple[Ledger, Keys], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    # FINDING: high: modelseal-verify exits 70 ("internal error, a bug") for a bundle whose pinned witness cosigned at 2**63-1
+    # FINDING: high: modelseal-verify exits 70 ("internal error, a bug") for a bundle whose pinned witness cosigned at 2**63-1  # noqa: E501
     ledger, _ = world
     path = tmp_path / "b.json"
     path.write_bytes(_bundle_with(ledger, cosign(ledger.checkpoint(), MAX_TIMESTAMP, W1)))
@@ -67,7 +67,7 @@ def test_modelseal_verify_does_not_call_a_far_future_cosignature_a_bug(
 @pytest.mark.parametrize("stamp", [0, 1, MAX_TIMESTAMP])
 def test_the_store_refuses_a_cosignature_that_would_fail_its_own_checkpoint(
         world: tuple[Ledger, Keys], stamp: int) -> None:
-    # FINDING: medium: add_cosignatures (what the server does with every witness answer) stores a cosignature timed at 0 or 2**63-1, after which every verifier pinning that witness fails (post-dated) or crashes on the log's chosen cosigned checkpoint; the log knows its own checkpoint's time and could refuse it
+    # FINDING: medium: add_cosignatures (what the server does with every witness answer) stores a cosignature timed at 0 or 2**63-1, after which every verifier pinning that witness fails (post-dated) or crashes on the log's chosen cosigned checkpoint; the log knows its own checkpoint's time and could refuse it  # noqa: E501
     ledger, keys = world
     note = ledger.checkpoint()
     try:
@@ -97,7 +97,7 @@ def test_an_honest_cosignature_within_the_skew_is_stored_and_verifies(
 
 def test_one_witness_with_a_fast_clock_cannot_convict_an_honest_log_of_back_dating(
         tmp_path: Path) -> None:
-    # FINDING: medium: with threshold k and exactly k cosignatures, the back-dating floor is the LATEST witness time, so one witness whose clock is an hour ahead (fewer than k liars) makes an honest log's bundle fail as back-dated, against decision 19's "fewer than k lying witnesses cannot move it either way"; the floor should use the k-th latest time
+    # FINDING: medium: with threshold k and exactly k cosignatures, the back-dating floor is the LATEST witness time, so one witness whose clock is an hour ahead (fewer than k liars) makes an honest log's bundle fail as back-dated, against decision 19's "fewer than k lying witnesses cannot move it either way"; the floor should use the k-th latest time  # noqa: E501
     keys, clock = Keys(), Clock()
     ledger = make_ledger(tmp_path / "store", keys, clock)
     register(ledger, "fraud")
@@ -135,7 +135,7 @@ def test_two_witnesses_agreeing_on_a_late_time_do_convict_back_dating(tmp_path: 
 
 
 def test_the_logs_own_key_is_not_an_independent_witness(world: tuple[Ledger, Keys]) -> None:
-    # FINDING: low: a witness key whose Ed25519 key is the log's own key is accepted and its cosignature (made by the log itself) counts toward the threshold; the verifier could refuse a "witness" that is the log
+    # FINDING: low: a witness key whose Ed25519 key is the log's own key is accepted and its cosignature (made by the log itself) counts toward the threshold; the verifier could refuse a "witness" that is the log  # noqa: E501
     ledger, keys = world
     note = ledger.checkpoint()
     log_public = keys.log.key.public_key
@@ -231,7 +231,7 @@ def _seeded(seed: bytes, name: str) -> tuple[object, v.WitnessKey]:
 
 def test_a_key_id_collision_under_one_name_does_not_fail_an_honest_witness(
         world: tuple[Ledger, Keys]) -> None:
-    # FINDING: medium: verify_cosignatures indexes pinned witnesses by (name, key ID); a hostile witness that takes an honest witness's name and grinds a colliding 4-byte key ID (2**16 work: these seeds were found in 3 s) replaces it, and the honest witness's valid cosignature then raises SignatureError against the wrong key: the honest log fails
+    # FINDING: medium: verify_cosignatures indexes pinned witnesses by (name, key ID); a hostile witness that takes an honest witness's name and grinds a colliding 4-byte key ID (2**16 work: these seeds were found in 3 s) replaces it, and the honest witness's valid cosignature then raises SignatureError against the wrong key: the honest log fails  # noqa: E501
     ledger, keys = world
     name = "witness.example/w"
     honest_private, honest = _seeded(b"collide/37779", name)

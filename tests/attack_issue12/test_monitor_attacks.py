@@ -46,7 +46,7 @@ def _monitor_proc(*args: str, timeout: float, env: dict[str, str] | None = None,
 
 @pytest.mark.parametrize("where", ["checkpoint", "tile"])
 def test_a_fifo_in_the_directory_does_not_hang_the_monitor(log: Log, where: str) -> None:
-    # FINDING: medium: DirSource opens files with a plain open(): a FIFO planted as the checkpoint or a tile blocks the monitor forever (no timeout applies to a directory), a hostile share can stall every --follow run
+    # FINDING: medium: DirSource opens files with a plain open(): a FIFO planted as the checkpoint or a tile blocks the monitor forever (no timeout applies to a directory), a hostile share can stall every --follow run  # noqa: E501
     grow(log.ledger, 10)
     out = log.publish()
     target = out / "checkpoint" if where == "checkpoint" else out / "tile" / tile_path(0, 0, 10)

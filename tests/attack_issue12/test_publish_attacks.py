@@ -42,7 +42,7 @@ def _publish_in_child(store: Path, out: Path, timeout: float) -> subprocess.Comp
 
 def test_a_fifo_where_the_checkpoint_goes_does_not_hang_publish(led: Ledger,
                                                                 tmp_path: Path) -> None:
-    # FINDING: medium: a FIFO (named pipe) planted as DIR/checkpoint makes publish block forever in open() (O_NOFOLLOW does not stop a FIFO): an unbounded wait that also holds the directory's lock
+    # FINDING: medium: a FIFO (named pipe) planted as DIR/checkpoint makes publish block forever in open() (O_NOFOLLOW does not stop a FIFO): an unbounded wait that also holds the directory's lock  # noqa: E501
     grow(led, 10)
     out = tmp_path / "pub"
     out.mkdir()
@@ -145,7 +145,7 @@ def test_two_publishers_in_two_processes(led: Ledger, tmp_path: Path) -> None:
 
 def test_publishing_without_entries_after_with_entries_keeps_the_directory_checkable(
         led: Ledger, tmp_path: Path) -> None:
-    # FINDING: low: a directory once published --with-entries and then published without them holds stale entry bundles; the monitor (which reads entries wherever tile/entries exists) then reports a missing entry bundle (exit 13) for an honest log; publish should keep the bundles up to date or refuse
+    # FINDING: low: a directory once published --with-entries and then published without them holds stale entry bundles; the monitor (which reads entries wherever tile/entries exists) then reports a missing entry bundle (exit 13) for an honest log; publish should keep the bundles up to date or refuse  # noqa: E501
     grow(led, 100)
     out = tmp_path / "pub"
     publish(led, out, with_entries=True)

@@ -51,12 +51,12 @@ def client(state: WitnessState, signer: WitnessSigner, log: FakeLog) -> Iterator
 def _post(client: TestClient, body: bytes) -> int:
     r = client.post("/add-checkpoint", content=body)
     assert "Traceback" not in r.text
-    return r.status_code
+    return int(r.status_code)
 
 
 def test_duplicate_log_signature_lines_are_not_kept_twice(
         client: TestClient, log: FakeLog, signer: WitnessSigner) -> None:
-    # FINDING: low: a client may repeat the log's signature line up to 63 times; the witness stores and serves every copy to monitors (a padded note that leaves no room for other cosignatures under the 64-signature limit)
+    # FINDING: low: a client may repeat the log's signature line up to 63 times; the witness stores and serves every copy to monitors (a padded note that leaves no room for other cosignatures under the 64-signature limit)  # noqa: E501
     note = log.note()
     log_line = note.partition(b"\n\n")[2]
     assert _post(client, b"old 0\n\n" + note + log_line * 40) == 200
