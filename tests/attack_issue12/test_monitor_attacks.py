@@ -250,3 +250,32 @@ def test_a_far_future_cosignature_does_not_crash_the_monitor(log: Log) -> None:
     assert run.code != 70
     assert isinstance(run_once(DirSource(out), log.key, MemoryState(),
                                witnesses=[witness], threshold=1).size, int)
+
+
+def _limit_memory() -> None:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+
+def test_a_signed_checkpoint_of_an_absurd_size_is_reported_not_enumerated(
+        log: Log, tmp_path: Path) -> None:
+    # FINDING: medium: with entries (a directory with tile/entries, or --actor-key), tiles_needed lists every level-0 tile of the checkpoint's size before reading any: a hostile log that signs a checkpoint of size 2**44 makes the monitor loop and grow memory without bound instead of reporting the missing tiles (exit 13)
+    from ledger._writer import sign_checkpoint
+
+    grow(log.ledger, 5)
+    out = log.publish(with_entries=True)
+    cp = v.Checkpoint.parse_note(log.ledger.checkpoint(), [log.key])
+    assert cp.time is not None
+    note = sign_checkpoint(log.keys.log.named(log.ledger.origin), log.ledger.origin, 2**44,
+                           bytes(32), cp.time)
+    (out / "checkpoint").write_bytes(note)
+    # without entries the missing tiles are found at once
+    refused(cli("monitor", out, "--key", log.vkey, "--no-entries"), 13, "missing")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out),
+             "--key", log.vkey], cwd=REPO, env=_env(), capture_output=True, timeout=30,
+            check=False, preexec_fn=_limit_memory)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the monitor was still enumerating tiles after 30 s")
+    assert done.returncode == 13, (done.returncode, done.stderr[-300:])
