@@ -249,3 +249,41 @@ def test_a_key_id_collision_under_one_name_does_not_fail_an_honest_witness(
         except (v.MalformedInputError, ValueError):
             continue  # refusing the ambiguous configuration is a fix too
         assert [c.witness for c in got] == [honest]
+
+
+@pytest.mark.parametrize("stamp", [1, MAX_TIMESTAMP])
+def test_a_hostile_witness_cannot_poison_the_servers_cosigned_checkpoint(
+        world: tuple[Ledger, Keys], stamp: int) -> None:
+    # FINDING: medium: the log server's witness task stores whatever valid cosignature a pinned witness answers: a witness that signs time 1 (or 2**63-1) makes the served cosigned checkpoint fail (post-dated) or crash every verifier that pins it, and a later honest line of that witness never replaces it
+    import anyio
+    import httpx
+
+    from ledger.keys import WitnessSigner
+    from ledger.server._witnesses import Distributor, WitnessEndpoint
+
+    ledger, keys = world
+    hostile = WitnessSigner.generate("hostile.example/w")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = request.content
+        note = body[body.index(b"\n\n") + 2:]
+        text = v.parse_note(note).text
+        return httpx.Response(200, content=hostile.cosign(text, stamp))
+
+    endpoint = WitnessEndpoint.parse(f"http://witness.test={hostile.vkey}")
+    d = Distributor(ledger, [endpoint], interval=0.2, timeout=2,
+                    transport=httpx.MockTransport(answer))
+
+    async def run_for_a_moment() -> None:
+        with anyio.move_on_after(1.5):
+            await d.run()
+
+    anyio.run(run_for_a_moment)
+    stored = ledger.cosigned()
+    if stored is None:
+        return  # refused: the fix
+    try:
+        v.verify_bundle(_bundle_with(ledger, stored), keys.trusted,
+                        witnesses=[hostile.witness_key], witness_threshold=1)
+    except v.WitnessError:
+        pass  # the poisoned line was not kept
