@@ -279,3 +279,25 @@ def test_a_signed_checkpoint_of_an_absurd_size_is_reported_not_enumerated(
     except subprocess.TimeoutExpired:
         pytest.fail("the monitor was still enumerating tiles after 30 s")
     assert done.returncode == 13, (done.returncode, done.stderr[-300:])
+
+
+def test_a_state_file_locked_by_another_monitor_is_a_bounded_wait(
+        log: Log, tmp_path: Path) -> None:
+    import fcntl
+
+    grow(log.ledger, 5)
+    out = log.publish()
+    state = tmp_path / "state.json"
+    ok(cli("monitor", out, "--key", log.vkey, "--state", state))
+    before = state.read_bytes()
+    fd = os.open(tmp_path / "state.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        start = time.monotonic()
+        run = cli("monitor", out, "--key", log.vkey, "--state", state, "--timeout", "1")
+        elapsed = time.monotonic() - start
+    finally:
+        os.close(fd)
+    assert run.code == 4 and "locked" in run.err, run
+    assert elapsed < 10
+    assert state.read_bytes() == before
