@@ -148,3 +148,16 @@ def test_ctrl_c_while_stuck_on_a_fifo_exits_130_without_a_traceback(
             proc.wait(10)
     assert b"Traceback" not in err, err
     assert proc.returncode == 130, (proc.returncode, err)
+
+
+def test_a_servers_error_text_cannot_write_to_the_terminal(log: Log) -> None:
+    """An error body with escape sequences and a forged `OK` line is shown as one
+    printable line."""
+    grow(log.ledger, 5)
+    body = (b'{"error": "StoreError", "message": "\\u001b[2J\\u001b[31mboom\\nOK http://x '
+            b'size 999: all fine\\r"}')
+    code, out = _run(log, lambda p, a: (500, {"Content-Type": "application/json"}, body)
+                     if p.startswith("/tile") else a)
+    assert code == 4, out
+    assert "\x1b" not in out and "\r" not in out
+    assert not any(line.startswith("OK ") for line in out.splitlines()), out
