@@ -254,7 +254,7 @@ def test_a_key_id_collision_under_one_name_does_not_fail_an_honest_witness(
 @pytest.mark.parametrize("stamp", [1, MAX_TIMESTAMP])
 def test_a_hostile_witness_cannot_poison_the_servers_cosigned_checkpoint(
         world: tuple[Ledger, Keys], stamp: int) -> None:
-    # FINDING: medium: the log server's witness task stores whatever valid cosignature a pinned witness answers: a witness that signs time 1 (or 2**63-1) makes the served cosigned checkpoint fail (post-dated) or crash every verifier that pins it, and a later honest line of that witness never replaces it
+    # FINDING: medium: the log server's witness task stores whatever valid cosignature a pinned witness answers: a witness that signs time 1 (or 2**63-1) makes the served cosigned checkpoint fail (post-dated) or crash every verifier that pins it, and a later honest line of that witness never replaces it  # noqa: E501
     import anyio
     import httpx
 
@@ -287,3 +287,34 @@ def test_a_hostile_witness_cannot_poison_the_servers_cosigned_checkpoint(
                         witnesses=[hostile.witness_key], witness_threshold=1)
     except v.WitnessError:
         pass  # the poisoned line was not kept
+
+
+def test_a_witness_answer_cannot_forge_lines_in_the_servers_log(
+        world: tuple[Ledger, Keys], caplog: pytest.LogCaptureFixture) -> None:
+    # FINDING: low: the log server logs the first 200 bytes of a witness's refusal as they came (newlines and escape sequences included): a hostile or compromised witness writes forged lines into the server's log  # noqa: E501
+    import anyio
+    import httpx
+
+    from ledger.keys import WitnessSigner
+    from ledger.server._witnesses import Distributor, WitnessEndpoint
+
+    ledger, _ = world
+    w = WitnessSigner.generate("w.example/log")
+    forged = b"no\n2026-01-01 WARNING witness http://other: all good\x1b[2K\r"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, content=forged)
+
+    d = Distributor(ledger, [WitnessEndpoint.parse(f"http://witness.test={w.vkey}")],
+                    interval=0.2, timeout=2, transport=httpx.MockTransport(answer))
+
+    async def run_for_a_moment() -> None:
+        with anyio.move_on_after(1.0):
+            await d.run()
+
+    with caplog.at_level("WARNING", logger="modelseal.server.witnesses"):
+        anyio.run(run_for_a_moment)
+    messages = [r.getMessage() for r in caplog.records if "witness" in r.getMessage()]
+    assert messages, caplog.records
+    for m in messages:
+        assert "\n" not in m and "\x1b" not in m and "\r" not in m, repr(m)

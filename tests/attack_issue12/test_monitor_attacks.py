@@ -259,7 +259,7 @@ def _limit_memory() -> None:
 
 def test_a_signed_checkpoint_of_an_absurd_size_is_reported_not_enumerated(
         log: Log, tmp_path: Path) -> None:
-    # FINDING: medium: with entries (a directory with tile/entries, or --actor-key), tiles_needed lists every level-0 tile of the checkpoint's size before reading any: a hostile log that signs a checkpoint of size 2**44 makes the monitor loop and grow memory without bound instead of reporting the missing tiles (exit 13)
+    # FINDING: medium: with entries (a directory with tile/entries, or --actor-key), tiles_needed lists every level-0 tile of the checkpoint's size before reading any: a hostile log that signs a checkpoint of size 2**44 makes the monitor loop and grow memory without bound instead of reporting the missing tiles (exit 13)  # noqa: E501
     from ledger._writer import sign_checkpoint
 
     grow(log.ledger, 5)
