@@ -168,3 +168,19 @@ def test_a_checkpoint_of_another_key_with_the_same_origin_is_a_conflict(
     with pytest.raises(PublishConflictError):
         publish(led, out)
     assert files(out) == {"checkpoint": (out / "checkpoint").read_bytes()}
+
+
+@pytest.mark.parametrize("where", ["tile", "tile/0", "tile/0/001.p", "tile/1",
+                                   "tile/entries", "tile/entries/001.p"])
+def test_a_directory_link_anywhere_in_the_layout_is_refused(
+        led: Ledger, tmp_path: Path, where: str) -> None:
+    grow(led, 300)
+    out = tmp_path / "pub"
+    (out / where).parent.mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / where).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(PublishConflictError):
+        publish(led, out, with_entries=True)
+    assert list(elsewhere.iterdir()) == []
+    assert not (out / "checkpoint").exists()
