@@ -26,6 +26,10 @@ from verifier import (
     WitnessKey,
     parse_note,
     verify_cosignatures,
+    witness_time_text,
+    WITNESS_DELAY,
+    WITNESS_SKEW,
+    TimeBoundError,
     ModelState,
     ParsedEntry,
     Statement,
@@ -836,6 +840,7 @@ class Ledger(Verbs):
         cosigs = verify_cosignatures(note, witnesses)
         if not cosigs:
             return ()
+        self._check_cosignature_times(cp, cosigs)
         log_line = next(_cosigned.line_of(sig) for sig in parse_note(note).signatures
                         if (sig.name, sig.key_id) == (log_key.name, log_key.key_id))
 
@@ -844,6 +849,21 @@ class Ledger(Verbs):
                                  q.getter(self._store, txn), self._times(txn))
 
         return self._store.write(fn)
+
+    def _check_cosignature_times(self, cp: Checkpoint, cosigs: Sequence[Cosignature]) -> None:
+        """TimeBoundError for a cosignature no honest witness makes of this checkpoint: timed
+        before the log signed it (less the skew the verifier allows, else the checkpoint
+        would fail as post-dated) or after the log's time now (plus the skew and the
+        exchange's delay, else the log's next entries would fail as back-dated)."""
+        now = self._now_ns() // 10**9
+        signed = (cp.time or 0) // 10**9
+        for c in cosigs:
+            if not signed - WITNESS_SKEW <= c.timestamp <= now + WITNESS_DELAY + WITNESS_SKEW:
+                raise TimeBoundError(
+                    f"witness {c.witness.name} cosigned the checkpoint of size {cp.size} at "
+                    f"{witness_time_text(c.timestamp)}, outside {iso(signed * 10**9)} less "
+                    f"{WITNESS_SKEW} s .. the log's time now plus "
+                    f"{WITNESS_DELAY + WITNESS_SKEW} s: not kept")
 
     def _times(self, txn: lmdb.Transaction) -> _cosigned.Times:
         raw = self._store.get(txn, "meta", b"cp_at")

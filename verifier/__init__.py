@@ -7,6 +7,7 @@ Pure functions over bytes. Depends only on the standard library,
 from .bundle import VerifiedInventory, bundle_chunks, encode_bundle, verify_bundle
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
+from .witnessed import WITNESS_DELAY, WITNESS_SKEW
 from .cosignature import (
     COSIGNATURE_V1,
     Cosignature,
@@ -16,6 +17,7 @@ from .cosignature import (
     require_witnesses,
     split_cosignature,
     verify_cosignatures,
+    witness_time_text,
     witness_key_id,
 )
 from .entry import (
@@ -133,6 +135,7 @@ __all__ = [
     # witnesses: C2SP tlog-cosignature (cosignature/v1)
     "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
     "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
+    "witness_time_text", "WITNESS_DELAY", "WITNESS_SKEW",
     "split_cosignature", "NoteSignature",
     # the name profile and event types, for an importer that maps names onto them
     "EVENT_TYPE_RE", "name_problem",

@@ -282,6 +282,10 @@ def _witness(cp: Checkpoint, trusted: Checkpoint | None, witnesses: Sequence[Wit
                          f"witness keys, {len(witnesses)} given")
     if not witnesses:
         return None, None
+    own = {k.public_key for k in cp.signed_by}
+    if any(w.public_key in own for w in witnesses):
+        raise ValueError("a witness key holds the log's own key: the log cannot witness "
+                         "itself")
     w = witnessed(cp, witnesses, threshold)
     require_witnesses(w.cosignatures, threshold)
     checks.append(f"cosigned by {len(w.cosignatures)} of {len(witnesses)} configured "

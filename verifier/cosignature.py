@@ -23,9 +23,11 @@ from .encoding import b64encode, check_key_name
 from .errors import MalformedInputError, SignatureError, WitnessError
 from .keys import split_vkey
 from .note import NoteSignature, parse_note, signature_line
+from .timeutil import iso
 
 COSIGNATURE_V1: int = 0x04
 """The signed-note signature type of an Ed25519 ``cosignature/v1`` key."""
+_YEAR_10000 = 253402300800  # 10000-01-01T00:00:00Z, in seconds
 MAX_TIMESTAMP = 2**63 - 1
 COSIGNATURE_SIZE = 8 + 64
 """Bytes after the key ID in a cosignature line: the timestamp and the signature."""
@@ -191,8 +193,20 @@ class Cosignature:
 
     @property
     def time(self) -> datetime:
-        """``timestamp`` as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp, timezone.utc)
+        """``timestamp`` as an aware UTC datetime. ValueError past year 9999 (the signed
+        range goes on to 2**63-1 seconds)."""
+        try:
+            return datetime.fromtimestamp(self.timestamp, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"cosignature time {self.timestamp} is past year 9999") from None
+
+
+def witness_time_text(seconds: int) -> str:
+    """A cosignature time for messages: ISO 8601 UTC, or, past year 9999 (the signed range
+    goes on to 2**63-1 seconds), the count of seconds saying so."""
+    if 0 <= seconds < _YEAR_10000:
+        return iso(seconds * 10**9)
+    return f"{seconds} s after 1970 (past year 9999)"
 
 
 def _line_of(sig: NoteSignature) -> bytes:
@@ -205,23 +219,28 @@ def verify_cosignatures(note: bytes, witnesses: Sequence[WitnessKey]) -> tuple[C
     The note is parsed strictly (``note.parse_note``; MalformedInputError). Lines whose
     (name, key ID) match no witness are ignored (the log's own line among them). A matching
     line whose bytes are not 8 + 64 or whose timestamp exceeds 2**63-1 is malformed; one that
-    does not verify raises SignatureError. Witnesses that share a public key count as one
-    (cosignature/v1 does not sign the name): only the first such line is kept. The log's
-    signature is not checked here.
+    no witness of that (name, key ID) verifies raises SignatureError. Witnesses that share a
+    public key count as one (cosignature/v1 does not sign the name): only the first such
+    line is kept. The log's signature is not checked here.
     """
     if isinstance(witnesses, (str, WitnessKey)) or not all(
             isinstance(w, WitnessKey) for w in witnesses):
         raise TypeError("witnesses must be a sequence of WitnessKey")
     parsed = parse_note(note)
-    known = {(w.name, w.key_id): w for w in witnesses}
+    # a 4-byte key ID can be ground to collide: every pinned key of a (name, ID) is tried
+    known: dict[tuple[str, bytes], list[WitnessKey]] = {}
+    for w in witnesses:
+        known.setdefault((w.name, w.key_id), []).append(w)
     found: dict[bytes, Cosignature] = {}
     for sig in parsed.signatures:
-        witness = known.get((sig.name, sig.key_id))
-        if witness is None:
+        candidates = known.get((sig.name, sig.key_id))
+        if candidates is None:
             continue
         timestamp, signature = split_cosignature(sig)
-        if not witness.verify(parsed.text, timestamp, signature):
-            raise SignatureError(f"cosignature by witness {witness.name} does not verify")
+        witness = next((w for w in candidates if w.verify(parsed.text, timestamp, signature)),
+                       None)
+        if witness is None:
+            raise SignatureError(f"cosignature by witness {sig.name} does not verify")
         if witness.public_key not in found:
             found[witness.public_key] = Cosignature(witness, timestamp, _line_of(sig))
     return tuple(found.values())

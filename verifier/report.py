@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from .bundle import VerifiedInventory
+from .cosignature import witness_time_text
 from .encoding import b64encode
 from .findings import Finding, Findings
 from .replay import Inventory, KeyRecord, ModelState, TimelineItem
@@ -148,7 +149,7 @@ def _summary(r: VerifiedInventory) -> str:
 def _witnesses(w: Witnessed) -> str:
     """Who cosigned, when (their own signed times), and what that attests."""
     rows = "<br>".join(
-        f"{_e(c.witness.name)} at <code>{_e(iso(c.timestamp * 10**9))}</code> "
+        f"{_e(c.witness.name)} at <code>{_e(witness_time_text(c.timestamp))}</code> "
         f"<code>{_e(c.witness.vkey())}</code>" for c in w.cosignatures)
     return f"{rows or 'none'}<br>threshold {w.threshold}: {_e(w.statement())}"
 
