@@ -190,9 +190,13 @@ class _Dir:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the directory's lock file (refused at once if another run holds it)."""
-        fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+        fd = os.open(self.root / _LOCK,
+                     os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW,
                      0o644)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PublishConflictError(f"{self.root / _LOCK} is not a regular file: "
+                                           "nothing written")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -304,7 +308,10 @@ class _Dir:
 
     def _read(self, rel: str, limit: int) -> bytes | None:
         try:
-            fd = os.open(self.root / rel, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO (or a device) at the path must not block the open; what
+            # was opened is then checked with fstat (no race with a swap of the path)
+            fd = os.open(self.root / rel,
+                         os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -314,7 +321,8 @@ class _Dir:
             raise
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise PublishConflictError(f"{self.root / rel} is not a regular file")
+                raise PublishConflictError(f"{self.root / rel} is not a regular file (a FIFO, "
+                                           "a socket or a device): nothing replaced")
             return fh.read(limit + 1)
 
     def _same(self, rel: str, data: bytes) -> None:
