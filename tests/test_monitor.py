@@ -666,3 +666,15 @@ def test_entries_are_checked_against_tiles_read_one_at_a_time(log: Log) -> None:
     entries[300] = entries[299]
     with pytest.raises(TileMismatchError):
         bad.check_entries(entries)
+
+
+def test_cli_a_witness_given_twice_or_the_logs_own_key_is_usage(log: Log) -> None:
+    grow(log.ledger, 3)
+    out = log.publish()
+    w = WitnessKey.from_public("w.example/w", Ed25519PrivateKey.generate().public_key()
+                               .public_bytes_raw())
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", w.vkey(), "--witness",
+                w.vkey()), 2, "share one public key")
+    own = WitnessKey.from_public("w.example/log", log.key.public_key)
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", own.vkey()), 2,
+            "the log's own key")
