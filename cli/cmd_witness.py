@@ -7,9 +7,12 @@ from pathlib import Path
 
 import click
 
+from ledger.errors import WrongPassphraseError
+
 from .cmd_serve import _bind, _listen, _only_server
-from .context import UsageProblem, passphrase, passphrase_from_env
+from .context import UsageProblem, passphrase, passphrase_from_env, passphrase_variables
 from .output import emit_json
+
 
 def _witness_passphrase(path: Path, new: bool) -> str | None:
     """MODELSEAL_WITNESS_KEY_PASSPHRASE(_FILE), else MODELSEAL_KEY_PASSPHRASE(_FILE), else a
@@ -25,6 +28,13 @@ def _witness_passphrase(path: Path, new: bool) -> str | None:
                                 hide_input=True, confirmation_prompt=True, default="",
                                 show_default=False, err=True)) or None
     return None
+
+
+class WrongWitnessPassphraseError(WrongPassphraseError):
+    """WrongPassphraseError (exit 4) with a hint naming the witness key's variables."""
+
+    hint = (f"the passphrase does not open the witness key file: check "
+            f"{passphrase_variables('witness')}")
 
 
 @click.group()
@@ -91,8 +101,11 @@ def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
     try:
         signer = WitnessSigner.load(key_file, allow_insecure=allow_insecure_key)
     except EncryptedKeyError:
-        signer = WitnessSigner.load(key_file, _witness_passphrase(key_file, new=False),
-                                    allow_insecure=allow_insecure_key)
+        try:
+            signer = WitnessSigner.load(key_file, _witness_passphrase(key_file, new=False),
+                                        allow_insecure=allow_insecure_key)
+        except WrongPassphraseError as exc:
+            raise WrongWitnessPassphraseError(str(exc)) from None
     try:
         store.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

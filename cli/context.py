@@ -82,6 +82,14 @@ def passphrase_from_env(kind: str) -> str | None:
     return None
 
 
+def passphrase_variables(kind: str) -> str:
+    """The variables ``passphrase_from_env(kind)`` reads, in words, for a hint."""
+    own = _OWN_PASSPHRASE.get(kind)
+    if own is None:
+        return "MODELSEAL_KEY_PASSPHRASE (or its _FILE form)"
+    return f"{own} or MODELSEAL_KEY_PASSPHRASE (or their _FILE forms)"
+
+
 def passphrase(kind: str, path: Path) -> str | None:
     """The passphrase for an encrypted key file: environment, else a prompt on a terminal."""
     found = passphrase_from_env(kind)
@@ -90,7 +98,7 @@ def passphrase(kind: str, path: Path) -> str | None:
     if sys.stdin.isatty():
         return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True))
     raise UsageProblem(f"{path} is encrypted",
-                       "set MODELSEAL_KEY_PASSPHRASE, or run on a terminal to be asked")
+                       f"set {passphrase_variables(kind)}, or run on a terminal to be asked")
 
 
 def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool
