@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tomllib
 from pathlib import Path
 
 import click
+import msgspec
 
 from ledger import ActorKey, Ledger, LogKey
-from verifier import ROLES, from_ns
+from verifier import (
+    OPS,
+    ROLES,
+    KeyRecord,
+    Policy,
+    describe_scope,
+    from_ns,
+    make_scope,
+    policy_from_doc,
+    preset,
+)
 from ledger._store import removed_on_failure
 
 from .context import Settings, UsageProblem
@@ -38,9 +51,12 @@ def _missing_dirs(path: Path) -> list[Path]:
               help="The first admin actor's name.")
 @click.option("--keys-dir", type=click.Path(path_type=Path),
               help="Where to write the key files [default: DIRECTORY-keys beside the store].")
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A policy file (TOML or JSON, see `modelseal policy set`) the genesis "
+                   "declares: the log's first controlled vocabulary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
-         as_json: bool) -> None:
+         policy_file: Path | None, as_json: bool) -> None:
     """Create a store, a log key file and an admin key file (0600, outside the store).
 
     Prints the log's verifier key: the one thing an examiner must receive out of band.
@@ -49,6 +65,7 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     settings = click.get_current_context().find_object(Settings)
     if settings is not None and settings.server:
         settings.local_only("init")
+    policy = None if policy_file is None else read_policy(policy_file)
     keys_dir = keys_dir or directory.parent / f"{directory.name}-keys"
     if (directory / "data.mdb").exists():
         raise UsageProblem(f"{directory} already holds a store (or another program's LMDB "
@@ -76,7 +93,8 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
         made.append(admin_path)
         admin.save(admin_path, pw)
         with removed_on_failure(directory):
-            Ledger.create(directory, origin=origin, log_key=log_key, admin=admin).close()
+            Ledger.create(directory, origin=origin, log_key=log_key, admin=admin,
+                          policy=policy).close()
     except BaseException:
         # nothing of a failed init may stay in the way of a retry (a full disk, say), and
         # these keys sign for no store; only what this init made is removed
@@ -124,20 +142,52 @@ def keygen(name: str, output: Path, as_json: bool) -> None:
         click.echo(key.vkey)
 
 
+def _list(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None if not given; '' is the empty list)."""
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 @click.command()
 @click.argument("pubkey")
 @click.option("--role", type=click.Choice(ROLES), default="writer", show_default=True,
-              help="writer: writes entries; admin: also grants and revokes keys; reader: "
-                   "never writes, may use a log server's protected reads (as admins may).")
+              help="writer: writes entries; admin: also grants and revokes keys and sets the "
+                   "policy; reader: never writes, may use a log server's protected reads (as "
+                   "admins may).")
+@click.option("--ops", metavar="LIST",
+              help=f"Comma-separated operations the key may sign, of {', '.join(OPS)} "
+                   "[default: all its role allows].")
+@click.option("--event-types", metavar="LIST", help="Only these event types (comma-separated).")
+@click.option("--tags", metavar="LIST", help="Only these tags (comma-separated).")
+@click.option("--models", metavar="GLOBS",
+              help="Only models whose names match one of these patterns (comma-separated; "
+                   "'*' matches any run of characters, nothing else is special).")
+@click.option("--tiers", metavar="LIST", help="Only models of these tiers (comma-separated).")
 @pass_settings
-def grant(settings: Settings, pubkey: str, role: str) -> None:
-    """Grant an actor key (name+keyid+base64, as keygen prints it) a role. Admins only.
+def grant(settings: Settings, pubkey: str, role: str, ops: str | None,
+          event_types: str | None, tags: str | None, models: str | None,
+          tiers: str | None) -> None:
+    """Grant an actor key (name+keyid+base64, as keygen prints it) a role, optionally
+    narrowed to a scope. Admins only.
 
-    An actor holds one active key at a time: to change its role, revoke it, then grant.
+    An actor holds one active key at a time: to change its role or scope, revoke it,
+    then grant. Example: modelseal grant <vkey> --ops tag --tags production
     """
+    scope = None
+    narrowing = (event_types, tags, models, tiers)
+    if ops is not None or any(x is not None for x in narrowing):
+        try:
+            scope = make_scope(ops=preset(role).ops if ops is None else _list(ops) or [],
+                               event_types=_list(event_types), tags=_list(tags),
+                               models=_list(models), tiers=_list(tiers))
+        except (ValueError, TypeError) as exc:
+            raise UsageProblem(f"invalid scope: {exc}") from None
     with settings.writer() as ledger:
-        ledger.grant(pubkey, role=role)
-    click.echo(f"granted {pubkey.split('+', 1)[0]} the {role} role")
+        ledger.grant(pubkey, role=role, scope=scope)
+    what = f"the {role} role" if scope is None else \
+        f"the {role} role, scope: {describe_scope(scope)}"
+    click.echo(f"granted {pubkey.split('+', 1)[0]} {what}")
 
 
 @click.command()
@@ -151,9 +201,13 @@ def revoke(settings: Settings, name: str, reason: str | None) -> None:
     click.echo(f"revoked the key of {name}")
 
 
-_SCOPES = {"admin": "all models; grants and revokes", "writer": "all models",
+_SCOPES = {"admin": "all models; grants, revokes and policy", "writer": "all models",
            "reader": "reads only"}
-"""What each role may do: the scope column until scoped grants exist."""
+"""What each role's preset allows: the scope column of a grant without a scope."""
+
+
+def _scope_text(r: KeyRecord) -> str:
+    return _SCOPES.get(r.role, r.role) if r.scope is None else describe_scope(r.scope)
 
 
 @click.command()
@@ -173,7 +227,7 @@ def keys(settings: Settings, show_all: bool, as_json: bool, as_csv: bool) -> Non
         records = ledger.keyring()
     if not show_all:
         records = [r for r in records if r.revoked_index is None]
-    rows = [{"actor": r.name, "role": r.role, "scope": _SCOPES.get(r.role, r.role),
+    rows = [{"actor": r.name, "role": r.role, "scope": _scope_text(r),
              "key_id": r.key.key_id.hex(), "vkey": r.vkey,
              "granted_by": r.granted_by, "granted_at": iso(from_ns(r.granted_at)),
              "granted_entry": r.granted_index, "revoked_by": r.revoked_by,
@@ -193,4 +247,85 @@ def keys(settings: Settings, show_all: bool, as_json: bool, as_csv: bool) -> Non
            "revoked by", "revoked at", "entry", "reason"])
 
 
-COMMANDS = [init, keygen, grant, revoke, keys]
+def read_policy(path: Path) -> Policy:
+    """The policy in a TOML (``.toml``) or JSON file: ``{"events": {TYPE: {"required":
+    [FIELD, ...]}}}``. UsageProblem for a file that cannot be read or is no policy."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageProblem(f"cannot read the policy file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            doc = tomllib.loads(data.decode("utf-8"))
+        else:
+            doc = json.loads(data)
+        return policy_from_doc(doc)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise UsageProblem(f"the policy file {path} does not parse: {exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise UsageProblem(f"the policy file {path} is not a policy: {exc}",
+                           'write {"events": {"validated": {"required": ["result"]}}} '
+                           "or its TOML form") from None
+
+
+@click.group()
+def policy() -> None:
+    """The log's controlled vocabulary: the allowed event types and the payload fields
+    each requires."""
+
+
+@policy.command("set")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@pass_settings
+def policy_set(settings: Settings, file: Path) -> None:
+    """Put the policy in FILE in force (TOML if it ends in .toml, else JSON). Admins only.
+
+    \b
+    [events.validated]
+    required = ["profile", "result", "validator"]
+    [events.retired]
+    required = []
+
+    Only the listed event types are accepted afterwards (list retired and reactivated
+    too if models may still be retired and brought back).
+    """
+    new = read_policy(file)
+    with settings.writer() as ledger:
+        ledger.set_policy(new)
+    click.echo(f"policy in force: {len(new.events)} event types")
+
+
+@policy.command("clear")
+@pass_settings
+def policy_clear(settings: Settings) -> None:
+    """Lift the policy in force: any event type is accepted again. Admins only."""
+    with settings.writer() as ledger:
+        ledger.set_policy(None)
+    click.echo("no policy in force")
+
+
+@policy.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print the policy as JSON.")
+@pass_settings
+def policy_show(settings: Settings, as_json: bool) -> None:
+    """The policy in force and the entry that set it. Needs a local store."""
+    if settings.remote():
+        raise UsageProblem("policy show needs a local store", "run it where the store is")
+    with Ledger.open(settings.store_path()) as ledger:
+        record = ledger.policy()
+    current = None if record is None else record.policy
+    doc = None if current is None else msgspec.to_builtins(current)
+    if as_json:
+        emit_json({"policy": doc, "entry": None if record is None else record.index,
+                   "by": None if record is None else record.by,
+                   "at": None if record is None else iso(from_ns(record.at))})
+        return
+    if record is None or current is None:
+        click.echo("no policy in force: any event type is accepted")
+        return
+    click.echo(f"set at entry {record.index} by {record.by}, {iso(from_ns(record.at))}")
+    table([[t, ", ".join(rule.required)] for t, rule in sorted(current.events.items())],
+          ["event type", "required payload fields"])
+
+
+COMMANDS = [init, keygen, grant, revoke, keys, policy]

@@ -30,6 +30,14 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
         except (MalformedInputError, ValueError) as exc:
             raise UsageProblem(f"--witness {text!r} is not a witness verifier key: {exc}"
                                ) from None
+    # as modelseal-verify: one public key is one witness whatever its name, so a repeated
+    # key would raise the default threshold above the witnesses there can be
+    if len({w.public_key for w in witnesses}) < len(witnesses):
+        raise UsageProblem("two --witness keys share one public key: a cosignature/v1 key "
+                           "makes one witness whatever its name", "give each witness once")
+    if any(w.public_key == key.public_key for w in witnesses):
+        raise UsageProblem("a --witness key is the log's own key: a witness must be another "
+                           "party")
     return key, witnesses
 
 

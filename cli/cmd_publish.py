@@ -17,7 +17,8 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--store", "store", metavar="DIR", help="The store directory [env: MODELSEAL_STORE].")
 @click.option("--with-entries", is_flag=True,
               help="Also write entry bundles (tile/entries/...). Entries are confidential: "
-                   "only for a directory that only readers of the log can see.")
+                   "only for a directory that only readers of the log can see. A directory "
+                   "that already has tile/entries gets its bundles kept current anyway.")
 @click.option("--recheck", is_flag=True,
               help="Compare every file already in DIRECTORY with the log, not only those the "
                    "new checkpoint adds.")
@@ -41,14 +42,15 @@ def publish(settings: Settings, directory: Path, store: str | None, with_entries
         emit_json({"directory": str(directory), "size": done.size, "previous": done.previous,
                    "tiles_written": done.tiles_written, "bundles_written": done.bundles_written,
                    "files_checked": done.files_checked,
-                   "checkpoint_written": done.checkpoint_written, "kept_newer": done.kept_newer})
+                   "checkpoint_written": done.checkpoint_written, "kept_newer": done.kept_newer,
+                   "with_entries": done.with_entries})
         return
     if done.kept_newer:
         click.echo(f"kept: {directory} already publishes a checkpoint of size {done.size}, "
                    "newer than the store's latest cosigned one")
         return
     what = f"{done.tiles_written} tiles"
-    if with_entries:
+    if done.with_entries:
         what += f", {done.bundles_written} entry bundles"
     cp = "checkpoint written" if done.checkpoint_written else "checkpoint unchanged"
     click.echo(f"published size {done.size} to {directory}: {what} written, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,21 @@ def _listen(text: str) -> tuple[str, int]:
         raise UsageProblem(f"--listen {text!r} is not HOST:PORT",
                            "e.g. --listen 127.0.0.1:8080, or [::1]:8080")
     return host, int(port)
+
+
+def _bind(listen_at: str) -> tuple[socket.socket, str]:
+    """A listening socket for ``--listen`` (UsageProblem if it cannot be had) and the
+    ``host:port`` it is bound to, as a URL names it."""
+    from ledger.server import listen
+
+    host, port = _listen(listen_at)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on {listen_at}: {exc.strerror}",
+                           "choose another --listen address or port") from None
+    bound = sock.getsockname()
+    return sock, f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
 
 
 def _check_tls(cert: str, key: str) -> None:
@@ -116,7 +132,7 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
     writes commit), then it exits 0.
     """
     from ledger import Ledger
-    from ledger.server import check_public_url, listen, serve as run
+    from ledger.server import check_public_url, serve as run
 
     if (tls_cert is None) != (tls_key is None):
         raise UsageProblem("--tls-cert and --tls-key go together", "give both, or neither")
@@ -125,7 +141,7 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
     witnesses = _witnesses(witness_args, witness_file)
     settings.store = store or settings.store
     settings.log_key = log_key or settings.log_key
-    host, port = _listen(listen_at)
+    _listen(listen_at)  # a bad --listen is refused before the store is opened
     if public_url is not None:
         try:
             check_public_url(public_url)
@@ -135,19 +151,13 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
     ledger = Ledger.open(settings.store_path(), log_key=key)
     try:
         _only_server(ledger.path)
-        try:
-            sock = listen(host, port)
-        except OSError as exc:
-            raise UsageProblem(f"cannot listen on {listen_at}: {exc.strerror}",
-                               "choose another --listen address or port") from None
-        bound = sock.getsockname()
+        sock, where = _bind(listen_at)
         scheme = "https" if tls_cert else "http"
-        where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
 
         def ready() -> None:
             also = f", {len(witnesses)} witnesses" if witnesses else ""
             click.echo(f"serving {ledger.origin} ({ledger.size} entries{also}) on "
-                       f"{scheme}://{where}:{bound[1]}", err=True)
+                       f"{scheme}://{where}", err=True)
 
         run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
             ready=ready, witnesses=witnesses)

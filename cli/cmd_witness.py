@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from .cmd_serve import _listen, _only_server
-from .context import UsageProblem, passphrase
-from .output import emit_json
+from ledger.errors import WrongPassphraseError
 
-_PASS = "MODELSEAL_WITNESS_KEY_PASSPHRASE"
+from .cmd_serve import _bind, _listen, _only_server
+from .context import UsageProblem, passphrase, passphrase_from_env, passphrase_variables
+from .output import emit_json
 
 
 def _witness_passphrase(path: Path, new: bool) -> str | None:
-    """MODELSEAL_WITNESS_KEY_PASSPHRASE(_FILE), else what ``passphrase`` finds
-    (MODELSEAL_KEY_PASSPHRASE(_FILE) or a prompt). A new key without any of them (and no
-    terminal to ask on) is written plain, as ``keygen`` does."""
-    if os.environ.get(_PASS + "_FILE"):
-        source = Path(os.environ[_PASS + "_FILE"])
-        try:
-            return source.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageProblem(f"cannot read {_PASS}_FILE {source}: {exc}",
-                               "give a readable UTF-8 file holding the passphrase") from None
-    if os.environ.get(_PASS):
-        return os.environ[_PASS]
-    if new:
-        if os.environ.get("MODELSEAL_KEY_PASSPHRASE_FILE") or \
-                os.environ.get("MODELSEAL_KEY_PASSPHRASE"):
-            return passphrase("witness", path)
-        if sys.stdin.isatty():
-            return str(click.prompt(f"passphrase for the new key {path} (empty: none)",
-                                    hide_input=True, confirmation_prompt=True, default="",
-                                    show_default=False, err=True)) or None
-        return None
-    return passphrase("witness", path)
+    """MODELSEAL_WITNESS_KEY_PASSPHRASE(_FILE), else MODELSEAL_KEY_PASSPHRASE(_FILE), else a
+    prompt. A new key without any of them (and no terminal to ask on) is written plain, as
+    ``keygen`` does."""
+    if not new:
+        return passphrase("witness", path)
+    found = passphrase_from_env("witness")
+    if found is not None:
+        return found
+    if sys.stdin.isatty():
+        return str(click.prompt(f"passphrase for the new key {path} (empty: none)",
+                                hide_input=True, confirmation_prompt=True, default="",
+                                show_default=False, err=True)) or None
+    return None
+
+
+class WrongWitnessPassphraseError(WrongPassphraseError):
+    """WrongPassphraseError (exit 4) with a hint naming the witness key's variables."""
+
+    hint = (f"the passphrase does not open the witness key file: check "
+            f"{passphrase_variables('witness')}")
 
 
 @click.group()
@@ -90,7 +87,6 @@ def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
     """
     from ledger.errors import EncryptedKeyError
     from ledger.keys import WitnessSigner
-    from ledger.server import listen
     from ledger.witness import Witness, WitnessState, serve as run
     from verifier import VerifierError, VerifierKey
 
@@ -101,12 +97,15 @@ def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
         except (VerifierError, ValueError) as exc:
             raise UsageProblem(f"--log {text[:80]!r} is not a log verifier key: {exc}",
                                "give the key `modelseal init` printed") from None
-    host, port = _listen(listen_at)
+    _listen(listen_at)  # a bad --listen is refused before the key is read
     try:
         signer = WitnessSigner.load(key_file, allow_insecure=allow_insecure_key)
     except EncryptedKeyError:
-        signer = WitnessSigner.load(key_file, _witness_passphrase(key_file, new=False),
-                                    allow_insecure=allow_insecure_key)
+        try:
+            signer = WitnessSigner.load(key_file, _witness_passphrase(key_file, new=False),
+                                        allow_insecure=allow_insecure_key)
+        except WrongPassphraseError as exc:
+            raise WrongWitnessPassphraseError(str(exc)) from None
     try:
         store.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -115,18 +114,12 @@ def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
     _only_server(store, "modelseal witness serve")
     state = WitnessState(store)
     try:
-        try:
-            sock = listen(host, port)
-        except OSError as exc:
-            raise UsageProblem(f"cannot listen on {listen_at}: {exc.strerror}",
-                               "choose another --listen address or port") from None
-        bound = sock.getsockname()
-        where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        sock, where = _bind(listen_at)
         w = Witness(state, signer, keys)
 
         def ready() -> None:
             click.echo(f"witness {signer.name} ({len(w.origins)} logs) serving on "
-                       f"http://{where}:{bound[1]}", err=True)
+                       f"http://{where}", err=True)
 
         run(w, sock, ready=ready)
     finally:

@@ -59,9 +59,15 @@ def entry_ref(ledger: Log, text: str) -> int | str:
     return text
 
 
-def passphrase(kind: str, path: Path) -> str | None:
-    """The passphrase for an encrypted key file: environment, else a prompt on a terminal."""
-    names = ["MODELSEAL_LOG_KEY_PASSPHRASE"] if kind == "log" else []
+_OWN_PASSPHRASE = {"log": "MODELSEAL_LOG_KEY_PASSPHRASE",
+                   "witness": "MODELSEAL_WITNESS_KEY_PASSPHRASE"}
+
+
+def passphrase_from_env(kind: str) -> str | None:
+    """The passphrase the environment gives for a key of ``kind`` ("log", "witness" or
+    another): its own variable first (``_FILE``, then plain), then MODELSEAL_KEY_PASSPHRASE
+    (``_FILE``, then plain); None if none is set."""
+    names = [_OWN_PASSPHRASE[kind]] if kind in _OWN_PASSPHRASE else []
     names.append("MODELSEAL_KEY_PASSPHRASE")
     for name in names:
         if os.environ.get(name + "_FILE"):  # e.g. a systemd credential
@@ -73,10 +79,26 @@ def passphrase(kind: str, path: Path) -> str | None:
                                    "give a readable UTF-8 file holding the passphrase") from None
         if os.environ.get(name):
             return os.environ[name]
+    return None
+
+
+def passphrase_variables(kind: str) -> str:
+    """The variables ``passphrase_from_env(kind)`` reads, in words, for a hint."""
+    own = _OWN_PASSPHRASE.get(kind)
+    if own is None:
+        return "MODELSEAL_KEY_PASSPHRASE (or its _FILE form)"
+    return f"{own} or MODELSEAL_KEY_PASSPHRASE (or their _FILE forms)"
+
+
+def passphrase(kind: str, path: Path) -> str | None:
+    """The passphrase for an encrypted key file: environment, else a prompt on a terminal."""
+    found = passphrase_from_env(kind)
+    if found is not None:
+        return found
     if sys.stdin.isatty():
         return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True))
     raise UsageProblem(f"{path} is encrypted",
-                       "set MODELSEAL_KEY_PASSPHRASE, or run on a terminal to be asked")
+                       f"set {passphrase_variables(kind)}, or run on a terminal to be asked")
 
 
 def _load(cls: type[LogKey] | type[ActorKey], path: Path, allow_insecure: bool

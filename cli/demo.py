@@ -32,8 +32,9 @@ def demo(directory: Path | None) -> None:
     Builds a store with a log key, an admin, two pipelines and a validation team; registers
     about 50 models in five groups; records a year of retrains, validations, deployments,
     an incident, a retirement and a key revocation; exports the inventory as of 2025-09-30;
-    verifies it with the standalone verifier and writes the HTML report; then flips one
-    byte of a copy and shows verification fail.
+    verifies it with the standalone verifier, with the SR 11-7, EU AI Act and NIST AI RMF
+    findings, and writes the HTML report; then flips one byte of a copy and shows
+    verification fail.
     """
     base = directory or Path(tempfile.mkdtemp(prefix="modelseal-demo-"))
     if directory is not None and directory.exists() and any(directory.iterdir()):
@@ -74,6 +75,7 @@ def demo(directory: Path | None) -> None:
     _step("4. The examiner verifies it offline with modelseal-verify")
     report = base / "report.html"
     args = [str(bundle), "--key", log_key.vkey, "--trusted", str(trusted),
+            "--profile", "sr_11_7", "--profile", "eu_ai_act", "--profile", "nist_ai_rmf",
             "--report", str(report)]
     click.echo("$ modelseal-verify " + " ".join(_quote(a) for a in args))
     code = verify_cli.main(args)
@@ -110,6 +112,7 @@ def demo(directory: Path | None) -> None:
                  f"modelseal prove inclusion {sc.notes['incident']} --entry-out entry.json",
                  f"modelseal prove consistency --old {sc.quarter_sizes['Q2']}",
                  "modelseal audit",
+                 "modelseal findings --profile sr_11_7 --at 2025-09-30",
                  f"open {report}"]:
         click.echo(f"  {line}")
 

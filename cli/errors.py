@@ -56,7 +56,7 @@ from ledger.errors import (
     WrongPassphraseError,
 )
 from ledger.mlimport import NotModelLedgerError
-from verifier import AuthorizationError, ChainError, RuleError, SignatureError
+from verifier import AuthorizationError, ChainError, PolicyError, RuleError, SignatureError
 from verifier.exitcodes import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -124,10 +124,12 @@ TABLE: tuple[Row, ...] = (
     Row(PublishBusyError, EXIT_IO, "wait for the other publish to finish, then run again"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
-        "and grant/revoke need an admin key; an admin grants with: modelseal grant <vkey> "
-        "--role writer"),
+        "each within its grant's scope (`modelseal keys`), and grant/revoke/policy need an "
+        "admin key; an admin grants with: modelseal grant <vkey> --role writer"),
     Row(SignatureError, EXIT_FAILED,
         "the statement changed after it was signed, or another key signed it"),
+    Row(PolicyError, EXIT_FAILED, "nothing was written; `modelseal policy show` lists the "
+                                  "event types the log accepts and their required fields"),
     Row(RuleError, EXIT_FAILED, "nothing was written; `modelseal inventory` and "
                                 "`modelseal history NAME` show what the log holds"),
     Row(ChainError, EXIT_FAILED,

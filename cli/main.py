@@ -107,19 +107,20 @@ def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | 
     output and exit codes; audit and init need the store itself.
 
     Exit codes: 0 ok, 1 verification failed, 2 usage, 3 malformed input, 4 I/O or store error,
-    70 internal error (a bug; MODELSEAL_DEBUG=1 shows its traceback). With --server, a
-    server's answer that fails the client's checks is 1 and an unreachable server 4.
+    6 findings (`findings --fail-on-findings`), 70 internal error (a bug; MODELSEAL_DEBUG=1
+    shows its traceback). With --server, a server's answer that fails the client's checks is
+    1 and an unreachable server 4.
     """
     ctx.obj = Settings(store, key, log_key, allow_insecure_key, server=server,
                        log_vkey=log_vkey, client_state=client_state, timeout=timeout)
 
 
 def _register_commands() -> None:
-    from . import (cmd_import, cmd_keys, cmd_monitor, cmd_proofs, cmd_publish, cmd_read,
-                   cmd_serve, cmd_witness, cmd_write, demo)
+    from . import (cmd_findings, cmd_import, cmd_keys, cmd_monitor, cmd_proofs, cmd_publish,
+                   cmd_read, cmd_serve, cmd_witness, cmd_write, demo)
 
-    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, cmd_serve, cmd_import,
-                   cmd_witness, cmd_publish, cmd_monitor, demo):
+    for module in (cmd_keys, cmd_write, cmd_read, cmd_proofs, cmd_findings, cmd_serve,
+                   cmd_import, cmd_witness, cmd_publish, cmd_monitor, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 

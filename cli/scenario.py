@@ -1,6 +1,12 @@
 """The demo's year: about 50 models in five groups, two pipelines and an
 independent validation team, retrains, validations, deployments with tag
-moves, an incident, a retirement and a key revocation, on a simulated clock."""
+moves, an incident, a retirement and a key revocation, on a simulated clock.
+
+It also holds a few lapses an examiner's findings profiles catch (specs/findings.md):
+a pipeline that validates its own model (April), a production tag after a failed
+validation (June, July), a model deployed without validation or AI Act evidence
+(August), a high-risk model without recorded human oversight, and a missed
+semi-annual monitoring review (June)."""
 
 from __future__ import annotations
 
@@ -83,6 +89,7 @@ def run_year(ledger: Ledger, log_key: LogKey, admin: ActorKey, clock: DemoClock,
     for who in ("ml", "batch", "validation"):
         _as(ledger, admin).grant(keys[who].vkey, role="writer")
     names: list[str] = []
+    tiers: dict[str, str] = {}
     for g, (group, models) in enumerate(PORTFOLIO.items()):
         writer = keys["ml"] if g % 2 == 0 else keys["batch"]
         for i, (name, tier) in enumerate(models):
@@ -93,15 +100,46 @@ def run_year(ledger: Ledger, log_key: LogKey, admin: ActorKey, clock: DemoClock,
                 metadata={"framework": ["xgboost", "pytorch", "sklearn", "spark"][i % 4],
                           "business_line": group})
             names.append(name)
+            tiers[name] = tier
         _as(ledger, writer).register_group(
             name=f"{group}_suite", owner=f"{group}-analytics", tier="high",
             purpose=f"All {group} models, validated together", members=[m for m, _ in models])
+    _onboard(sc, names, tiers)
     for month in range(1, 13):
         tick(month, 12)
         _month(sc, month, names, rng)
         if month in (3, 6, 9, 12):
             sc.quarter_sizes[f"Q{month // 3}"] = ledger.size
     return sc
+
+
+# The high-risk model whose human oversight was never recorded (an EU AI Act finding), and
+# the one whose June monitoring review was missed (a NIST AI RMF finding).
+NO_OVERSIGHT = "pricing_mortgage_rate"
+MISSED_REVIEW = "aml_customer_risk_rating"
+
+
+def _onboard(sc: Scenario, names: list[str], tiers: dict[str, str]) -> None:
+    """The second week of January: the validation team's initial validation and risk
+    assessment of every model; for high-risk ones also technical documentation, record
+    keeping and human oversight (the EU AI Act's evidence), except ``NO_OVERSIGHT``'s."""
+    led, k = sc.ledger, sc.keys
+    for i, name in enumerate(names):
+        sc.clock.set(START + timedelta(days=7, minutes=10 * i))
+        _as(led, k["validation"]).record(name, "risk_assessed", {
+            "assessment": f"RA-2025-{name}", "inherent_risk": tiers[name]})
+        _as(led, k["validation"]).record(name, "validated", {
+            "result": "pass", "validator": "model-risk-validation",
+            "report": f"MRV-2025-INIT-{name}", "scope": "initial"})
+        if tiers[name] != "high":
+            continue
+        _as(led, k["admin"]).record(name, "documented", {
+            "document": f"docs://model-cards/{name}/v1"})
+        _as(led, k["admin"]).record(name, "logging_verified", {
+            "retention_days": 3650, "sink": "siem://model-decisions"})
+        if name != NO_OVERSIGHT:
+            _as(led, k["admin"]).record(name, "oversight_assigned", {
+                "overseer": f"{name.split('_')[0]}-model-owner", "can_override": True})
 
 
 def _day(month: int, day: int, hour: int = 10) -> datetime:
@@ -136,9 +174,41 @@ def _month(sc: Scenario, month: int, names: list[str], rng: random.Random) -> No
                 continue
             clock.set(_day(month, 25, rng.randrange(9, 17)))
             finding = "pass" if rng.random() < 0.85 else "pass with findings"
-            _as(led, k["validation"]).record(name, "validated", {
-                "result": finding, "validator": "model-risk-validation",
-                "report": f"MRV-2025-Q{month // 3}-{name}"})
+            if month == 6 and name == "credit_pd_retail":  # fails; deployed anyway in July
+                _as(led, k["validation"]).record(name, "validation_failed", {
+                    "result": "fail", "validator": "model-risk-validation",
+                    "report": f"MRV-2025-Q2-{name}",
+                    "issues": "PD calibration drifts on the 2024 vintage"})
+            else:
+                _as(led, k["validation"]).record(name, "validated", {
+                    "result": finding, "validator": "model-risk-validation",
+                    "report": f"MRV-2025-Q{month // 3}-{name}"})
+            if month % 6 == 0 and name != MISSED_REVIEW:
+                _as(led, k["validation"]).record(name, "monitoring_reviewed", {
+                    "period": f"2025-H{month // 6}", "drift": "within limits"})
+    if month == 4:  # a pipeline validates the model it trains: not independent
+        clock.set(_day(4, 26, 11))
+        _as(led, k["ml"]).record("fraud_merchant_risk", "validated", {
+            "result": "pass", "validator": "ml-pipeline", "report": "self-check"})
+    if month == 7:  # the model that failed validation in June goes to production
+        clock.set(_day(7, 10, 14))
+        snap = _as(led, k["batch"]).record("credit_pd_retail", "retrained", {
+            "auc": 0.83, "rows": 4_200_000, "training_data": "lake://curated/credit_pd/2025-07"})
+        _as(led, k["batch"]).record("credit_pd_retail", "deployed", {
+            "environment": "production", "change_ticket": "CHG-07110"})
+        _as(led, k["batch"]).tag("credit_pd_retail", "production", snapshot=snap.snapshot_hash)
+    if month == 8:  # a new high-risk model, deployed the week it was registered
+        clock.set(_day(8, 4, 9))
+        _as(led, k["ml"]).register(
+            name="fraud_bnpl_risk", owner="fraud-analytics", model_type="ml_model",
+            tier="high", purpose="buy-now-pay-later fraud risk for the fraud portfolio",
+            metadata={"framework": "xgboost", "business_line": "fraud"})
+        snap = _as(led, k["ml"]).record("fraud_bnpl_risk", "retrained", {
+            "auc": 0.88, "rows": 310_000, "training_data": "lake://curated/bnpl/2025-08"})
+        clock.set(_day(8, 6, 16))
+        _as(led, k["ml"]).record("fraud_bnpl_risk", "deployed", {
+            "environment": "production", "change_ticket": "CHG-08031"})
+        _as(led, k["ml"]).tag("fraud_bnpl_risk", "production", snapshot=snap.snapshot_hash)
     if month == 5:
         clock.set(_day(5, 14, 3))
         snap = _as(led, k["ml"]).record("fraud_card_txn", "incident", {

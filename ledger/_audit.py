@@ -21,7 +21,7 @@ from verifier import (
 
 from . import _cosigned
 from . import _tree as tree
-from ._codec import encode_keyring, encode_state
+from ._codec import encode_keyring, encode_policy, encode_state
 from ._compress import DamagedEntry, make_dictionary
 from .errors import AuditError
 from ._store import Store, from_u64, u64
@@ -175,6 +175,11 @@ def _check_meta(store: Store, txn: lmdb.Transaction, inv: Inventory, count: int)
     raw = store.get(txn, "meta", b"keyring")
     if raw != encode_keyring(inv.key_history):
         raise AuditError("keyring differs from the grant and revoke entries", "meta keyring")
+    history = inv.policy_history
+    want_policy = encode_policy(history[-1]) if history else None
+    if store.get(txn, "meta", b"policy") != want_policy:
+        raise AuditError("the policy row differs from the genesis and policy entries",
+                         "meta policy")
 
 
 def _check_checkpoints(store: Store, txn: lmdb.Transaction, log_key: VerifierKey,

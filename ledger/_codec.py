@@ -10,7 +10,16 @@ from typing import Any
 
 import msgspec
 
-from verifier import ROLES, KeyRecord, ModelState, VerifierError, VerifierKey
+from verifier import (
+    ROLES,
+    KeyRecord,
+    ModelState,
+    Policy,
+    PolicyRecord,
+    Scope,
+    VerifierError,
+    VerifierKey,
+)
 
 from .errors import StoreError
 
@@ -32,14 +41,18 @@ decode_state = _row_dec.decode
 
 
 def encode_keyring(records: list[KeyRecord]) -> bytes:
-    """The key history (grants and revocations) as JSON."""
-    rows = [
-        {"vkey": r.vkey, "role": r.role, "granted_index": r.granted_index,
-         "granted_at": r.granted_at, "granted_by": r.granted_by,
-         "revoked_index": r.revoked_index, "revoked_at": r.revoked_at,
-         "revoked_by": r.revoked_by, "reason": r.reason}
-        for r in records
-    ]
+    """The key history (grants and revocations) as JSON. A grant's ``scope`` is a member
+    only when the grant named one, so a store without scoped grants keeps its bytes."""
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "vkey": r.vkey, "role": r.role, "granted_index": r.granted_index,
+            "granted_at": r.granted_at, "granted_by": r.granted_by,
+            "revoked_index": r.revoked_index, "revoked_at": r.revoked_at,
+            "revoked_by": r.revoked_by, "reason": r.reason}
+        if r.scope is not None:
+            row["scope"] = r.scope
+        rows.append(row)
     return _state_enc.encode(rows)
 
 
@@ -49,8 +62,28 @@ def decode_keyring(data: bytes) -> list[KeyRecord]:
     out = []
     for row in rows:
         key = VerifierKey.parse(row.pop("vkey"))
-        out.append(KeyRecord(key=key, **row))
+        scope = row.pop("scope", None)
+        out.append(KeyRecord(key=key, **row,
+                             scope=None if scope is None else msgspec.convert(scope, Scope)))
     return out
+
+
+class _PolicyRow(msgspec.Struct, forbid_unknown_fields=True):
+    policy: Policy | None
+    index: int
+    at: int
+    by: str
+
+
+def encode_policy(record: PolicyRecord) -> bytes:
+    """The policy in force (or lifted), and the entry that set it, as JSON."""
+    return _state_enc.encode(_PolicyRow(record.policy, record.index, record.at, record.by))
+
+
+def decode_policy(data: bytes) -> PolicyRecord:
+    """Inverse of encode_policy. msgspec errors for a damaged row."""
+    row = msgspec.json.decode(data, type=_PolicyRow)
+    return PolicyRecord(row.policy, row.index, row.at, row.by)
 
 
 def active_keys(data: bytes) -> dict[str, tuple[VerifierKey, str]]:

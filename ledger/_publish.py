@@ -33,9 +33,7 @@ from pathlib import Path
 
 from verifier import Checkpoint, MalformedInputError, VerificationError, VerifierError, VerifierKey
 
-from . import _queries as q
 from . import _tiles
-from . import _tree as tree
 from .errors import StoreError
 from .ledger import Ledger
 
@@ -68,6 +66,8 @@ class Published:
     checkpoint_written: bool
     kept_newer: bool
     """The directory's checkpoint is newer than the store's chosen one, so it was kept."""
+    with_entries: bool = False
+    """Entry bundles were written (asked for, or the directory already had ``tile/entries``)."""
 
 
 def chosen_checkpoint(ledger: Ledger) -> bytes:
@@ -81,8 +81,10 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
             recheck: bool = False, note: bytes | None = None) -> Published:
     """Publish ``note`` (default: ``chosen_checkpoint``) of ``ledger`` into ``directory``
     (made if missing) as the module says. ``with_entries`` adds entry bundles (entries
-    are confidential: publish them only where readers may see them). ``recheck`` compares
-    every file already present, not only the new ones.
+    are confidential: publish them only where readers may see them); a directory that
+    already has ``tile/entries`` gets its bundles kept current even without it (else a
+    monitor, which reads entries wherever they are, would find them missing). ``recheck``
+    compares every file already present, not only the new ones.
 
     Raises PublishConflictError (nothing replaced), PublishBusyError, StoreError, OSError.
     """
@@ -94,21 +96,19 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
     root.mkdir(parents=True, exist_ok=True)
     out = _Dir(root)
     with out.locked():
-        with ledger._reader() as txn:
-            stored = q.size(ledger._store, txn)
-            get = q.getter(ledger._store, txn)
-            if cp.size > stored or tree.root(get, cp.size) != cp.root:
-                raise StoreError(f"the checkpoint of size {cp.size} does not match the store")
-            old = out.published(key, cp.origin)
-            if old is not None and (old.size > stored or tree.root(get, old.size) != old.root):
-                raise PublishConflictError(
-                    f"{root / 'checkpoint'} holds a tree of size {old.size} that this store "
-                    "does not hold (another log, a fork, or a store restored from an older "
-                    "copy): nothing was written")
+        if ledger.root(cp.size) != cp.root:
+            raise StoreError(f"the checkpoint of size {cp.size} does not match the store")
+        old = out.published(key, cp.origin)
+        if old is not None and ledger.root(old.size) != old.root:
+            raise PublishConflictError(
+                f"{root / 'checkpoint'} holds a tree of size {old.size} that this store "
+                "does not hold (another log, a fork, or a store restored from an older "
+                "copy): nothing was written")
         if old is not None and old.size > cp.size:
             return Published(old.size, old.size, 0, 0, 0, False, True)
         counts = _Counts()
         old_size = 0 if old is None else old.size
+        with_entries = with_entries or out.has_entries()
         for rel, made, known, bundle in _files(ledger, cp.size, old_size, with_entries):
             counts.add(out.put(rel, made, check=recheck or not known), bundle=bundle)
         out.sync_dirs()
@@ -116,7 +116,7 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
         if wrote:
             out.replace_checkpoint(cp.note)
         return Published(cp.size, None if old is None else old.size, counts.tiles,
-                         counts.bundles, counts.checked, wrote, False)
+                         counts.bundles, counts.checked, wrote, False, with_entries)
 
 
 def _files(ledger: Ledger, size: int, old_size: int, with_entries: bool
@@ -195,9 +195,13 @@ class _Dir:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the directory's lock file (refused at once if another run holds it)."""
-        fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+        fd = os.open(self.root / _LOCK,
+                     os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW,
                      0o644)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PublishConflictError(f"{self.root / _LOCK} is not a regular file: "
+                                           "nothing written")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -221,6 +225,15 @@ class _Dir:
             raise PublishConflictError(f"{self.root / 'checkpoint'} is of log {old.origin!r}, "
                                        f"not {origin!r}: nothing was written")
         return old
+
+    def has_entries(self) -> bool:
+        """Whether ``tile/entries`` is there (whatever it is: a link or a file there is
+        refused when the bundles are written)."""
+        try:
+            os.lstat(self.root / "tile" / "entries")
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def put(self, rel: str, make: Callable[[], bytes], *, check: bool) -> str:
         """Write ``rel`` if it is absent ("written"); if present, compare it with ``make()``
@@ -309,7 +322,10 @@ class _Dir:
 
     def _read(self, rel: str, limit: int) -> bytes | None:
         try:
-            fd = os.open(self.root / rel, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO (or a device) at the path must not block the open; what
+            # was opened is then checked with fstat (no race with a swap of the path)
+            fd = os.open(self.root / rel,
+                         os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -319,7 +335,8 @@ class _Dir:
             raise
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise PublishConflictError(f"{self.root / rel} is not a regular file")
+                raise PublishConflictError(f"{self.root / rel} is not a regular file (a FIFO, "
+                                           "a socket or a device): nothing replaced")
             return fh.read(limit + 1)
 
     def _same(self, rel: str, data: bytes) -> None:

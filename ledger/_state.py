@@ -19,12 +19,13 @@ from verifier import (
     LogParams,
     ModelState,
     ParsedEntry,
+    PolicyRecord,
     Register,
     VerifierKey,
     parse_entry,
 )
 
-from ._codec import decode_keyring, decode_state, encode_state
+from ._codec import decode_keyring, decode_policy, decode_state, encode_state
 from ._store import MAX_KEY, Store, from_u64, u64
 
 
@@ -49,6 +50,8 @@ class StoreState:
         self._models: dict[str, ModelState | None] = {}
         self.keyring_changed = False
         self.params_changed = False
+        self.policy_changed = False
+        self._policy: PolicyRecord | None = None
         raw = store.get(txn, "meta", b"size")
         self._size = 0 if raw is None else from_u64(raw)
         self._params: LogParams | None = None
@@ -64,6 +67,9 @@ class StoreState:
                 log_id=need(txn, "meta", b"log_id").decode(),
                 claim_skew=from_u64(claim[:8]), claim_window=from_u64(claim[8:]))
             self.key_history = list(_keyring(need(txn, "meta", b"keyring")))
+            raw_policy = store.get(txn, "meta", b"policy")
+            if raw_policy is not None:
+                self._policy = decode_policy(raw_policy)
         self._active = {r.name: r for r in self.key_history if r.revoked_index is None}
 
     # -- reads ----------------------------------------------------------------------
@@ -118,11 +124,19 @@ class StoreState:
     def admin_count(self) -> int:
         return sum(1 for r in self._active.values() if r.role == "admin")
 
+    @property
+    def policy(self) -> PolicyRecord | None:
+        return self._policy
+
     # -- writes (after every check passed) --------------------------------------------
 
     def set_params(self, params: LogParams) -> None:
         self._params = params
         self.params_changed = True
+
+    def set_policy(self, record: PolicyRecord) -> None:
+        self._policy = record
+        self.policy_changed = True
 
     def put_model(self, state: ModelState) -> None:
         self._store.put(self._txn, "models", state.name.encode(), encode_state(state))

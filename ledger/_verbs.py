@@ -13,7 +13,7 @@ from typing import Any
 
 import lmdb
 
-from verifier import ModelState, RuleError, from_ns
+from verifier import ModelState, Policy, RuleError, Scope, from_ns
 
 from . import _queries as q
 from .keys import ActorKey
@@ -80,10 +80,21 @@ class Verbs(ABC):
 
         return self._write(make, prepare)
 
-    def grant(self, vkey: str, role: str = "writer") -> None:
+    def grant(self, vkey: str, role: str = "writer", scope: Scope | None = None) -> None:
         """Grant an actor key (its ``name+hex8+base64`` string) a role: writer, admin or
-        reader (``verifier.ROLES``; another role raises ValueError). Admins only."""
-        self._sign_and_write("grant", key=vkey, role=role)
+        reader (``verifier.ROLES``; another role raises ValueError). Admins only.
+
+        ``scope`` (``verifier.make_scope``) narrows what the key may sign; None holds the
+        role's preset (``verifier.preset``). A scope allowing an op the role does not is
+        refused (RuleError)."""
+        body: dict[str, Any] = {} if scope is None else {"scope": scope}
+        self._sign_and_write("grant", key=vkey, role=role, **body)
+
+    def set_policy(self, policy: Policy | None) -> None:
+        """Put ``policy`` (``verifier.make_policy``) in force from the next entry on: only
+        the event types it lists are accepted, each with the payload fields it requires.
+        None lifts the policy in force. Admins only."""
+        self._sign_and_write("policy", policy=policy)
 
     def revoke(self, name: str, reason: str | None = None) -> None:
         """Revoke the active key of actor ``name``."""

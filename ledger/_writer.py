@@ -28,7 +28,7 @@ from verifier import (
 
 from . import _tree as tree
 from ._state import StoreState
-from ._codec import encode_keyring
+from ._codec import encode_keyring, encode_policy
 from .keys import LogKey
 from .results import Snapshot
 from ._sodium import sodium_check
@@ -157,6 +157,8 @@ class Appender:
         s.put(txn, "meta", b"last_at", u64(state.last_recorded_at))
         if state.keyring_changed:
             s.put(txn, "meta", b"keyring", encode_keyring(state.key_history))
+        if state.policy_changed and state.policy is not None:
+            s.put(txn, "meta", b"policy", encode_policy(state.policy))
         root = tree.root(self._get, state.size)
         at = state.last_recorded_at  # complete up to its last entry
         note = sign_checkpoint(log_key, params.origin, state.size, root, at)

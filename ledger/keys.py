@@ -44,6 +44,7 @@ from verifier import (
     cosignature_line,
     cosignature_message,
 )
+from verifier.keys import MAX_VKEY_LEN
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from ._sodium import SodiumSigner
@@ -334,6 +335,9 @@ class WitnessSigner(_SigningKey):
             raise ValueError("a witness key needs a name")
         super().__init__(private, name)
         self.witness_key = WitnessKey.from_public(name, self.public_bytes)
+        if len(self.witness_key.vkey()) > MAX_VKEY_LEN:  # no reader would accept the key
+            raise ValueError(f"a witness name of {len(name)} characters makes a verifier key "
+                             f"longer than the {MAX_VKEY_LEN} characters readers accept")
 
     @property
     def vkey(self) -> str:

@@ -18,12 +18,18 @@ import msgspec
 from verifier import (
     EMPTY_ROOT,
     KeyRecord,
+    Policy,
+    PolicyRecord,
     Checkpoint,
     Cosignature,
     VerificationError,
     WitnessKey,
     parse_note,
     verify_cosignatures,
+    witness_time_text,
+    WITNESS_DELAY,
+    WITNESS_SKEW,
+    TimeBoundError,
     ModelState,
     ParsedEntry,
     Statement,
@@ -44,7 +50,7 @@ from . import _tiles
 from . import _tree as tree
 from ._commit import GroupCommitter, Status, Write
 from ._checks import Deferred, check_all
-from ._codec import active_keys, decode_keyring
+from ._codec import active_keys, decode_keyring, decode_policy
 from ._sodium import sodium_verify
 from ._verbs import Make, Prepare, Verbs
 from ._audit import audit
@@ -200,9 +206,11 @@ class Ledger(Verbs):
     def create(cls, path: str | os.PathLike[str], *, origin: str, log_key: LogKey,
                admin: ActorKey, clock: Clock | None = None,
                claim_skew: timedelta = DEFAULT_CLAIM_SKEW,
-               claim_window: timedelta = DEFAULT_CLAIM_WINDOW) -> Ledger:
+               claim_window: timedelta = DEFAULT_CLAIM_WINDOW,
+               policy: Policy | None = None) -> Ledger:
         """Make a new store at ``path`` whose genesis names ``origin``, the log key and
-        the first admin key; returns it open, with ``admin`` as signer.
+        the first admin key (and ``policy``, the first controlled vocabulary, if given);
+        returns it open, with ``admin`` as signer.
 
         ``claim_skew`` (at most 1 hour) and ``claim_window`` (at most 31 days) are fixed
         for the log's life: a statement whose ``claimed_at`` is later than the log's time
@@ -211,10 +219,11 @@ class Ledger(Verbs):
         log_key.named(origin)
         # Sign the genesis before creating anything, so a bad clock or key leaves no store.
         now = clock() if clock is not None else datetime.now(timezone.utc)
+        extra: dict[str, Any] = {} if policy is None else {"policy": policy}
         genesis = build_signed(admin, origin, "genesis", log_id=None, claimed_at=now,
                                log_key=log_key.vkey, admin_key=admin.vkey,
                                claim_skew=_span_ns(claim_skew, "claim_skew"),
-                               claim_window=_span_ns(claim_window, "claim_window"))
+                               claim_window=_span_ns(claim_window, "claim_window"), **extra)
         store = Store.open(path, create=origin)
         ledger = cls(store, log_key, admin, clock)
         ledger.origin, ledger.log_vkey = origin, log_key.vkey
@@ -537,11 +546,35 @@ class Ledger(Verbs):
             raise StoreError(f"store is damaged: its keyring row does not decode ({exc}); "
                              "run audit()") from None
 
+    def policy(self) -> PolicyRecord | None:
+        """The last policy put in force or lifted (its ``policy`` None), with the entry,
+        time and admin that did it; None if the log never had one. From the latest
+        committed state; StoreError if the stored row does not decode."""
+        with self._reader() as txn:
+            raw = self._store.get(txn, "meta", b"policy")
+        if raw is None:
+            return None
+        try:
+            return decode_policy(raw)
+        except (msgspec.MsgspecError, ValueError, TypeError) as exc:
+            raise StoreError(f"store is damaged: its policy row does not decode ({exc}); "
+                             "run audit()") from None
+
     @property
     def size(self) -> int:
         """The number of entries in the log."""
         with self._reader() as txn:
             return q.size(self._store, txn)
+
+    def root(self, size: int) -> bytes | None:
+        """The Merkle tree hash (RFC 9162) of the first ``size`` entries, or None while the
+        log holds fewer (a past root never changes). ValueError for a negative size."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ArgumentError("a tree size is an int >= 0")
+        with self._reader() as txn:
+            if size > q.size(self._store, txn):
+                return None
+            return tree.root(q.getter(self._store, txn), size)
 
     def checkpoint(self) -> bytes:
         """The latest signed checkpoint note, byte for byte."""
@@ -819,6 +852,7 @@ class Ledger(Verbs):
         cosigs = verify_cosignatures(note, witnesses)
         if not cosigs:
             return ()
+        self._check_cosignature_times(cp, cosigs)
         log_line = next(_cosigned.line_of(sig) for sig in parse_note(note).signatures
                         if (sig.name, sig.key_id) == (log_key.name, log_key.key_id))
 
@@ -827,6 +861,21 @@ class Ledger(Verbs):
                                  q.getter(self._store, txn), self._times(txn))
 
         return self._store.write(fn)
+
+    def _check_cosignature_times(self, cp: Checkpoint, cosigs: Sequence[Cosignature]) -> None:
+        """TimeBoundError for a cosignature no honest witness makes of this checkpoint: timed
+        before the log signed it (less the skew the verifier allows, else the checkpoint
+        would fail as post-dated) or after the log's time now (plus the skew and the
+        exchange's delay, else the log's next entries would fail as back-dated)."""
+        now = self._now_ns() // 10**9
+        signed = (cp.time or 0) // 10**9
+        for c in cosigs:
+            if not signed - WITNESS_SKEW <= c.timestamp <= now + WITNESS_DELAY + WITNESS_SKEW:
+                raise TimeBoundError(
+                    f"witness {c.witness.name} cosigned the checkpoint of size {cp.size} at "
+                    f"{witness_time_text(c.timestamp)}, outside {iso(signed * 10**9)} less "
+                    f"{WITNESS_SKEW} s .. the log's time now plus "
+                    f"{WITNESS_DELAY + WITNESS_SKEW} s: not kept")
 
     def _times(self, txn: lmdb.Transaction) -> _cosigned.Times:
         raw = self._store.get(txn, "meta", b"cp_at")

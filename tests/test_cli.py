@@ -929,7 +929,8 @@ def test_real_process_encrypted_key_without_a_terminal(tmp_path: Path) -> None:
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         f"error: {st.log_key} is encrypted",
-        "hint: set MODELSEAL_KEY_PASSPHRASE, or run on a terminal to be asked"]
+        "hint: set MODELSEAL_LOG_KEY_PASSPHRASE or MODELSEAL_KEY_PASSPHRASE (or their _FILE "
+        "forms), or run on a terminal to be asked"]
 
 
 # -- help ---------------------------------------------------------------------------------

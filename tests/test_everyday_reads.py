@@ -159,7 +159,7 @@ def test_keys(store: Store) -> None:
     admin = dict(zip(cols, every["risk-admin"], strict=True))
     assert admin["granted_entry"] == "0" and admin["revoked_at"] == ""
     text = ok(store.run("keys", "--all")).out
-    assert "rotated" in text and "all models; grants and revokes" in text
+    assert "rotated" in text and "all models; grants, revokes and policy" in text
     doc = ok(store.run("keys", "--json")).json()
     assert [k["actor"] for k in doc] == ["risk-admin"]
     refused_json(store.run("keys", "--json", "--csv"), 2, "not both")

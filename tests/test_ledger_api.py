@@ -680,3 +680,19 @@ def test_open_with_a_foreign_unnamed_log_key_leaves_it_unnamed(tmp_path: Path) -
     with pytest.raises(ValueError, match="not this store's log key"):
         Ledger.open(tmp_path / "s", log_key=stranger)
     assert stranger.name is None
+
+
+def test_root_of_any_past_size_and_none_beyond(tmp_path: Path) -> None:
+    keys = Keys()
+    led = make_ledger(tmp_path / "s", keys)
+    try:
+        first = v.Checkpoint.parse_note(led.checkpoint(), keys.trusted)
+        register(led, "m-root")
+        now = v.Checkpoint.parse_note(led.checkpoint(), keys.trusted)
+        assert led.root(first.size) == first.root and led.root(now.size) == now.root
+        assert led.root(0) == v.EMPTY_ROOT and led.root(now.size + 1) is None
+        for bad in (-1, True, 1.0):
+            with pytest.raises(ValueError):
+                led.root(bad)  # type: ignore[arg-type]
+    finally:
+        led.close()

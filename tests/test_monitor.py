@@ -615,3 +615,66 @@ def test_cli_witnesses_through_a_server(log: Log, tmp_path: Path) -> None:
                      "--state", state))
         assert "size 40: log signature; 1 of 1 witnesses cosigned (threshold 1)" in run.out
         assert "first checkpoint kept" in run.out
+
+
+def test_a_reader_is_asked_only_for_the_tiles_the_check_needs(log: Log) -> None:
+    """With a TileReader, a signed size far beyond the source's tiles stops at the first
+    missing tile: nothing is listed ahead (entries or not)."""
+    grow(log.ledger, 5)
+    cp = v.Checkpoint.parse_note(log.ledger.checkpoint(), [log.key])
+    assert cp.time is not None
+    note = sign_checkpoint(log.keys.log.named(log.ledger.origin), log.ledger.origin, 2**44,
+                           bytes(32), cp.time)
+    for entries in (False, True):
+        asked: list[tuple[int, int, int]] = []
+
+        def read(tid: tuple[int, int, int]) -> bytes:
+            asked.append(tid)
+            raise MissingTileError(f"{tid} is missing")
+
+        trusted = TrustedLog(log.key, None)
+        trusted.check_checkpoint(note)
+        with pytest.raises(MissingTileError):
+            trusted.check_tiles(read, entries=entries)
+        assert len(asked) == 1
+
+
+def test_entries_are_checked_against_tiles_read_one_at_a_time(log: Log) -> None:
+    """A reader gives the same verdict as the listed tiles, and is asked once per tile."""
+    grow(log.ledger, 700)
+    note = log.ledger.checkpoint()
+    get = log.ledger.tile
+    asked: list[tuple[int, int, int]] = []
+
+    def read(tid: tuple[int, int, int]) -> bytes:
+        asked.append(tid)
+        data = get(*tid)
+        assert data is not None
+        return data
+
+    trusted = TrustedLog(log.key, None)
+    trusted.check_checkpoint(note)
+    trusted.check_tiles(read, entries=True)
+    trusted.check_entries(log.ledger.entry(i) for i in range(700))
+    assert trusted.updated().size == 700
+    assert len(asked) == len(set(asked)) and {t for t in asked if t[0] == 0} == {
+        (0, 0, 256), (0, 1, 256), (0, 2, 188)}
+    bad = TrustedLog(log.key, None)
+    bad.check_checkpoint(note)
+    bad.check_tiles(read, entries=True)
+    entries = [log.ledger.entry(i) for i in range(700)]
+    entries[300] = entries[299]
+    with pytest.raises(TileMismatchError):
+        bad.check_entries(entries)
+
+
+def test_cli_a_witness_given_twice_or_the_logs_own_key_is_usage(log: Log) -> None:
+    grow(log.ledger, 3)
+    out = log.publish()
+    w = WitnessKey.from_public("w.example/w", Ed25519PrivateKey.generate().public_key()
+                               .public_bytes_raw())
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", w.vkey(), "--witness",
+                w.vkey()), 2, "share one public key")
+    own = WitnessKey.from_public("w.example/log", log.key.public_key)
+    refused(cli("monitor", out, "--key", log.vkey, "--witness", own.vkey()), 2,
+            "the log's own key")

@@ -38,6 +38,7 @@ from tests.test_replay import SCENARIOS, Scenario, history
 from verifier import (
     KeyRecord,
     LogParams,
+    PolicyRecord,
     MemoryState,
     ModelState,
     ParsedEntry,
@@ -47,7 +48,8 @@ from verifier import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITES = frozenset({"set_params", "put_model", "add_key", "revoke_key", "appended"})
+WRITES = frozenset({"set_params", "put_model", "add_key", "revoke_key", "set_policy",
+                    "appended"})
 _encode = msgspec.msgpack.encode
 _decode_model = msgspec.msgpack.Decoder(ModelState).decode
 
@@ -71,6 +73,7 @@ class RecordingState:
         self.statement_ids: dict[str, int] = {}
         self.snapshot_owner: dict[str, str] = {}
         self.chains: dict[str, list[int]] = {}  # model -> indexes of its chain entries
+        self.policy_record: PolicyRecord | None = None
 
     def _log(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -111,6 +114,15 @@ class RecordingState:
     def admin_count(self) -> int:
         self._log("admin_count")
         return sum(1 for r in self.keys.values() if r.role == "admin")
+
+    @property
+    def policy(self) -> PolicyRecord | None:
+        self._log("policy")
+        return self.policy_record
+
+    def set_policy(self, record: PolicyRecord) -> None:
+        self._log("set_policy", record.index)
+        self.policy_record = record
 
     def set_params(self, params: LogParams) -> None:
         self._log("set_params", params)

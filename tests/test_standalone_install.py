@@ -59,6 +59,13 @@ def test_standalone_install(tmp_path: Path) -> None:
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "<svg" in (outside / "report.html").read_text(encoding="utf-8")
 
+    # the built-in findings profiles are package data, installed with the verifier
+    prof = _run([str(bindir / "modelseal-verify"), str(EXAMPLES / "bundle.json"), "--key", key,
+                 "--profile", "sr_11_7", "--profile", "eu_ai_act", "--profile", "nist_ai_rmf"],
+                cwd=outside)
+    assert prof.returncode == 0, prof.stdout + prof.stderr
+    assert "\nFINDINGS: " in prof.stdout
+
     bad = _run([str(bindir / "modelseal-verify"), str(EXAMPLES / "bundle.json"), "--key", "x"],
                cwd=outside)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

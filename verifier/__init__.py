@@ -14,6 +14,7 @@ from .compact_bundle import (
 from .sigpool import SignatureStats
 from .canonical import canonical_json, check_json_value
 from .checkpoint import Checkpoint, checkpoint_text, time_line
+from .witnessed import WITNESS_DELAY, WITNESS_SKEW
 from .cosignature import (
     COSIGNATURE_V1,
     Cosignature,
@@ -23,6 +24,7 @@ from .cosignature import (
     require_witnesses,
     split_cosignature,
     verify_cosignatures,
+    witness_time_text,
     witness_key_id,
 )
 from .entry import (
@@ -37,6 +39,7 @@ from .entry import (
     ParsedEntry,
     Register,
     Revoke,
+    SetPolicy,
     Statement,
     TagMove,
     build_entry,
@@ -60,6 +63,7 @@ from .errors import (
     IncompleteError,
     MalformedInputError,
     RootMismatchError,
+    PolicyError,
     RuleError,
     SignatureError,
     TimeBoundError,
@@ -100,7 +104,16 @@ from .replay import (
     may_read,
     replay,
 )
-from .state import LogParams, MemoryState, ReplayState, SignatureCheck, check_signature
+from .policy import EventRule, Policy, make_policy, policy_from_doc
+from .scope import OPS, Scope, describe_scope, glob_match, make_scope, preset
+from .state import (
+    LogParams,
+    MemoryState,
+    PolicyRecord,
+    ReplayState,
+    SignatureCheck,
+    check_signature,
+)
 from .timeutil import from_ns, iso, parse_time, to_ns
 
 __version__ = "0.1.0"
@@ -132,7 +145,11 @@ __all__ = [
     # witnesses: C2SP tlog-cosignature (cosignature/v1)
     "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
     "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
+    "witness_time_text", "WITNESS_DELAY", "WITNESS_SKEW",
     "split_cosignature", "NoteSignature",
     # the name profile and event types, for an importer that maps names onto them
     "EVENT_TYPE_RE", "name_problem",
+    # scoped grants and the controlled vocabulary (specs/entry.md §3.7, §3.8)
+    "describe_scope", "EventRule", "glob_match", "make_policy", "make_scope", "OPS", "Policy",
+    "policy_from_doc", "PolicyError", "PolicyRecord", "preset", "Scope", "SetPolicy",
 ]

@@ -214,9 +214,11 @@ class VerifiedInventory:
                 {"name": r.name, "key": r.vkey, "role": r.role, "granted_at": iso(r.granted_at),
                  "granted_by": r.granted_by,
                  "revoked_at": None if r.revoked_at is None else iso(r.revoked_at),
-                 "revoked_by": r.revoked_by}
+                 "revoked_by": r.revoked_by, "scope": msgspec.to_builtins(r.effective_scope),
+                 "scope_is_preset": r.scope is None}
                 for r in inv.key_history
             ],
+            "policy": None if inv.policy is None else msgspec.to_builtins(inv.policy),
             "models": [m.to_json() for m in sorted(inv.models.values(), key=lambda m: m.name)],
             "checks": list(self.checks),
             "witnesses": None if self.witnessed is None else self.witnessed.to_json(),
@@ -308,6 +310,10 @@ def _witness(cp: Checkpoint, trusted: Checkpoint | None, witnesses: Sequence[Wit
                          f"witness keys, {len(witnesses)} given")
     if not witnesses:
         return None, None
+    own = {k.public_key for k in cp.signed_by}
+    if any(w.public_key in own for w in witnesses):
+        raise ValueError("a witness key holds the log's own key: the log cannot witness "
+                         "itself")
     w = witnessed(cp, witnesses, threshold)
     require_witnesses(w.cosignatures, threshold)
     checks.append(f"cosigned by {len(w.cosignatures)} of {len(witnesses)} configured "

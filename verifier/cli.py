@@ -1,7 +1,8 @@
 """``modelseal-verify``: check a proof bundle offline with the log's public key.
 
 Exit codes (specs/errors.md): 0 verified, 1 verification failed, 2 usage,
-3 malformed input, 4 I/O error, 70 internal error (a bug). The code for an exception
+3 malformed input, 4 I/O error, 6 verified with findings under --fail-on-findings,
+70 internal error (a bug). The code for an exception
 comes from the one table in verifier/exitcodes.py.
 
 Output never crashes: stdout and stderr replace what their encoding cannot show with
@@ -30,6 +31,7 @@ from .errors import IncompleteError, MalformedInputError, VerificationError, Ver
 from .exitcodes import (
     EXIT_FAILED,
     EXIT_INCOMPLETE,
+    EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_IO,
@@ -40,12 +42,14 @@ from .exitcodes import (
     UsageProblem,
     lookup,
 )
+from .findings import Findings, evaluate
 from .keys import VerifierKey
+from .profile import Profile, ProfileError, builtin_profiles, is_profile_path, load_profile
 from .report import render_report
 from .sigpool import default_jobs
 from .timeutil import iso
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK",
+__all__ = ["EXIT_FAILED", "EXIT_FINDINGS", "EXIT_INTERNAL", "EXIT_IO", "EXIT_MALFORMED", "EXIT_OK",
            "EXIT_USAGE", "main", "run"]
 
 
@@ -66,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="modelseal-verify",
         description="Verify a modelseal proof bundle offline, with only the log's public key.",
         epilog="Exit codes: 0 verified, 1 verification failed, 2 usage, 3 malformed input, "
-        "4 I/O error, 70 internal error (a bug).",
+        "4 I/O error, 6 findings (only with --fail-on-findings), 70 internal error (a bug).",
     )
     p.add_argument("bundle", help="the bundle file exported by the log (JSON or compact, "
                    "told by its first bytes; - reads standard input)")
@@ -84,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="check signatures on N processes (default: every CPU this process "
                    "may use; 1 checks them in this process)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME|FILE.toml",
+                   help="after a successful verification, evaluate a findings profile: a "
+                   f"built-in one ({', '.join(builtin_profiles())}) or a TOML file "
+                   "(specs/findings.md); repeatable")
+    p.add_argument("--fail-on-findings", action="store_true",
+                   help="exit 6 (not 0) when a --profile yields findings")
     p.add_argument("--report", metavar="FILE",
                    help="after a successful verification, write a self-contained HTML report "
                    "to FILE (nothing is written if verification fails)")
@@ -326,6 +336,19 @@ def _main(argv: Sequence[str] | None) -> int:
     jobs = default_jobs() if args.jobs is None else args.jobs
     if jobs < 1:
         return _usage("--jobs must be at least 1", args.json)
+    if args.fail_on_findings and not args.profile:
+        return _usage("--fail-on-findings needs at least one --profile", args.json)
+    unknown = [r for r in args.profile if not is_profile_path(r) and r not in builtin_profiles()]
+    if unknown:
+        return _usage(f"no built-in profile {unknown[0]!r}; the built-in profiles are "
+                      f"{', '.join(builtin_profiles())} (or give a FILE.toml)", args.json)
+    try:
+        profiles = load_profiles(args.profile)
+    except ProfileError as exc:
+        return _fail(EXIT_MALFORMED, f"bad profile: {exc}", args.json, exc)
+    except OSError as exc:
+        return _fail(EXIT_IO, f"cannot read profile {exc.filename}: {exc.strerror}", args.json,
+                     exc)
     try:
         trusted_note = _read(args.trusted) if args.trusted else None
         fh = sys.stdin.buffer if args.bundle == "-" else open(args.bundle, "rb")  # noqa: SIM115
@@ -350,18 +373,43 @@ def _main(argv: Sequence[str] | None) -> int:
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
+    found = evaluate(profiles, result) if profiles else None
     extra: dict[str, str] = {}
     if args.report is not None:
         try:
-            _write_atomic(args.report, render_report(result).encode("utf-8", "replace"))
+            _write_atomic(args.report,
+                          render_report(result, found).encode("utf-8", "replace"))
         except OSError as exc:
             return _fail(EXIT_IO, f"cannot write {args.report}: {exc.strerror or exc}",
                          args.json, exc)
         extra["report"] = args.report
+    more = {} if found is None else {"findings": found.to_json()}
     if args.json:
-        _out(json.dumps({"ok": True, **result.to_json(), **extra}, indent=1, sort_keys=True))
+        _out(json.dumps({"ok": True, **result.to_json(), **more, **extra}, indent=1,
+                        sort_keys=True))
     else:
         _out(_summary(result) + "".join(f"\n  report: {p}" for p in extra.values()))
+        if found is not None:
+            _out(found.text())
+    return findings_exit(found, args.fail_on_findings)
+
+
+def load_profiles(refs: Sequence[str]) -> list[Profile]:
+    """The profiles named (built-in names or TOML files), in order, each once. ProfileError
+    for a bad or unknown profile, or two of one id; OSError if a file cannot be read."""
+    profiles: list[Profile] = []
+    for ref in refs:
+        profile = load_profile(ref)
+        if any(p.id == profile.id for p in profiles):
+            raise ProfileError(f"{ref}: profile id {profile.id!r} is given twice")
+        profiles.append(profile)
+    return profiles
+
+
+def findings_exit(found: Findings | None, fail_on_findings: bool) -> int:
+    """EXIT_FINDINGS if asked to fail on findings and there are some, else EXIT_OK."""
+    if fail_on_findings and found is not None and found.items:
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

@@ -10,7 +10,6 @@ checked by ``checkpoint``.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,17 +19,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ._ed25519 import key_problem
-from .encoding import b64decode, b64encode, check_key_name
+from .encoding import b64encode, check_key_name
 from .errors import MalformedInputError, SignatureError, WitnessError
+from .keys import split_vkey
 from .note import NoteSignature, parse_note, signature_line
+from .timeutil import iso
 
 COSIGNATURE_V1: int = 0x04
 """The signed-note signature type of an Ed25519 ``cosignature/v1`` key."""
+_YEAR_10000 = 253402300800  # 10000-01-01T00:00:00Z, in seconds
 MAX_TIMESTAMP = 2**63 - 1
 COSIGNATURE_SIZE = 8 + 64
 """Bytes after the key ID in a cosignature line: the timestamp and the signature."""
-MAX_VKEY_LEN = 1024
-_HEX8 = re.compile(r"[0-9a-f]{8}\Z")
 _HEADER = b"cosignature/v1\n"
 
 
@@ -86,16 +86,7 @@ class WitnessKey:
 
     @classmethod
     def _parse(cls, vkey: str) -> WitnessKey:
-        if len(vkey) > MAX_VKEY_LEN:
-            raise MalformedInputError("witness key is too long")
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise MalformedInputError("witness key must be name+keyid+key")
-        name, hex_id, b64 = parts
-        check_key_name(name, "witness key name")
-        if not _HEX8.match(hex_id):
-            raise MalformedInputError("witness key ID must be 8 lowercase hex digits")
-        raw = b64decode(b64, "witness key")
+        name, kid, raw = split_vkey(vkey, "witness key")
         if not raw or raw[0] != COSIGNATURE_V1:
             kind = f"0x{raw[0]:02x}" if raw else "no"
             raise MalformedInputError(
@@ -103,12 +94,12 @@ class WitnessKey:
         if len(raw) != 33:
             raise MalformedInputError("an Ed25519 witness key holds 32 bytes of key")
         public = raw[1:]
-        if witness_key_id(name, public) != bytes.fromhex(hex_id):
+        if witness_key_id(name, public) != kid:
             raise MalformedInputError("witness key ID does not match its name and key")
         problem = key_problem(public)
         if problem is not None:
             raise MalformedInputError(f"witness key is not a valid Ed25519 public key: {problem}")
-        return cls(name, bytes.fromhex(hex_id), public)
+        return cls(name, kid, public)
 
     @classmethod
     def from_public(cls, name: str, public_key: bytes) -> WitnessKey:
@@ -202,8 +193,20 @@ class Cosignature:
 
     @property
     def time(self) -> datetime:
-        """``timestamp`` as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp, timezone.utc)
+        """``timestamp`` as an aware UTC datetime. ValueError past year 9999 (the signed
+        range goes on to 2**63-1 seconds)."""
+        try:
+            return datetime.fromtimestamp(self.timestamp, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"cosignature time {self.timestamp} is past year 9999") from None
+
+
+def witness_time_text(seconds: int) -> str:
+    """A cosignature time for messages: ISO 8601 UTC, or, past year 9999 (the signed range
+    goes on to 2**63-1 seconds), the count of seconds saying so."""
+    if 0 <= seconds < _YEAR_10000:
+        return iso(seconds * 10**9)
+    return f"{seconds} s after 1970 (past year 9999)"
 
 
 def _line_of(sig: NoteSignature) -> bytes:
@@ -216,23 +219,28 @@ def verify_cosignatures(note: bytes, witnesses: Sequence[WitnessKey]) -> tuple[C
     The note is parsed strictly (``note.parse_note``; MalformedInputError). Lines whose
     (name, key ID) match no witness are ignored (the log's own line among them). A matching
     line whose bytes are not 8 + 64 or whose timestamp exceeds 2**63-1 is malformed; one that
-    does not verify raises SignatureError. Witnesses that share a public key count as one
-    (cosignature/v1 does not sign the name): only the first such line is kept. The log's
-    signature is not checked here.
+    no witness of that (name, key ID) verifies raises SignatureError. Witnesses that share a
+    public key count as one (cosignature/v1 does not sign the name): only the first such
+    line is kept. The log's signature is not checked here.
     """
     if isinstance(witnesses, (str, WitnessKey)) or not all(
             isinstance(w, WitnessKey) for w in witnesses):
         raise TypeError("witnesses must be a sequence of WitnessKey")
     parsed = parse_note(note)
-    known = {(w.name, w.key_id): w for w in witnesses}
+    # a 4-byte key ID can be ground to collide: every pinned key of a (name, ID) is tried
+    known: dict[tuple[str, bytes], list[WitnessKey]] = {}
+    for w in witnesses:
+        known.setdefault((w.name, w.key_id), []).append(w)
     found: dict[bytes, Cosignature] = {}
     for sig in parsed.signatures:
-        witness = known.get((sig.name, sig.key_id))
-        if witness is None:
+        candidates = known.get((sig.name, sig.key_id))
+        if candidates is None:
             continue
         timestamp, signature = split_cosignature(sig)
-        if not witness.verify(parsed.text, timestamp, signature):
-            raise SignatureError(f"cosignature by witness {witness.name} does not verify")
+        witness = next((w for w in candidates if w.verify(parsed.text, timestamp, signature)),
+                       None)
+        if witness is None:
+            raise SignatureError(f"cosignature by witness {sig.name} does not verify")
         if witness.public_key not in found:
             found[witness.public_key] = Cosignature(witness, timestamp, _line_of(sig))
     return tuple(found.values())

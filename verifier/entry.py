@@ -19,6 +19,8 @@ from .encoding import b64decode, b64encode
 from .errors import MalformedInputError
 from .merkle import leaf_hash
 from .names import check_event_type, check_name
+from .policy import Policy, check_policy_fields
+from .scope import Scope, check_scope_fields
 
 MAX_ENTRY_SIZE = 65_535
 VERSION: Literal[1] = 1
@@ -58,22 +60,32 @@ class _LogStatement(_Statement, frozen=True):
     log: Hex64
 
 
-class Genesis(_Statement, tag="genesis", frozen=True):
+class Genesis(_Statement, tag="genesis", frozen=True, omit_defaults=True):
     """Opens the log: names its origin, its checkpoint key, the first admin key, and how
     far an actor's ``claimed_at`` may be after (``claim_skew``) or before
-    (``claim_window``) the time the log records."""
+    (``claim_window``) the time the log records; optionally the first ``policy``
+    (absent, never null, when there is none)."""
 
     log_key: Annotated[str, Meta(max_length=1024)]
     admin_key: Annotated[str, Meta(max_length=1024)]
     claim_skew: Nanos
     claim_window: Nanos
+    policy: Policy | None = None
 
 
-class Grant(_LogStatement, tag="grant", frozen=True):
-    """Grants an actor key a role."""
+class Grant(_LogStatement, tag="grant", frozen=True, omit_defaults=True):
+    """Grants an actor key a role, optionally narrowed by a ``scope`` (absent, never
+    null, when the grant holds its role's preset)."""
 
     key: Annotated[str, Meta(max_length=1024)]
     role: Role
+    scope: Scope | None = None
+
+
+class SetPolicy(_LogStatement, tag="policy", frozen=True):
+    """Puts ``policy`` in force from the next entry on; null lifts the policy in force."""
+
+    policy: Policy | None
 
 
 class Revoke(_LogStatement, tag="revoke", frozen=True):
@@ -127,7 +139,8 @@ class MemberRemove(_LogStatement, tag="member_remove", frozen=True):
     reason: Text | None
 
 
-Statement = Union[Genesis, Grant, Revoke, Register, Event, TagMove, MemberAdd, MemberRemove]
+Statement = Union[Genesis, Grant, Revoke, SetPolicy, Register, Event, TagMove, MemberAdd,
+                  MemberRemove]
 MODEL_OPS = (Register, Event, TagMove, MemberAdd, MemberRemove)
 
 
@@ -149,7 +162,7 @@ _entry_decoder = msgspec.json.Decoder(Entry)
 
 def statement_model(st: Statement) -> str | None:
     """The model whose chain a statement extends (the group for memberships); None for
-    keyring statements (genesis, grant, revoke). Takes any parsed ``Statement``."""
+    keyring statements (genesis, grant, revoke, policy). Takes any parsed ``Statement``."""
     if isinstance(st, Register):
         return st.name
     if isinstance(st, (Event, TagMove)):
@@ -184,6 +197,12 @@ def _check_fields(st: Statement) -> None:
         check_name(st.member, "member")
     elif isinstance(st, Revoke):
         check_name(st.name, "actor", spaces=False)
+    elif isinstance(st, Grant):
+        if st.scope is not None:
+            check_scope_fields(st.scope)
+    elif isinstance(st, (Genesis, SetPolicy)):
+        if st.policy is not None:
+            check_policy_fields(st.policy)
 
 
 def statement_bytes(st: Statement) -> bytes:

@@ -75,6 +75,11 @@ class RuleError(VerificationError):
     """An entry breaks an inventory rule (unknown model, duplicate name, ...)."""
 
 
+class PolicyError(RuleError):
+    """An event outside the log's controlled vocabulary in force: a type the policy does
+    not allow, or a payload without a field the policy requires for its type."""
+
+
 class WitnessError(VerificationError):
     """Fewer distinct witnesses cosigned a checkpoint than the verifier requires, or what
     the witnesses attest contradicts the log (a checkpoint post-dated past its cosignatures)."""

@@ -19,12 +19,14 @@ EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_IO = 4
 EXIT_INCOMPLETE = 5  # verification could not be completed (a worker died)
+EXIT_FINDINGS = 6  # verified, with findings, under --fail-on-findings (specs/findings.md)
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h: an internal error (a bug)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: stopped by Ctrl-C
 
 KIND = {EXIT_FAILED: "verification_failed", EXIT_USAGE: "usage",
         EXIT_MALFORMED: "malformed_input", EXIT_IO: "io_error",
-        EXIT_INCOMPLETE: "incomplete", EXIT_INTERNAL: "internal_error"}
+        EXIT_INCOMPLETE: "incomplete", EXIT_FINDINGS: "findings",
+        EXIT_INTERNAL: "internal_error"}
 """The short name of each non-zero exit code, as ``modelseal-verify --json`` prints it."""
 
 

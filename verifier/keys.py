@@ -26,6 +26,22 @@ def key_id(name: str, public_key: bytes) -> bytes:
     ).digest()[:4]
 
 
+def split_vkey(text: str, what: str) -> tuple[str, bytes, bytes]:
+    """(name, 4-byte key ID, decoded key bytes with their type byte) of a signed-note
+    verifier key ``name+<8 lowercase hex>+base64``, split on the first two '+' only
+    (base64 may hold '+'). MalformedInputError, naming ``what``, for any other shape."""
+    if len(text) > MAX_VKEY_LEN:
+        raise MalformedInputError(f"{what} is too long")
+    parts = text.split("+", 2)
+    if len(parts) != 3:
+        raise MalformedInputError(f"{what} must be name+keyid+key")
+    name, hex_id, b64 = parts
+    check_key_name(name, f"{what} name")
+    if not _HEX8.match(hex_id):
+        raise MalformedInputError(f"{what} ID must be 8 lowercase hex digits")
+    return name, bytes.fromhex(hex_id), b64decode(b64, what)
+
+
 @dataclass(frozen=True)
 class VerifierKey:
     """A named Ed25519 public key. Build with ``parse`` or ``from_public_bytes``."""
@@ -54,27 +70,18 @@ class VerifierKey:
         a small-order component, off-curve or non-canonical encodings: see
         ``_ed25519``), or a key ID that is not the derivation of the name and key.
         """
-        if len(text) > MAX_VKEY_LEN:
-            raise MalformedInputError("verifier key is too long")
-        parts = text.split("+", 2)
-        if len(parts) != 3:
-            raise MalformedInputError("verifier key must be name+keyid+key")
-        name, hex_id, b64 = parts
-        check_key_name(name, "verifier key name")
-        if not _HEX8.match(hex_id):
-            raise MalformedInputError("verifier key ID must be 8 lowercase hex digits")
-        raw = b64decode(b64, "verifier key")
+        name, kid, raw = split_vkey(text, "verifier key")
         if len(raw) < 1 or raw[0] != ED25519_TYPE:
             raise MalformedInputError("verifier key is not an Ed25519 (type 0x01) key")
         if len(raw) != 33:
             raise MalformedInputError("an Ed25519 verifier key holds 32 bytes of key")
         pub = raw[1:]
-        if key_id(name, pub) != bytes.fromhex(hex_id):
+        if key_id(name, pub) != kid:
             raise MalformedInputError("verifier key ID does not match its name and key")
         problem = key_problem(pub)  # about 1.5 ms; parse is cached
         if problem is not None:
             raise MalformedInputError(f"verifier key is not a valid Ed25519 public key: {problem}")
-        return cls(name, bytes.fromhex(hex_id), pub)
+        return cls(name, kid, pub)
 
     @classmethod
     def from_public_bytes(cls, name: str, public_key: bytes) -> VerifierKey:

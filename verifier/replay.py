@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, NoReturn
 
 from .encoding import MAX_UINT64
 from .entry import (
@@ -29,26 +29,32 @@ from .entry import (
     ParsedEntry,
     Register,
     Revoke,
+    SetPolicy,
     Statement,
     TagMove,
     model_hash,
     parse_entry,
+    op_name,
     statement_model,
 )
 from .errors import (
     AuthorizationError,
     ChainError,
     MalformedInputError,
+    PolicyError,
     RuleError,
     SignatureError,
 )
 from .keys import VerifierKey
 from .names import name_problem
+from .policy import Policy, policy_refusal
+from .scope import glob_match, scope_problem
 from .state import (
     KeyRecord,
     LogParams,
     MemoryState,
     ModelState,
+    PolicyRecord,
     ReplayState,
     SignatureCheck,
     TimelineItem,
@@ -57,8 +63,8 @@ from .state import (
 from .timeutil import iso
 
 __all__ = [
-    "Inventory", "KeyRecord", "ModelState", "Replayer", "TimelineItem", "check_update", "may_read",
-    "replay",
+    "Inventory", "KeyRecord", "ModelState", "PolicyRecord", "Replayer", "TimelineItem",
+    "check_update", "may_read", "replay",
 ]
 
 VALIDATION_EVENT = "validated"
@@ -222,8 +228,9 @@ class Replayer:
                 raise AuthorizationError(f"key {key_id.hex()} of {st.actor!r} is not granted")
             if record.role == READER_ROLE:
                 raise AuthorizationError(f"actor {st.actor!r} is a reader: readers cannot write")
-            if isinstance(st, (Grant, Revoke)) and record.role != ADMIN_ROLE:
+            if isinstance(st, (Grant, Revoke, SetPolicy)) and record.role != ADMIN_ROLE:
                 raise AuthorizationError(f"actor {st.actor!r} is a {record.role}, not an admin")
+            self._check_scope(record, st, chain)
         logged = state.statement_index(st.id)
         if logged is not None:
             raise ChainError(f"statement {st.id} was already logged at {logged}")
@@ -231,6 +238,63 @@ class Replayer:
             raise SignatureError(
                 f"signature of {st.actor!r} on statement {st.id} does not verify")
         self._check_rules(st, chain)
+
+    def _check_scope(self, record: KeyRecord, st: Statement,
+                     chain: ModelState | None) -> None:
+        """Step 9b: the statement is inside the scope of the actor's key (its grant's, else
+        its role's preset) → else AuthorizationError naming the dimension that refused."""
+        scope = record.effective_scope
+        op = _scope_op(st)
+        if op not in scope.ops:
+            self._refuse(record, st, "ops", scope.ops, op)
+        if op == "keyring":
+            return
+        if isinstance(st, Event) and scope.event_types is not None \
+                and st.event_type not in scope.event_types:
+            self._refuse(record, st, "event types", scope.event_types, st.event_type)
+        if isinstance(st, TagMove) and scope.tags is not None and st.tag not in scope.tags:
+            self._refuse(record, st, "tags", scope.tags, st.tag)
+        if scope.models is None and scope.tiers is None:
+            return  # the presets: nothing more to read
+        names = _scope_models(st)
+        if scope.models is not None:
+            for name in names:
+                if not any(glob_match(pattern, name) for pattern in scope.models):
+                    self._refuse(record, st, "models matching", scope.models, name)
+        if scope.tiers is not None:
+            for tier in self._scope_tiers(st, names, chain):
+                if tier not in scope.tiers:
+                    self._refuse(record, st, "tiers", scope.tiers, tier)
+
+    @staticmethod
+    def _refuse(record: KeyRecord, st: Statement, what: str, allowed: tuple[str, ...],
+                value: str) -> NoReturn:
+        raise AuthorizationError(
+            f"actor {st.actor!r} may not sign this {op_name(st)}: the scope of its key "
+            f"(granted at entry {record.granted_index}) allows {what} "
+            f"{', '.join(allowed) or 'none'}, not {value!r}")
+
+    def _scope_tiers(self, st: Statement, names: tuple[str, ...],
+                     chain: ModelState | None) -> list[str]:
+        """The tiers a model statement touches: a registration's own, each named model's
+        current one (an unknown model has none: the inventory rules refuse it), and the
+        tier an ``updated`` event sets."""
+        if isinstance(st, Register):
+            return [st.tier]
+        tiers = []
+        for name in names:
+            model = chain if chain is not None and chain.name == name else self.state.model(name)
+            if model is not None:
+                tiers.append(model.tier)
+        if isinstance(st, Event) and st.event_type == UPDATE_EVENT \
+                and isinstance(st.payload.get("tier"), str):
+            tiers.append(st.payload["tier"])
+        return tiers
+
+    def _policy(self) -> Policy | None:
+        """The policy in force, or None."""
+        record = self.state.policy
+        return None if record is None else record.policy
 
     def _check_genesis(self, st: Genesis, key_id: bytes) -> None:
         state = self.state
@@ -263,18 +327,23 @@ class Replayer:
         elif isinstance(st, MemberAdd):
             group = self._model(st.group) if chain is None else chain
             member = self._model(st.member)
+            self._check_frozen(group, member)
             if member.name in group.members:
                 raise RuleError(f"{member.name!r} is already a member of {group.name!r}")
             if self._reaches(member.name, group.name):
                 raise RuleError(f"adding {member.name!r} to {group.name!r} would make a cycle")
         elif isinstance(st, MemberRemove):
             group = self._model(st.group) if chain is None else chain
+            self._check_frozen(group, None)
             if st.member not in group.members:
                 raise RuleError(f"{st.member!r} is not a member of {st.group!r}")
         elif isinstance(st, Grant):
             key = _actor_key(st.key)
             if state.active_key(key.name) is not None:
                 raise RuleError(f"actor {key.name!r} already has an active key; revoke it first")
+            problem = None if st.scope is None else scope_problem(st.scope, st.role)
+            if problem is not None:
+                raise RuleError(f"grant to {key.name!r}: {problem}")
         elif isinstance(st, Revoke):
             record = state.active_key(st.name)
             if record is None:
@@ -291,8 +360,23 @@ class Replayer:
                             f"{REACTIVATE_EVENT!r}")
         if not retired and st.event_type == REACTIVATE_EVENT:
             raise RuleError(f"model {model.name!r} is not retired, so it cannot be reactivated")
+        policy = self._policy()
+        if policy is not None:
+            refusal = policy_refusal(policy, st.event_type, st.payload)
+            if refusal is not None:
+                raise PolicyError(refusal)
         if st.event_type == UPDATE_EVENT:
             check_update(st.payload)
+
+    def _check_frozen(self, group: ModelState, member: ModelState | None) -> None:
+        """With a policy in force, a retired group's memberships no longer change and a
+        retired model joins no group → else RuleError (entry.md §8.5 rules 17 and 18)."""
+        if self._policy() is None:
+            return
+        for model in (group, member):
+            if model is not None and model.status == RETIRED_STATUS:
+                raise RuleError(f"model {model.name!r} is retired: while a policy is in force, "
+                                f"its memberships no longer change")
 
     def _model(self, name: str) -> ModelState:
         model = self.state.model(name)
@@ -356,10 +440,15 @@ class Replayer:
                                        p.snapshot_hash, st.claim_skew, st.claim_window))
             state.add_key(KeyRecord(VerifierKey.parse(st.admin_key), ADMIN_ROLE, e.index,
                                     e.recorded_at, st.actor))
+            if st.policy is not None:
+                state.set_policy(PolicyRecord(st.policy, e.index, e.recorded_at, st.actor))
             state.appended(p, None, None)
         elif isinstance(st, Grant):
             state.add_key(KeyRecord(VerifierKey.parse(st.key), st.role, e.index,
-                                    e.recorded_at, st.actor))
+                                    e.recorded_at, st.actor, scope=st.scope))
+            state.appended(p, None, None)
+        elif isinstance(st, SetPolicy):
+            state.set_policy(PolicyRecord(st.policy, e.index, e.recorded_at, st.actor))
             state.appended(p, None, None)
         elif isinstance(st, Revoke):
             state.revoke_key(st.name, index=e.index, at=e.recorded_at, by=st.actor,
@@ -495,6 +584,16 @@ class Inventory(Replayer):
         return self.memory.key_history
 
     @property
+    def policy(self) -> Policy | None:
+        """The policy in force (genesis or last ``policy`` entry); None if none."""
+        return self._policy()
+
+    @property
+    def policy_history(self) -> list[PolicyRecord]:
+        """Every policy put in force or lifted, in log order."""
+        return self.memory.policy_history
+
+    @property
     def statement_ids(self) -> MutableMapping[str, int]:
         """Statement id -> index of its entry."""
         return self.memory.statement_ids
@@ -508,6 +607,27 @@ class Inventory(Replayer):
     def timelines(self) -> dict[str, list[TimelineItem]] | None:
         """Model name -> its chain entries; None when built with keep_timelines=False."""
         return self.memory.timelines
+
+
+def _scope_op(st: Statement) -> str:
+    """The scope op (``verifier.scope.OPS``) a statement needs."""
+    if isinstance(st, Register):
+        return "register"
+    if isinstance(st, Event):
+        return "event"
+    if isinstance(st, TagMove):
+        return "tag"
+    if isinstance(st, (MemberAdd, MemberRemove)):
+        return "membership"
+    return "keyring"
+
+
+def _scope_models(st: Statement) -> tuple[str, ...]:
+    """The model names a statement touches: both group and member of a membership."""
+    if isinstance(st, (MemberAdd, MemberRemove)):
+        return (st.group, st.member)
+    name = statement_model(st)
+    return () if name is None else (name,)
 
 
 def _actor_key(text: str) -> VerifierKey:

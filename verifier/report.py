@@ -7,14 +7,18 @@ Every piece of text that comes from the log is escaped with ``html.escape``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from html import escape
 from typing import Any
 
 from .bundle import VerifiedInventory
+from .cosignature import witness_time_text
 from .encoding import b64encode
-from .replay import KeyRecord, ModelState, TimelineItem
+from .findings import Finding, Findings
+from .replay import Inventory, KeyRecord, ModelState, TimelineItem
+from .scope import describe_scope
 from .report_chart import events_chart
 from .names import visible
 from .timeutil import from_ns, iso
@@ -47,6 +51,8 @@ tbody tr:nth-child(even) td{background:#fafbfc}
 .pill.active{color:var(--ok);background:var(--okbg)}
 .pill.retired,.pill.revoked{color:var(--warn);background:var(--warnbg)}
 .pill.other{color:var(--muted);background:var(--soft)}
+.pill.high{color:#9b1c1c;background:#fde8e8}.pill.medium{color:var(--warn);background:var(--warnbg)}
+.pill.low{color:var(--muted);background:var(--soft)}
 ol.checks{margin:0;padding-left:22px}ol.checks li{margin:2px 0}
 ol.checks li::marker{color:var(--ok);font-weight:700}
 details{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:0 12px}
@@ -143,7 +149,7 @@ def _summary(r: VerifiedInventory) -> str:
 def _witnesses(w: Witnessed) -> str:
     """Who cosigned, when (their own signed times), and what that attests."""
     rows = "<br>".join(
-        f"{_e(c.witness.name)} at <code>{_e(iso(c.timestamp * 10**9))}</code> "
+        f"{_e(c.witness.name)} at <code>{_e(witness_time_text(c.timestamp))}</code> "
         f"<code>{_e(c.witness.vkey())}</code>" for c in w.cosignatures)
     return f"{rows or 'none'}<br>threshold {w.threshold}: {_e(w.statement())}"
 
@@ -153,9 +159,22 @@ def _key_row(k: KeyRecord) -> str:
     revoked = "" if k.revoked_at is None else (
         f"{_time(k.revoked_at)}<br>by {_e(k.revoked_by)}"
         + (f"<br><span class=\"muted\">{_e(k.reason)}</span>" if k.reason else ""))
-    return (f"<tr><td>{_e(k.name)}</td><td>{_e(k.role)}</td><td>{state}</td>"
+    scope = ("role preset: " if k.scope is None else "") + describe_scope(k.effective_scope)
+    return (f"<tr><td>{_e(k.name)}</td><td>{_e(k.role)}</td><td>{_e(scope)}</td><td>{state}</td>"
             f"<td><code>{_e(k.vkey)}</code></td><td>{_time(k.granted_at)}<br>by "
             f"{_e(k.granted_by)}</td><td>{revoked}</td></tr>\n")
+
+
+def _policy(inv: Inventory) -> str:
+    """The controlled vocabulary's history: each policy put in force or lifted."""
+    if not inv.policy_history:
+        return '<p class="muted">No policy: any event type was accepted.</p>'
+    rows = (f"<tr><td>{r.index}</td><td>{_time(r.at)}</td><td>{_e(r.by)}</td><td>"
+            + ("lifted: any event type" if r.policy is None else "<br>".join(
+                f"{_e(t)}" + (f" (requires {_e(', '.join(rule.required))})" if rule.required
+                              else "") for t, rule in sorted(r.policy.events.items())))
+            + "</td></tr>\n" for r in inv.policy_history)
+    return _table(("Entry", "Set (UTC)", "By", "Allowed event types"), rows, "policy")
 
 
 def _model_row(m: ModelState) -> str:
@@ -165,6 +184,41 @@ def _model_row(m: ModelState) -> str:
             f"<td>{_e(m.tier)}</td><td>{_pill(m.status, ('active', 'retired'))}</td>"
             f"<td>{_e(m.last_event_type)}</td><td>{_time(m.last_event_at)}</td>"
             f"<td>{_time(m.last_validation_at)}</td><td>{tags}</td></tr>\n")
+
+
+def _anchor(name: str) -> str:
+    """The id of a model's timeline: derived from its name's hash (a name may hold any
+    character an id may not), the same in every report."""
+    return "model-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def _finding_row(f: Finding) -> str:
+    entries = "<br>".join(
+        f'<code title="{_e(e.snapshot)}">{_e(e.snapshot[:12])}</code> #{e.index} '
+        f"{_e(e.what)} by {_e(e.actor)}, {_time(e.recorded_at)}" for e in f.entries)
+    missing = ", ".join(_e(x) for x in f.missing)
+    if missing:
+        entries += ("<br>" if entries else "") + f"missing: {missing}"
+    severity = _pill(f.severity, ("high", "medium", "low"))
+    return (f'<tr data-rule="{_e(f.profile)}/{_e(f.rule)}"><td>{severity}</td>'
+            f'<td>{_e(f.profile)}<br><span class="muted">'
+            f'{_e(f.rule)}</span></td><td><a href="#{_anchor(f.model)}"><bdi>{_e(f.model)}'
+            f"</bdi></a></td><td>{_e(f.message)}</td><td>{entries}</td></tr>\n")
+
+
+def _findings(found: Findings) -> str:
+    profiles = "".join(
+        f"<li><strong>{_e(p.id)}</strong>: {_e(p.title)} <span class=\"muted\">({_e(p.source)}, "
+        f"sha256 <code>{_e(p.sha256)}</code>)</span></li>" for p in found.profiles)
+    head = ("Severity", "Profile / rule", "Model", "Finding", "Entries it rests on")
+    table = (_table(head, map(_finding_row, found.items), "findings") if found.items
+             else '<p class="muted">No findings.</p>')
+    return (f'<section id="findings">\n<h2>Findings as of {_time(found.as_of)} UTC</h2>\n'
+            f'<p class="muted">Profiles evaluated over the verified inventory and each '
+            f"model's timeline (specs/findings.md). A finding is a fact about the log, not "
+            f"a verdict on the model; each names the entries it rests on.</p>\n"
+            f"<ul>{profiles}</ul>\n<p>{len(found.items)} finding"
+            f'{"" if len(found.items) == 1 else "s"}.</p>\n{table}\n</section>\n')
 
 
 def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
@@ -181,7 +235,8 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
     if members:
         facts.append(("Members", members))
     plural = "entry" if len(items) == 1 else "entries"
-    return (f'<details data-model="{_e(m.name)}"><summary><bdi>{_e(m.name)}</bdi> '
+    return (f'<details data-model="{_e(m.name)}"><summary>'
+            f'<bdi id="{_anchor(m.name)}">{_e(m.name)}</bdi> '
             f'<span class="muted">\u2014 {len(items)} {plural}, {_e(m.status)}, last '
             f"{_e(m.last_event_type)}</span></summary>\n"
             f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>\n'
@@ -189,14 +244,15 @@ def _timeline(m: ModelState, items: list[TimelineItem]) -> str:
                      "timeline") + "</details>\n")
 
 
-def render_report(result: VerifiedInventory) -> str:
-    """The HTML report of a verified bundle. Same input, same bytes (no generation time)."""
+def render_report(result: VerifiedInventory, findings: Findings | None = None) -> str:
+    """The HTML report of a verified bundle, with a findings section if ``findings`` (of
+    this same result) are given. Same input, same bytes (no generation time)."""
     inv, cp = result.inventory, result.checkpoint
     models = sorted(result.models.values(), key=lambda m: m.name)
     timelines = inv.timelines or {}
     times = [it.recorded_at for items in timelines.values() for it in items]
     title = f"Verification report \u2014 {cp.origin} as of {iso(result.time)}"
-    key_head = ("Actor", "Role", "State", "Key", "Granted (UTC)", "Revoked (UTC)")
+    key_head = ("Actor", "Role", "Scope", "State", "Key", "Granted (UTC)", "Revoked (UTC)")
     inv_head = ("Model", "Owner", "Tier", "Status", "Last event", "Last event at (UTC)",
                 "Last validation (UTC)", "Tags")
     inventory = (_table(inv_head, map(_model_row, models), "inventory") if models
@@ -231,12 +287,14 @@ def render_report(result: VerifiedInventory) -> str:
 </ol>
 <h3>Keys and who held them</h3>
 {_table(key_head, map(_key_row, inv.key_history), "keys")}
+<h3>Policy: the event types the log accepted</h3>
+{_policy(inv)}
 </section>
 <section id="inventory">
 <h2>Inventory as of {_time(result.time)} UTC</h2>
 {inventory}
 </section>
-<section id="activity">
+{"" if findings is None else _findings(findings)}<section id="activity">
 <h2>Model events per month</h2>
 {events_chart(times)}
 </section>

@@ -22,11 +22,13 @@ import msgspec
 from .canonical import canonical_json
 from .entry import Event, MemberAdd, MemberRemove, ParsedEntry, Register, TagMove, op_name
 from .keys import VerifierKey
+from .policy import Policy
+from .scope import Scope, preset
 from .timeutil import iso
 
 __all__ = [
-    "KeyRecord", "LogParams", "MemoryState", "ModelState", "ReplayState", "SignatureCheck",
-    "TimelineItem", "check_signature",
+    "KeyRecord", "LogParams", "MemoryState", "ModelState", "PolicyRecord", "ReplayState",
+    "SignatureCheck", "TimelineItem", "check_signature",
 ]
 
 
@@ -46,6 +48,12 @@ class KeyRecord:
     revoked_at: int | None = None
     revoked_by: str | None = None
     reason: str | None = None
+    scope: Scope | None = None  # None: the role's preset
+
+    @property
+    def effective_scope(self) -> Scope:
+        """The scope in force for this key: its grant's, else its role's preset."""
+        return self.scope if self.scope is not None else preset(self.role)
 
     @property
     def name(self) -> str:
@@ -162,6 +170,17 @@ class LogParams:
     claim_window: int  # ns
 
 
+@dataclass(frozen=True)
+class PolicyRecord:
+    """A policy put in force (or lifted: ``policy`` None) by the entry at ``index``,
+    recorded at ``at`` by actor ``by``."""
+
+    policy: Policy | None
+    index: int
+    at: int
+    by: str
+
+
 # -- the seam ---------------------------------------------------------------------------------
 
 
@@ -212,12 +231,22 @@ class ReplayState(Protocol):
         """The number of active keys with the ``admin`` role."""
         ...
 
+    @property
+    def policy(self) -> PolicyRecord | None:
+        """The last policy statement applied (the genesis's policy counts); None if there
+        was none. Its ``policy`` is None when the last one lifted the policy."""
+        ...
+
     def set_params(self, params: LogParams) -> None:
         """Record the genesis's parameters. Called once, for entry 0."""
         ...
 
     def put_model(self, state: ModelState) -> None:
         """Store ``state`` as the current state of model ``state.name``."""
+        ...
+
+    def set_policy(self, record: PolicyRecord) -> None:
+        """Record the policy an entry put in force (or lifted)."""
         ...
 
     def add_key(self, record: KeyRecord) -> None:
@@ -290,6 +319,8 @@ class MemoryState:
         self.snapshot_owner: MutableMapping[str, str] = (
             {} if snapshot_owner is None else snapshot_owner)
         self.timelines: dict[str, list[TimelineItem]] | None = {} if keep_timelines else None
+        self.policy: PolicyRecord | None = None
+        self.policy_history: list[PolicyRecord] = []
 
     def model(self, name: str) -> ModelState | None:
         """``ReplayState.model``: the stored object itself (mutating it changes the state)."""
@@ -321,6 +352,11 @@ class MemoryState:
     def put_model(self, state: ModelState) -> None:
         """``ReplayState.put_model``."""
         self.models[state.name] = state
+
+    def set_policy(self, record: PolicyRecord) -> None:
+        """``ReplayState.set_policy``: in force, and appended to the history."""
+        self.policy = record
+        self.policy_history.append(record)
 
     def add_key(self, record: KeyRecord) -> None:
         """``ReplayState.add_key``: active under its name, and appended to the history."""

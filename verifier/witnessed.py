@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .checkpoint import Checkpoint
-from .cosignature import Cosignature, WitnessKey, verify_cosignatures
+from .cosignature import Cosignature, WitnessKey, verify_cosignatures, witness_time_text
 from .errors import TimeBoundError
 from .timeutil import iso
 
@@ -54,18 +54,26 @@ class Witnessed:
         times = sorted(c.timestamp for c in self.cosignatures)
         return times[self.quorum - 1] if len(times) >= self.quorum else None
 
+    @property
+    def seen_after(self) -> int | None:
+        """The time (seconds) at or after which ``quorum`` distinct witnesses each saw the
+        tree: the k-th latest cosignature. The back-dating rule reads it, so that fewer than
+        k witnesses with fast clocks cannot convict an honest log. None if fewer cosigned."""
+        times = sorted((c.timestamp for c in self.cosignatures), reverse=True)
+        return times[self.quorum - 1] if len(times) >= self.quorum else None
+
     def statement(self) -> str:
         """One sentence saying what the witnesses attest, and no more."""
         n = self.checkpoint.size
         if not self.cosignatures:
             return f"no configured witness cosigned the checkpoint of size {n}"
-        who = ", ".join(f"{c.witness.name} at {iso(c.timestamp * NS)}"
+        who = ", ".join(f"{c.witness.name} at {witness_time_text(c.timestamp)}"
                         for c in self.cosignatures)
         if self.by is None:
             return (f"only {len(self.cosignatures)} of the {self.quorum} witnesses needed "
                     f"cosigned the checkpoint of size {n} ({who})")
         entries = f"entries 0..{n - 1}" if n else "the empty tree"
-        return (f"{entries} were in the log by {iso(self.by * NS)}, attested by "
+        return (f"{entries} were in the log by {witness_time_text(self.by)}, attested by "
                 f"{self.quorum} witness{'es' if self.quorum > 1 else ''} ({who})")
 
     def to_json(self) -> dict[str, Any]:
@@ -73,9 +81,10 @@ class Witnessed:
             "size": self.checkpoint.size,
             "threshold": self.threshold,
             "cosigned_by": [{"name": c.witness.name, "key": c.witness.vkey(),
-                             "time": iso(c.timestamp * NS), "timestamp": c.timestamp}
+                             "time": witness_time_text(c.timestamp),
+                             "timestamp": c.timestamp}
                             for c in self.cosignatures],
-            "in_log_by": None if self.by is None else iso(self.by * NS),
+            "in_log_by": None if self.by is None else witness_time_text(self.by),
             "proven": self.statement(),
         }
 
@@ -91,19 +100,21 @@ def witnessed(cp: Checkpoint, witnesses: Sequence[WitnessKey], threshold: int,
         raise TimeBoundError(
             f"{what} (size {cp.size}) says the log signed it at {iso(cp.time)}, but "
             f"{w.quorum} witness{'es' if w.quorum > 1 else ''} had cosigned it by "
-            f"{iso(by * NS)}: post-dated by more than {WITNESS_SKEW} s")
+            f"{witness_time_text(by)}: post-dated by more than {WITNESS_SKEW} s")
     return w
 
 
 def check_after_witnessed(recorded_at: int, index: int, w: Witnessed) -> None:
     """Entry ``index`` (the first the witnessed checkpoint left out) must be recorded after
-    the witnessed time less WITNESS_DELAY + WITNESS_SKEW; else TimeBoundError (back-dated)."""
-    by = w.by
-    if by is None:
+    the time ``quorum`` witnesses each saw the checkpoint (``seen_after``) less
+    WITNESS_DELAY + WITNESS_SKEW; else TimeBoundError (back-dated)."""
+    seen = w.seen_after
+    if seen is None:
         return
-    floor = (by - WITNESS_DELAY - WITNESS_SKEW) * NS
+    floor = (seen - WITNESS_DELAY - WITNESS_SKEW) * NS
     if recorded_at < floor:
         raise TimeBoundError(
-            f"entry {index} says it was recorded at {iso(recorded_at)}, but witnesses had "
-            f"cosigned a checkpoint without it (size {w.checkpoint.size}) by {iso(by * NS)}: "
-            f"back-dated by more than {WITNESS_DELAY + WITNESS_SKEW} s")
+            f"entry {index} says it was recorded at {iso(recorded_at)}, but {w.quorum} "
+            f"witness{'es' if w.quorum > 1 else ''} saw a checkpoint without it (size "
+            f"{w.checkpoint.size}) at or after {witness_time_text(seen)}: back-dated by more "
+            f"than {WITNESS_DELAY + WITNESS_SKEW} s")

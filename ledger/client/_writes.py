@@ -14,8 +14,10 @@ from verifier import (
     AuthorizationError,
     Checkpoint,
     ParsedEntry,
+    Policy,
     Register,
     RuleError,
+    Scope,
     VerifierKey,
     model_hash,
     parse_signed_statement,
@@ -117,9 +119,15 @@ class Writes(ABC):
         p = self._send(bytes(signed_statement))
         return None if statement_model(p.statement) is None else self._snapshot(p)
 
-    def grant(self, vkey: str, role: str = "writer") -> None:
-        """Grant an actor key (its ``name+hex8+base64`` string) a role."""
-        self._sign_and_send("grant", key=vkey, role=role)
+    def grant(self, vkey: str, role: str = "writer", scope: Scope | None = None) -> None:
+        """Grant an actor key (its ``name+hex8+base64`` string) a role, narrowed by
+        ``scope`` if given; as ``Ledger.grant``."""
+        body: dict[str, Any] = {} if scope is None else {"scope": scope}
+        self._sign_and_send("grant", key=vkey, role=role, **body)
+
+    def set_policy(self, policy: Policy | None) -> None:
+        """Put ``policy`` in force (None lifts it); as ``Ledger.set_policy``."""
+        self._sign_and_send("policy", policy=policy)
 
     def revoke(self, name: str, reason: str | None = None) -> None:
         """Revoke the active key of actor ``name``."""

@@ -2,10 +2,11 @@
 against the checkpoint it kept: signatures and cosignatures, consistency computed from the
 tiles, rollback and fork, and with entries the log's rules (specs/tiles.md §4).
 
-``TrustedLog`` is the pure core (no I/O, one method per step); ``DirSource`` and
+``TrustedLog`` is the pure core (no I/O of its own: tiles come as a mapping or through a
+``TileReader`` it is given; one method per step); ``DirSource`` and
 ``UrlSource`` read; ``run_once`` runs one check and keeps the new checkpoint in a state."""
 
-from ._core import Checked, TileId, TrustedLog
+from ._core import Checked, TileId, TileReader, TrustedLog
 from ._errors import (
     EXIT_FORK,
     EXIT_MISMATCH,
@@ -29,6 +30,7 @@ __all__ = [
     "Checked", "CheckpointSignatureError", "DirSource", "EXIT_FORK", "EXIT_MISMATCH",
     "EXIT_MISSING", "EXIT_ROLLBACK", "EXIT_RULE", "EXIT_SIGNATURE", "ForkDetectedError",
     "MissingTileError", "ReadRefusedError", "RollbackDetectedError", "RuleViolationError",
-    "Source", "SourceUnavailableError", "TileId", "TileMismatchError", "TrustedLog",
+    "Source", "SourceUnavailableError", "TileId", "TileMismatchError", "TileReader",
+    "TrustedLog",
     "UrlSource", "describe", "open_source", "run_once",
 ]

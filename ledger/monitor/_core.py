@@ -6,13 +6,16 @@ checkpoint kept by the last run (or none). A run calls, in order:
 1. ``check_checkpoint(note)``: the log's signature, the witnesses' cosignatures, the origin,
    and fork at the same size (another root). A smaller size than kept is *behind*: a log
    server shows its latest cosigned checkpoint, which may lag one it showed before;
-2. ``tiles_needed(entries)`` then ``check_tiles(tiles)``: the tiles give the checkpoint's
+2. ``check_tiles(read)`` (``read`` fetches one tile as it is needed), or ``tiles_needed(entries)``
+   then ``check_tiles(tiles)`` with all of them: the tiles give the checkpoint's
    root, each full tile hashes to its parent's entry, and the same tiles give the kept
    root at the kept size (else fork): consistency computed from the tiles, no proof taken.
    Behind, the tiles must still give the kept tree (the source cannot: rollback) and the
    smaller checkpoint's root as its prefix (else fork); entries are not read again;
 3. optionally ``check_entries(entries)``: every entry 0..size-1 hashes to its leaf in the
-   (checked) tiles and is replayed from the start with the verifier's rules
+   (checked) tiles, read one level-0 tile at a time as the entries come (with a reader:
+   never listed ahead, so a signed size far beyond what the source holds stops at the first
+   missing tile, in bounded memory), and is replayed from the start with the verifier's rules
    (verifier/replay.py: the rules need the whole state, so the whole log is replayed),
    entries after the kept checkpoint recorded after its time, all before the new one's;
 4. ``updated()``: the checkpoint to keep (behind: the kept one), only once every step
@@ -24,7 +27,7 @@ and the object is then spent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from verifier import (
@@ -57,6 +60,9 @@ from ._errors import (
 TileId = tuple[int, int, int]
 """(level, index, width) of a hash tile."""
 
+TileReader = Callable[[TileId], bytes]
+"""Reads one hash tile's bytes when it is needed; raises MissingTileError if it is not there."""
+
 _ZERO = bytes(32)
 MAX_SIZE = 1 << (_tiles.HEIGHT * (_tiles.MAX_LEVEL + 1))  # 2**48
 
@@ -64,13 +70,29 @@ MAX_SIZE = 1 << (_tiles.HEIGHT * (_tiles.MAX_LEVEL + 1))  # 2**48
 class _TileTree:
     """Node hashes of the tree of ``size`` leaves, read from its tiles: a full tile is used
     only once it hashes to its parent's entry; partial tiles are checked by the caller
-    against the root. With ``tiles`` None, a dry run that records which tiles it reads."""
+    against the root. ``tiles`` is a mapping of the tiles, or a ``TileReader`` (then
+    ``lazy``); None: a dry run that records which tiles it reads."""
 
-    def __init__(self, size: int, tiles: Mapping[TileId, bytes] | None) -> None:
+    def __init__(self, size: int, tiles: Mapping[TileId, bytes] | TileReader | None) -> None:
         self.size = size
         self.tiles = tiles
+        self.lazy = tiles is not None and not isinstance(tiles, Mapping)
         self.used: list[TileId] = []
         self._hashes: dict[tuple[int, int], list[bytes]] = {}
+
+    def _read(self, tid: TileId) -> bytes:
+        name = "tile/" + _tiles.tile_path(*tid)
+        if isinstance(self.tiles, Mapping):
+            data = self.tiles.get(tid)
+            if data is None:
+                raise MissingTileError(f"{name} is missing")
+            return data
+        assert self.tiles is not None
+        return self.tiles(tid)
+
+    def forget(self, level: int, index: int) -> None:
+        """Drop a tile's hashes once no longer needed (it is read again if asked for)."""
+        self._hashes.pop((level, index), None)
 
     def tile(self, level: int, index: int) -> list[bytes]:
         found = self._hashes.get((level, index))
@@ -84,10 +106,8 @@ class _TileTree:
         if self.tiles is None:
             hashes = [_ZERO] * width
         else:
-            data = self.tiles.get(tid)
+            data = self._read(tid)
             name = "tile/" + _tiles.tile_path(*tid)
-            if data is None:
-                raise MissingTileError(f"{name} is missing")
             if len(data) != 32 * width:
                 raise TileMismatchError(f"{name} is {len(data)} bytes, not {32 * width}")
             hashes = [data[i:i + 32] for i in range(0, len(data), 32)]
@@ -188,7 +208,9 @@ class TrustedLog:
 
     def tiles_needed(self, entries: bool = False) -> list[TileId]:
         """The tiles ``check_tiles`` reads: those giving the new and the kept root, with
-        the chain above each full one; with ``entries``, every level-0 tile too."""
+        the chain above each full one; with ``entries``, every level-0 tile too (a list as
+        long as the signed size / 256: for a source that may sign any size, give
+        ``check_tiles`` a ``TileReader`` instead)."""
         cp = self._need_cp()
         dry = _TileTree(self._tree_size(cp), None)
         self._walk(dry, cp, entries)
@@ -212,9 +234,12 @@ class TrustedLog:
         """The size whose tiles are read: the kept size when behind."""
         return self.kept.size if self._behind and self.kept is not None else cp.size
 
-    def check_tiles(self, tiles: Mapping[TileId, bytes], entries: bool = False) -> None:
-        """Check ``tiles`` (as ``tiles_needed(entries)`` listed) against the checkpoint and
-        the kept root."""
+    def check_tiles(self, tiles: Mapping[TileId, bytes] | TileReader,
+                    entries: bool = False) -> None:
+        """Check the tiles against the checkpoint and the kept root: ``tiles`` holds those
+        ``tiles_needed(entries)`` listed, or is a ``TileReader`` called for each tile as it
+        is needed (then, with ``entries``, the level-0 tiles are read by ``check_entries``
+        as the entries come, not here)."""
         cp = self._need_cp()
         if self._tree is not None:
             raise ValueError("check_tiles runs once")
@@ -243,7 +268,7 @@ class TrustedLog:
                 raise ForkDetectedError(
                     f"fork: the tiles of size {cp.size} give root {old.hex()} for the kept "
                     f"size {kept.size}, whose kept root is {kept.root.hex()}")
-        if entries:
+        if entries and not t.lazy:
             for index in range(0, cp.size, _tiles.WIDTH):
                 t.tile(0, index // _tiles.WIDTH)
 
@@ -281,8 +306,11 @@ class TrustedLog:
         for i, data in enumerate(entries):
             if i >= cp.size:
                 raise TileMismatchError(f"more entries than the tree's {cp.size}")
-            if leaf_hash(data) != t.tile(0, i // _tiles.WIDTH)[i % _tiles.WIDTH]:
+            tile_index, offset = divmod(i, _tiles.WIDTH)
+            if leaf_hash(data) != t.tile(0, tile_index)[offset]:
                 raise TileMismatchError(f"entry {i} does not hash to its leaf in the tiles")
+            if offset == _tiles.WIDTH - 1:
+                t.forget(0, tile_index)  # memory: one level-0 tile at a time
             try:
                 p = parse_entry(data)
                 inv.apply_parsed(p)

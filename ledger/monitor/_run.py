@@ -9,7 +9,6 @@ from verifier import VerifierKey, WitnessKey
 
 from ..client._state import Kept, MemoryState
 from ._core import Checked, TrustedLog
-from ._errors import MissingTileError
 from ._sources import Source
 
 
@@ -27,12 +26,9 @@ def run_once(source: Source, log_key: VerifierKey, state: MemoryState, *,
     def step(kept: Kept | None) -> Kept | None:
         trusted = TrustedLog(log_key, kept, witnesses=witnesses, threshold=threshold)
         cp = trusted.check_checkpoint(source.checkpoint())
-        needed = trusted.tiles_needed(with_entries)
-        try:
-            tiles = {t: source.tile(*t) for t in needed}
-        except MissingTileError as exc:
-            raise trusted.missing(exc) from None
-        trusted.check_tiles(tiles, with_entries)
+        # each tile read when the check needs it, never listed ahead: a signed size far
+        # beyond what the source holds stops at its first missing tile
+        trusted.check_tiles(lambda t: source.tile(*t), with_entries)
         if with_entries and not trusted.behind:
             trusted.check_entries(source.entries(cp.size))
         new = trusted.updated()

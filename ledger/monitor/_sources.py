@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,15 +71,28 @@ class DirSource:
         self.where = str(self.root)
 
     def _read(self, rel: str, limit: int) -> bytes | None:
+        """The bytes of regular file ``rel`` (None if absent), at most ``limit``.
+
+        Opened with O_NONBLOCK so that a FIFO or a device planted in the directory cannot
+        block the open; then fstat (of what was opened, so no race) must say a regular file,
+        else MalformedInputError. A link to a regular file is read (only read)."""
+        path = self.root / rel
         try:
-            with open(self.root / rel, "rb") as fh:
-                data = fh.read(limit + 1)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except IsADirectoryError:
-            raise MalformedInputError(f"{self.root / rel} is a directory") from None
+            raise MalformedInputError(f"{path} is a directory") from None
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise MalformedInputError(f"{path} is a directory")
+            if not stat.S_ISREG(mode):
+                raise MalformedInputError(f"{path} is not a regular file (a FIFO, a socket "
+                                          "or a device): refused unread")
+            data = fh.read(limit + 1)
         if len(data) > limit:
-            raise MalformedInputError(f"{self.root / rel} is larger than {limit} bytes")
+            raise MalformedInputError(f"{path} is larger than {limit} bytes")
         return data
 
     def checkpoint(self) -> bytes:

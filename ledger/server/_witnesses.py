@@ -22,8 +22,13 @@ import anyio
 import httpx
 from anyio import to_thread
 
-from verifier import MalformedInputError, VerifierError, WitnessKey, verify_cosignatures
-from verifier.witnessed import WITNESS_DELAY
+from verifier import (
+    WITNESS_DELAY,
+    MalformedInputError,
+    VerifierError,
+    WitnessKey,
+    verify_cosignatures,
+)
 
 from ..errors import ArgumentError, LedgerError
 from ..ledger import Ledger
@@ -176,7 +181,7 @@ class Distributor:
             if status == 409 and attempt == 1 and ctype == SIZE_TYPE:
                 old = _size(answer)
                 continue
-            text = answer[:200].decode("utf-8", "replace").strip()
+            text = _printable(answer[:200].decode("utf-8", "replace").strip())
             raise _Failed(f"answered {status} to size {proof.new_size} from {old}: {text}")
         raise AssertionError("unreachable")
 
@@ -208,6 +213,13 @@ class Distributor:
         except (VerifierError, LedgerError, ValueError) as exc:
             raise _Failed(f"its answer to size {size} was not kept: {exc}") from None
         self.cosigned[witness.url] = max(size, self.cosigned.get(witness.url, 0))
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line for the log: each character that is not printable (a newline,
+    an escape sequence) shown as its code, so an answer cannot forge log lines."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256
+                   else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def _size(answer: bytes) -> int:

@@ -93,8 +93,10 @@ class Witness:
         # cosignatures, are not the witness's to vouch for
         ids = {(k.name, k.key_id) for k in keys}
         lines = req.note[len(note.text) + 1:].split(b"\n")[:-1]
-        signed = b"".join(line + b"\n" for line, sig in zip(lines, note.signatures, strict=True)
-                          if (sig.name, sig.key_id) in ids)
+        # each line once: a repeated line would pad what monitors are served
+        signed = b"".join(dict.fromkeys(
+            line + b"\n" for line, sig in zip(lines, note.signatures, strict=True)
+            if (sig.name, sig.key_id) in ids))
 
         def cas(current: Record | None) -> tuple[Record, bytes]:
             have = 0 if current is None else current.size
