@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from verifier import (
+    MAX_VKEY_LEN,
     MalformedInputError,
     VerifierKey,
     WitnessKey,
@@ -44,7 +45,6 @@ from verifier import (
     cosignature_line,
     cosignature_message,
 )
-from verifier.keys import MAX_VKEY_LEN
 
 from .errors import EncryptedKeyError, InsecureKeyFileError, KeyFileError, WrongPassphraseError
 from ._sodium import SodiumSigner

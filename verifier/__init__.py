@@ -71,7 +71,7 @@ from .errors import (
     VerifierError,
     WitnessError,
 )
-from .keys import VerifierKey, key_id
+from .keys import MAX_VKEY_LEN, VerifierKey, key_id
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash, root, root_from_leaf_hashes
 from .note import NoteSignature, assemble_note, parse_note, signature_line, verify_note
 from .proof_files import (
@@ -145,7 +145,7 @@ __all__ = [
     # witnesses: C2SP tlog-cosignature (cosignature/v1)
     "COSIGNATURE_V1", "Cosignature", "WitnessKey", "cosignature_line", "cosignature_message",
     "require_witnesses", "verify_cosignatures", "witness_key_id", "WitnessError",
-    "witness_time_text", "WITNESS_DELAY", "WITNESS_SKEW",
+    "witness_time_text", "WITNESS_DELAY", "WITNESS_SKEW", "MAX_VKEY_LEN",
     "split_cosignature", "NoteSignature",
     # the name profile and event types, for an importer that maps names onto them
     "EVENT_TYPE_RE", "name_problem",
