@@ -613,7 +613,7 @@ def test_point9_verifier_internal_error(bundle: tuple[Path, str, Path],
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("oops")
 
-    monkeypatch.setattr(verify_cli, "verify_bundle", broken)
+    monkeypatch.setattr(verify_cli, "verify_bundle_file", broken)
     assert verify_cli.main([str(good), "--key", vkey]) == EXIT_INTERNAL
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: internal error (a bug): KeyError: 'oops'")
