@@ -14,9 +14,11 @@ import verifier as v
 from cli.scenario import DemoClock
 from ledger import ActorKey, Ledger, LogKey
 from ledger.mlimport import import_model_ledger
+from tests.cli_support import init_store
 from tests.logsim import DAY, Log, Signer
 from verifier import cli as vcli
 from verifier.findings import add_months, evaluate
+from verifier.report import render_report
 from verifier.profile import MAX_PROFILE_BYTES, ProfileError, load_profile, parse_profile
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "model_ledger"
@@ -58,6 +60,9 @@ def test_deeply_nested_profile_file_exits_3_in_modelseal_verify(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert code == 3, (code, err)
+    store = init_store(tmp_path)  # the operator's side: same profile reader
+    run = store.run("findings", "--profile", str(bomb))
+    assert run.code == 3, (run.code, run.err)
 
 
 @pytest.mark.parametrize("months", [b"0", b"-1", b"1201", b"99999999999999999999999999",
@@ -184,3 +189,42 @@ def test_imported_history_is_not_blamed_on_the_importing_actor(tmp_path: Path) -
     found = evaluate([load_profile("sr_11_7")], _imported(tmp_path))
     blamed = [f for f in found.items if f.rule == "independent_validation"]
     assert blamed == [], found.text()
+
+
+def test_hostile_names_in_findings_are_escaped_in_the_report() -> None:
+    log = Log.create(seed="a13-xss")
+    pipe = Signer("pipe", b"a13-xss-pipe")
+    log.submit(log.admin, "grant", key=pipe.vkey, role="writer")
+    name = "<img src=x onerror=alert(1)>"
+    ev = log.submit(pipe, "register", name=name, owner="<b>o</b>", model_type="ml_model",
+                    tier="high", purpose="p", status="active", metadata={})
+    log.submit(pipe, "tag", model=name, tag="production", target=v.snapshot_hash(ev))
+    log.submit(pipe, "tag", model=name, tag="<script>x</script>", target=v.snapshot_hash(ev))
+    profile = parse_profile(HEAD.replace(b'"Ours"', b'"<script>alert(2)</script>"') + (
+        b'[[rule]]\nid = "r"\nkind = "required_before"\ntitle = "<i>t</i>"\n'
+        b'severity = "high"\nevidence = { v = ["validated"] }\n'
+        b'before = { tags = ["<script>x</script>"] }\n'), "<ours>.toml")
+    res = v.verify_bundle(log.bundle(log.clock), [log.log_key.key])
+    found = evaluate([profile, load_profile("sr_11_7")], res)
+    assert {f.rule for f in found.items} >= {"r", "validated_before_production"}
+    html = render_report(res, found)
+    for raw in ("<img", "<script", "<b>o", "<i>t"):
+        assert raw not in html, raw
+    anchors = {f'href="#{a}"' for a in __import__("re").findall(r'id="(model-[0-9a-f]{16})"',
+                                                                  html)}
+    assert anchors and all(a in anchors for a in __import__("re").findall(
+        r'href="#model-[0-9a-f]{16}"', html))
+
+
+def test_policy_files_that_are_too_big_or_too_deep_are_usage_errors(tmp_path: Path) -> None:
+    import json
+    store = init_store(tmp_path)
+    big = {"events": {f"e{i:03d}": {"required": [f"f{j:02d}" + "x" * 190 for j in range(64)]}
+                      for i in range(256)}}
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    (tmp_path / "deep.json").write_text('{"events":' + "[" * 100000 + "]" * 100000 + "}")
+    state = store.state()
+    for f in ("big.json", "deep.json"):
+        run = store.run("policy", "set", str(tmp_path / f))
+        assert run.code == 2, (f, run.code, run.err)
+    assert store.state() == state
