@@ -228,3 +228,42 @@ def test_policy_files_that_are_too_big_or_too_deep_are_usage_errors(tmp_path: Pa
         run = store.run("policy", "set", str(tmp_path / f))
         assert run.code == 2, (f, run.code, run.err)
     assert store.state() == state
+
+
+def test_relabelling_a_model_as_a_group_does_not_erase_its_findings() -> None:
+    # FINDING: medium: any writer can exempt a model from every sr_11_7 rule by an `updated` event setting model_type to "group" (the profile excludes by that free-text field, as of as_of); a production model never validated then has no finding
+    log = Log.create(seed="a13-relabel")
+    pipe = Signer("pipe", b"a13-relabel-pipe")
+    log.submit(log.admin, "grant", key=pipe.vkey, role="writer")
+    ev = log.submit(pipe, "register", name="m", owner="o", model_type="ml_model", tier="high",
+                    purpose="p", status="active", metadata={})
+    log.submit(pipe, "tag", model="m", tag="production", target=v.snapshot_hash(ev))
+    sr = [load_profile("sr_11_7")]
+    before = evaluate(sr, v.verify_bundle(log.bundle(log.clock), [log.log_key.key]))
+    assert [f.rule for f in before.items] == ["validated_before_production"]
+    log.submit(pipe, "event", model="m", event_type="updated",
+               payload={"model_type": "group"})
+    after = evaluate(sr, v.verify_bundle(log.bundle(log.clock), [log.log_key.key]))
+    assert [f.rule for f in after.items] == ["validated_before_production"], after.text()
+
+
+def test_operator_findings_default_time_is_not_the_last_entry(tmp_path: Path) -> None:
+    # FINDING: low: `modelseal findings` without --at evaluates as of the last entry, so after a quiet year an overdue revalidation (due 12 months after the last validation) is not reported although the fresh checkpoint proves nothing was logged since
+    from tests.cli_support import Store
+    origin = "example.com/models"
+    log_key, admin = LogKey.generate(origin), ActorKey.generate("risk-admin")
+    clock = DemoClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    with Ledger.create(tmp_path / "s", origin=origin, log_key=log_key, admin=admin,
+                       clock=clock) as led:
+        led.register(name="m", owner="o", model_type="ml_model", tier="high", purpose="p")
+        led.record("m", "validated", {})
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    log_key.save(keys / "log.key")
+    admin.save(keys / "risk-admin.key")
+    store = Store(tmp_path / "s", keys / "log.key", keys / "risk-admin.key", log_key.vkey,
+                  admin.vkey)
+    run = store.run("findings", "--profile", "sr_11_7", "--json")
+    assert run.code == 0, run.err
+    rules = [f["rule"] for f in run.json()["items"]]
+    assert "revalidation_due" in rules, run.json()["as_of"]

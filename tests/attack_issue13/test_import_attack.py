@@ -260,3 +260,27 @@ def test_cli_json_report_of_non_utf8_cells(tmp_path: Path) -> None:
     assert run.code == 0, run.out + run.err
     doc = run.json()
     assert len(doc["not_imported"]) == 2
+
+
+def test_a_key_whose_scope_allows_nothing_is_refused_before_the_import(
+        log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
+    # FINDING: low: the import's up-front check looks at the role only; a writer whose scope allows no op (or no register) starts the import and every row is refused one by one instead of an AuthorizationError before anything is read
+    led, _ = log
+    boxed = ActorKey.generate("boxed")
+    led.grant(boxed.vkey, role="writer", scope=v.make_scope(ops=[]))
+    size = led.size
+    with pytest.raises(v.AuthorizationError):
+        import_model_ledger(led, _copy(tmp_path), signer=boxed)
+    assert led.size == size
+
+
+def test_a_policy_in_force_refuses_imported_types_row_by_row(
+        log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
+    led, importer = log
+    led.set_policy(v.make_policy({"validated": ["auc"], "retrained": [], "retired": []}))
+    report = import_model_ledger(led, _copy(tmp_path), signer=importer)
+    assert report.refused and all("policy" in why or "not imported" in why or "retired" in why
+                                  or "member" in why for _, why in report.refused)
+    assert report.written.get("event", 0) >= 3
+    inv = v.replay([led.entry(i) for i in range(led.size)])
+    assert inv.size == led.size

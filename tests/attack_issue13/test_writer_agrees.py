@@ -180,3 +180,35 @@ def test_writer_keeps_scope_and_policy_across_reopen(tmp_path: Path) -> None:
         adm.record("m", "retrained")
         assert adm.audit() == adm.size
 
+
+
+def test_one_batch_grant_use_revoke_use_and_policy_then_event(tmp_path: Path) -> None:
+    """Inside one batch (one transaction) each statement sees the ones before it: a key
+    used after its revoke, and an event after a policy that forbids it, are refused; the
+    committed log replays."""
+    keys = Keys()
+    clock = Clock(start=T0, step=timedelta(seconds=1))
+    led = make_ledger(tmp_path / "s", keys, clock)
+    x = ActorKey.generate("x")
+    led.register(name="m", owner="o", model_type="ml_model", tier="high", purpose="p")
+
+    def signed(op: str, n: int, **body: Any) -> bytes:
+        return build_signed(x, led.origin, op, log_id=led.log_id, claimed_at=clock.now,
+                            statement_id=f"attack13-batch-{n:04d}", **body).envelope()
+
+    with led.batch() as batch:
+        batch.grant(x.vkey, role="writer", scope=v.make_scope(ops=["event"]))
+        batch.submit(signed("event", 1, model="m", event_type="retrained", payload={}))
+        with pytest.raises(v.AuthorizationError):
+            batch.submit(signed("tag", 2, model="m", tag="production",
+                                target=led.latest("m").snapshot_hash))  # type: ignore[union-attr]
+        batch.set_policy(v.make_policy({"validated": []}))
+        with pytest.raises(v.PolicyError):
+            batch.submit(signed("event", 3, model="m", event_type="retrained", payload={}))
+        batch.revoke("x", reason="done")
+        with pytest.raises(v.AuthorizationError):
+            batch.submit(signed("event", 4, model="m", event_type="validated", payload={}))
+    inv = v.replay([led.entry(i) for i in range(led.size)])
+    assert inv.size == led.size and "x" not in inv.keys
+    assert led.audit() == led.size
+    led.close()
