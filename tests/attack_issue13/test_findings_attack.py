@@ -42,7 +42,7 @@ def test_moderately_nested_toml_is_a_profile_error() -> None:
 
 
 def test_deeply_nested_toml_is_a_profile_error() -> None:
-    # FINDING: medium: a profile of nested arrays/inline tables (10 KB) makes parse_profile raise RecursionError, not ProfileError (read_policy catches it, the profile reader does not)
+    # FINDING: medium: a profile of nested arrays/inline tables (10 KB) makes parse_profile raise RecursionError, not ProfileError (read_policy catches it, the profile reader does not)  # noqa: E501
     for bomb in (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n",
                  b"x = " + b"{a=" * 5000 + b"1" + b"}" * 5000 + b"\n"):
         _refused(HEAD + bomb + GOOD_RULE)
@@ -50,7 +50,7 @@ def test_deeply_nested_toml_is_a_profile_error() -> None:
 
 def test_deeply_nested_profile_file_exits_3_in_modelseal_verify(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # FINDING: medium: (same root cause, CLI side) modelseal-verify --profile bomb.toml exits 70 as an internal error rather than 3 (malformed input)
+    # FINDING: medium: (same root cause, CLI side) modelseal-verify --profile bomb.toml exits 70 as an internal error rather than 3 (malformed input)  # noqa: E501
     bomb = tmp_path / "bomb.toml"
     bomb.write_bytes(HEAD + b"x = " + b"[" * 3000 + b"]" * 3000 + b"\n" + GOOD_RULE)
     log = Log.create(seed="a13-bomb")
@@ -97,7 +97,7 @@ def test_size_and_rule_count_limits() -> None:
 
 
 def test_rules_that_can_never_or_always_fire_are_refused() -> None:
-    # FINDING: low: the rule language accepts rules whose trigger is one of their own evidence/pass types: a required_before that fires on every validated model, a pass_after_fail that can never fire
+    # FINDING: low: the rule language accepts rules whose trigger is one of their own evidence/pass types: a required_before that fires on every validated model, a pass_after_fail that can never fire  # noqa: E501
     always = (b'[[rule]]\nid = "r"\nkind = "required_before"\ntitle = "t"\n'
               b'severity = "low"\nevidence = { v = ["validated"] }\n'
               b'before = { events = ["validated"] }\n')
@@ -177,7 +177,7 @@ def _imported(tmp_path: Path) -> v.VerifiedInventory:
 
 
 def test_an_imported_old_validation_does_not_count_as_fresh(tmp_path: Path) -> None:
-    # FINDING: medium: import model-ledger re-records a 2025 validation at import time (2027), so sr_11_7 revalidation_due stays silent for a high-tier model last validated 27 months earlier; neither import output nor docs warn
+    # FINDING: medium: import model-ledger re-records a 2025 validation at import time (2027), so sr_11_7 revalidation_due stays silent for a high-tier model last validated 27 months earlier; neither import output nor docs warn  # noqa: E501
     found = evaluate([load_profile("sr_11_7")], _imported(tmp_path))
     due = [f for f in found.items if f.model == "fraud_scoring"
            and f.rule == "revalidation_due"]
@@ -185,7 +185,7 @@ def test_an_imported_old_validation_does_not_count_as_fresh(tmp_path: Path) -> N
 
 
 def test_imported_history_is_not_blamed_on_the_importing_actor(tmp_path: Path) -> None:
-    # FINDING: low: every imported entry is signed by the importer, so independent_validation reports "actor importer recorded validated and also registered" for models whose original validator (validation-team) never registered or trained them
+    # FINDING: low: every imported entry is signed by the importer, so independent_validation reports "actor importer recorded validated and also registered" for models whose original validator (validation-team) never registered or trained them  # noqa: E501
     found = evaluate([load_profile("sr_11_7")], _imported(tmp_path))
     blamed = [f for f in found.items if f.rule == "independent_validation"]
     assert blamed == [], found.text()
@@ -231,7 +231,7 @@ def test_policy_files_that_are_too_big_or_too_deep_are_usage_errors(tmp_path: Pa
 
 
 def test_relabelling_a_model_as_a_group_does_not_erase_its_findings() -> None:
-    # FINDING: medium: any writer can exempt a model from every sr_11_7 rule by an `updated` event setting model_type to "group" (the profile excludes by that free-text field, as of as_of); a production model never validated then has no finding
+    # FINDING: medium: any writer can exempt a model from every sr_11_7 rule by an `updated` event setting model_type to "group" (the profile excludes by that free-text field, as of as_of); a production model never validated then has no finding  # noqa: E501
     log = Log.create(seed="a13-relabel")
     pipe = Signer("pipe", b"a13-relabel-pipe")
     log.submit(log.admin, "grant", key=pipe.vkey, role="writer")
@@ -248,7 +248,7 @@ def test_relabelling_a_model_as_a_group_does_not_erase_its_findings() -> None:
 
 
 def test_operator_findings_default_time_is_not_the_last_entry(tmp_path: Path) -> None:
-    # FINDING: low: `modelseal findings` without --at evaluates as of the last entry, so after a quiet year an overdue revalidation (due 12 months after the last validation) is not reported although the fresh checkpoint proves nothing was logged since
+    # FINDING: low: `modelseal findings` without --at evaluates as of the last entry, so after a quiet year an overdue revalidation (due 12 months after the last validation) is not reported although the fresh checkpoint proves nothing was logged since  # noqa: E501
     from tests.cli_support import Store
     origin = "example.com/models"
     log_key, admin = LogKey.generate(origin), ActorKey.generate("risk-admin")

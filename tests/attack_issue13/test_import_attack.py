@@ -122,7 +122,7 @@ def test_rows_held_in_a_wal_file_beside_the_database_are_read(
 
 def test_the_import_reads_one_consistent_state_of_a_changing_file(
         log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
-    # FINDING: medium: the importer reads models, then the row order, then each row by rowid in separate statements with no read transaction; a model-ledger process writing meanwhile gets half-old half-new rows imported (here a payload changed after the import began)
+    # FINDING: medium: the importer reads models, then the row order, then each row by rowid in separate statements with no read transaction; a model-ledger process writing meanwhile gets half-old half-new rows imported (here a payload changed after the import began)  # noqa: E501
     led, importer = log
     db = _loose(tmp_path, "live.db")
     con = sqlite3.connect(db)
@@ -153,7 +153,7 @@ def test_the_import_reads_one_consistent_state_of_a_changing_file(
 
 def test_duplicate_snapshot_hashes_are_reported_not_counted_as_already_imported(
         log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
-    # FINDING: medium: two source rows with one snapshot_hash (no key in a hand-made file) get one statement id; the second (here a validation_failed by another actor) is silently skipped and counted as "already in the log from an earlier import" on the first import
+    # FINDING: medium: two source rows with one snapshot_hash (no key in a hand-made file) get one statement id; the second (here a validation_failed by another actor) is silently skipped and counted as "already in the log from an earlier import" on the first import  # noqa: E501
     led, importer = log
     db = _loose(tmp_path, "dup.db")
     con = sqlite3.connect(db)
@@ -213,7 +213,7 @@ def test_odd_timestamps_stay_claims_in_the_payload(log: tuple[Ledger, ActorKey],
 
 def test_one_unreadable_timestamp_does_not_reorder_a_models_history(
         log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
-    # FINDING: low: a row whose timestamp does not parse is sorted before every other row; a `retired` row so placed is written before the model's own registration row and its later rows are then refused ("model is retired"), so one bad cell loses a model's history
+    # FINDING: low: a row whose timestamp does not parse is sorted before every other row; a `retired` row so placed is written before the model's own registration row and its later rows are then refused ("model is retired"), so one bad cell loses a model's history  # noqa: E501
     led, importer = log
     db = _copy(tmp_path)
     con = sqlite3.connect(db)
@@ -264,7 +264,7 @@ def test_cli_json_report_of_non_utf8_cells(tmp_path: Path) -> None:
 
 def test_a_key_whose_scope_allows_nothing_is_refused_before_the_import(
         log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
-    # FINDING: low: the import's up-front check looks at the role only; a writer whose scope allows no op (or no register) starts the import and every row is refused one by one instead of an AuthorizationError before anything is read
+    # FINDING: low: the import's up-front check looks at the role only; a writer whose scope allows no op (or no register) starts the import and every row is refused one by one instead of an AuthorizationError before anything is read  # noqa: E501
     led, _ = log
     boxed = ActorKey.generate("boxed")
     led.grant(boxed.vkey, role="writer", scope=v.make_scope(ops=[]))

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -65,7 +64,7 @@ def _csv(run: Run) -> list[list[str]]:
 
 
 def test_csv_cells_are_not_spreadsheet_formulas(store: Store) -> None:
-    # FINDING: medium: --csv writes names, owners, purposes and payloads verbatim; a writer that registers a model named =HYPERLINK(...) or +cmd|'/C calc'!A0 gets a formula run in the examiner's spreadsheet (CSV injection); cells starting with = + - @ should be neutralised (e.g. a leading ')
+    # FINDING: medium: --csv writes names, owners, purposes and payloads verbatim; a writer that registers a model named =HYPERLINK(...) or +cmd|'/C calc'!A0 gets a formula run in the examiner's spreadsheet (CSV injection); cells starting with = + - @ should be neutralised (e.g. a leading ')  # noqa: E501
     bad: list[tuple[str, str]] = []
     for args in (("inventory", "--csv"), ("history", "b", "--csv"),
                  ("history", FORMULAS[0], "--csv")):
@@ -83,7 +82,7 @@ def test_table_and_json_show_formula_names_verbatim(store: Store) -> None:
 
 
 def test_diff_backwards_does_not_invent_a_reactivation(store: Store) -> None:
-    # FINDING: low: `modelseal diff WHEN1 WHEN2` with WHEN1 later than WHEN2 prints "reactivated b" (never happened) and drops the registration of d; it should refuse (usage error, exit 2) or answer as forwards (test_everyday_reads codifies the current output)
+    # FINDING: low: `modelseal diff WHEN1 WHEN2` with WHEN1 later than WHEN2 prints "reactivated b" (never happened) and drops the registration of d; it should refuse (usage error, exit 2) or answer as forwards (test_everyday_reads codifies the current output)  # noqa: E501
     run = store.run("diff", "2025-02-15", "2025-01-15", "--csv")
     if run.code == 2:
         return

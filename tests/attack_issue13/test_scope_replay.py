@@ -202,7 +202,7 @@ def test_a_huge_policy_is_refused_by_the_entry_limit_not_by_a_crash() -> None:
 
 
 def test_policy_refuses_reserved_event_types() -> None:
-    # FINDING: low: a policy may list a reserved event type (e.g. `registered` requiring fields); the rule can never apply and reads as if registrations needed those fields
+    # FINDING: low: a policy may list a reserved event type (e.g. `registered` requiring fields); the rule can never apply and reads as if registrations needed those fields  # noqa: E501
     for reserved in ("registered", "tag_moved", "member_added", "member_removed"):
         with pytest.raises(ValueError):
             make_policy({reserved: ["approved_by"]})
