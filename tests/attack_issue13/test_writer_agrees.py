@@ -212,3 +212,21 @@ def test_one_batch_grant_use_revoke_use_and_policy_then_event(tmp_path: Path) ->
     assert inv.size == led.size and "x" not in inv.keys
     assert led.audit() == led.size
     led.close()
+
+
+def test_grants_stay_cheap_past_a_thousand_keys(tmp_path: Path) -> None:
+    # FINDING: medium: every grant/revoke re-decodes the whole key history and VerifierKey.parse re-checks each Ed25519 point in pure Python; its LRU cache holds 1024 keys, so past ~1000 grants (rotations add up) each grant or revoke takes ~2 ms per key ever granted (2-3 s at 1,300) and each new process pays it once  # noqa: E501
+    import time
+    keys = Keys()
+    led = make_ledger(tmp_path / "s", keys, Clock(start=T0, step=timedelta(seconds=1)))
+    many = [ActorKey.generate(f"k{i:05d}") for i in range(1300)]
+    with led.batch() as batch:
+        for k in many[:-2]:
+            batch.grant(k.vkey)
+    start = time.monotonic()
+    for k in many[-2:]:
+        led.grant(k.vkey)
+    led.revoke(many[0].name, reason="rotated")
+    took = time.monotonic() - start
+    led.close()
+    assert took < 3.0, f"3 keyring writes took {took:.1f} s with 1,300 keys"
