@@ -188,6 +188,11 @@ def grant(settings: Settings, pubkey: str, role: str, ops: str | None,
     what = f"the {role} role" if scope is None else \
         f"the {role} role, scope: {describe_scope(scope)}"
     click.echo(f"granted {pubkey.split('+', 1)[0]} {what}")
+    if scope is not None and "keyring" in scope.ops and any(x is not None for x in narrowing):
+        click.echo("warning: this scope keeps keyring, so the key may grant any key any "
+                   "scope (itself a second one included): the narrowing binds only while no "
+                   "such grant is made. Leave keyring out of --ops to narrow an admin.",
+                   err=True)
 
 
 @click.command()

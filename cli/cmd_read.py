@@ -162,6 +162,9 @@ def diff(settings: Settings, when1: datetime, when2: datetime, as_json: bool,
     status, metadata) and re-tagged. Each WHEN is ISO 8601 with a timezone, or a bare date
     meaning the end of that day in UTC."""
     _one_format(as_json, as_csv)
+    if when1 > when2:
+        raise UsageProblem(f"WHEN1 ({iso(when1)}) is later than WHEN2 ({iso(when2)}): a "
+                           "diff runs forwards", f"modelseal diff {iso(when2)} {iso(when1)}")
     with settings.reader() as ledger:
         changes = diff_inventories(ledger.inventory_at(when1), ledger.inventory_at(when2))
     if as_json:

@@ -55,14 +55,30 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], limit: int = 48
         click.echo(line(row))
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: the value as text (None empty), with a leading apostrophe when a
+    spreadsheet would read it as a formula (it starts with = + - @, a tab or a carriage
+    return), as OWASP advises against CSV injection; a plain negative decimal such as -0.5
+    is left as it is."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not (
+            text[:1] == "-" and text[1:].replace(".", "", 1).isdigit()):
+        return "'" + text
+    return text
+
+
 def emit_csv(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
     """Print ``rows`` as RFC 4180 CSV (CRLF line ends, fields quoted when needed) with a
-    header row: exact values, no escaping for display and no truncation (None is empty)."""
+    header row: no truncation; a cell a spreadsheet would run as a formula gets a leading
+    apostrophe (``csv_cell``); otherwise exact values."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(headers)
     for n, row in enumerate(rows, 1):
-        writer.writerow(["" if c is None else c for c in row])
+        writer.writerow([csv_cell(c) for c in row])
         if n % 1000 == 0:
             click.echo(buf.getvalue(), nl=False)
             buf.seek(0)

@@ -61,7 +61,7 @@ def decode_keyring(data: bytes) -> list[KeyRecord]:
     rows = msgspec.json.decode(data, type=list[dict[str, Any]])
     out = []
     for row in rows:
-        key = VerifierKey.parse(row.pop("vkey"))
+        key = VerifierKey.parse_stored(row.pop("vkey"))  # parsed in full when granted
         scope = row.pop("scope", None)
         out.append(KeyRecord(key=key, **row,
                              scope=None if scope is None else msgspec.convert(scope, Scope)))

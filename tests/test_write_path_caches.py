@@ -67,3 +67,23 @@ def test_wake_is_one_shot_idempotent_and_bounded() -> None:
     for r in racers:
         r.join(5)
     assert w.wait(0) is True
+
+
+def test_parse_stored_checks_shape_and_id_but_not_the_point() -> None:
+    import verifier as v
+    from verifier.encoding import b64encode
+
+    good = ActorKey.generate("ml-pipeline").vkey
+    assert v.VerifierKey.parse_stored(good) == v.VerifierKey.parse(good)
+    data = Path(__file__).resolve().parent / "data" / "small_order_keys.txt"
+    weak = next(bytes.fromhex(line) for line in data.read_text().splitlines()
+                if line and not line.startswith("#"))
+    text = f"w+{v.key_id('w', weak).hex()}+{b64encode(bytes([1]) + weak)}"
+    assert v.VerifierKey.parse_stored(text).public_key == weak  # the writer parsed it in full
+    with pytest.raises(v.MalformedInputError):
+        v.VerifierKey.parse(text)
+    for bad in (good.replace("+", "-", 1), good[:-4] + "AAA=", "w+00000000+" + good.split("+")[2]):
+        with pytest.raises(v.MalformedInputError):
+            v.VerifierKey.parse_stored(bad)
+    with pytest.raises(TypeError):
+        v.VerifierKey.parse_stored(b"w")  # type: ignore[arg-type]
