@@ -65,6 +65,13 @@ def _print(report: ImportReport) -> None:
             click.echo(visible(f"  {what}: {why}"))
         if len(report.refused) > _SHOWN:
             click.echo(f"  and {len(report.refused) - _SHOWN} more (--json lists them all)")
+    if report.untimed:
+        click.echo(f"time unreadable ({len(report.untimed)}), so taken out of time order "
+                   "(a registration first, any other row after all the others):")
+        for what in report.untimed[:_SHOWN]:
+            click.echo(visible(f"  {what}"))
+        if len(report.untimed) > _SHOWN:
+            click.echo(f"  and {len(report.untimed) - _SHOWN} more (--json lists them all)")
     if report.other_tables:
         click.echo(f"tables not read: {', '.join(report.other_tables)}")
     click.echo(LOST)

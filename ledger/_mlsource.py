@@ -5,6 +5,12 @@ is checked before any row is read: a file that is not SQLite, or whose ``models`
 ``snapshots`` and ``tags`` tables do not have model-ledger's columns, is refused with
 ``NotModelLedgerError``. Rows are read in bounded pieces: a text column is read up to
 ``MAX_CELL`` characters, and its full length is reported.
+
+Everything is read in one read transaction, opened before the schema is checked and held
+until ``close``: the import sees one state of the file even while model-ledger writes to it
+(in WAL mode its writers go on; in rollback-journal mode they wait for the import, up to
+their own busy timeout). Rows are streamed in time order, sorted by SQLite (which spills a
+large sort to temporary files), so memory does not grow with the number of rows read.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -61,8 +67,6 @@ class SourceRow:
 
     kind: str  # "snapshot" or "tag"
     rowid: int
-    at: datetime | None  # its time (None: unreadable)
-    raw_at: str
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,16 @@ def parse_time(text: str) -> datetime | None:
     UTC); None if it is not one."""
     try:
         when = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc)
+    except (TypeError, ValueError, OverflowError):  # overflow: year 1 or 9999 moved past
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+_ENCODINGS = {"UTF-8": "utf-8", "UTF-16le": "utf-16-le", "UTF-16be": "utf-16-be"}
 
 
 def utc_text(when: datetime) -> str:
@@ -119,13 +128,19 @@ class Source:
             raise NotModelLedgerError(f"{self.path} is not a file")
         uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
         try:
-            self._con = sqlite3.connect(uri, uri=True, timeout=5.0)
+            # autocommit: the one read transaction below is opened and held explicitly
+            self._con = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
         except sqlite3.Error as exc:
             raise NotModelLedgerError(f"{self.path} cannot be opened as SQLite: {exc}") from None
         # bytes that are not UTF-8 stay visible as lone surrogates; the cell is then refused
         self._con.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
         try:
             self._con.execute("PRAGMA query_only = ON")
+            self._encoding = _ENCODINGS.get(
+                str(self._con.execute("PRAGMA encoding").fetchone()[0]), "utf-8")
+            self._con.create_function("modelseal_time_key", 2, self._time_key,
+                                      deterministic=True)
+            self._con.execute("BEGIN")  # its snapshot is taken at the first read, next
             self.other_tables = self._check_schema()
         except (sqlite3.Error, UnicodeError) as exc:
             self._con.close()
@@ -142,8 +157,19 @@ class Source:
         self.close()
 
     def close(self) -> None:
-        """Close the connection."""
-        self._con.close()
+        """End the read transaction and close the connection."""
+        self._con.close()  # rolls the (read-only) transaction back
+
+    def _time_key(self, kind: str, raw: bytes | None) -> int | None:
+        """SQL function: a time cell as microseconds since 1970 (what the rows are sorted
+        by), None if it is not a time (as ``parse_time`` reads it). Never raises."""
+        try:
+            if kind == "blob" or raw is None:
+                return None
+            when = parse_time(raw.decode(self._encoding, "surrogateescape"))
+            return None if when is None else (when - _EPOCH) // _MICRO
+        except Exception:  # noqa: BLE001 - an exception here would end the whole query
+            return None
 
     def _check_schema(self) -> list[str]:
         tables = {str(r[0]) for r in self._con.execute(
@@ -191,16 +217,30 @@ class Source:
                 "; ".join(problems) or None)
         return out
 
-    def order(self) -> list[SourceRow]:
+    def count(self) -> int:
+        """How many snapshot and tag rows there are (as many as ``order`` gives)."""
+        for r in self._query("SELECT (SELECT count(*) FROM snapshots) + "
+                             "(SELECT count(*) FROM tags)"):
+            return int(r[0])
+        return 0  # pragma: no cover - a SELECT without FROM gives one row
+
+    def order(self) -> Iterator[SourceRow]:
         """Every snapshot and tag row, by time (then snapshots before tags, then row
-        order): the order model-ledger says they happened in."""
-        rows = [SourceRow("snapshot", int(r[0]), parse_time(str(r[1])), str(r[1]))
-                for r in self._query("SELECT rowid, timestamp FROM snapshots")]
-        rows += [SourceRow("tag", int(r[0]), parse_time(str(r[1])), str(r[1]))
-                 for r in self._query("SELECT rowid, updated_at FROM tags")]
-        low = datetime.min.replace(tzinfo=timezone.utc)
-        rows.sort(key=lambda s: (s.at or low, s.kind != "snapshot", s.rowid))
-        return rows
+        order): the order model-ledger says they happened in. A row whose time is not
+        one (``parse_time``) has no place in it: a ``registered`` snapshot so comes before
+        all the others (model-ledger writes it first), any other row after them all (in
+        table order). Streamed: SQLite sorts."""
+        kinds = ("snapshot", "tag")
+        for r in self._query(
+                "SELECT kind, rid FROM ("
+                "SELECT 0 AS kind, rowid AS rid, event_type AS et, "
+                "modelseal_time_key(typeof(timestamp), CAST(timestamp AS BLOB)) AS k "
+                "FROM snapshots UNION ALL "
+                "SELECT 1, rowid, NULL, "
+                "modelseal_time_key(typeof(updated_at), CAST(updated_at AS BLOB)) FROM tags) "
+                "ORDER BY CASE WHEN k IS NOT NULL THEN 1 "
+                "WHEN kind = 0 AND et = 'registered' THEN 0 ELSE 2 END, k, kind, rid"):
+            yield SourceRow(kinds[int(r[0])], int(r[1]))
 
     def snapshot(self, rowid: int) -> SourceSnapshot:
         """The snapshot row ``rowid``."""

@@ -17,7 +17,13 @@ actor and hash of each row are kept under the key ``"imported"`` of the event's 
 
 Idempotent: statement ids are derived from the source rows (``ml-`` and 48 hex digits),
 so an id already in the log is skipped, and importing the same file twice writes nothing
-the second time (a later copy of the database writes only what is new in it).
+the second time (a later copy of the database writes only what is new in it). Two rows of
+one run that give the same id (a snapshot hash used twice, a repeated tag row) are not
+"already imported": the later one is reported as not imported.
+
+The source is read in one read transaction (one state of the file), streamed in time
+order; a row whose time cannot be read is written after all the others (a ``registered``
+snapshot before them) and listed in the report.
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from verifier import EVENT_TYPE_RE, AuthorizationError, VerifierError, name_problem, parse_entry
+from verifier import (
+    EVENT_TYPE_RE,
+    AuthorizationError,
+    KeyRecord,
+    VerifierError,
+    describe_scope,
+    name_problem,
+    parse_entry,
+)
 
 from ._mlsource import NotModelLedgerError, Source, SourceModel, SourceSnapshot, parse_time
 from ._mlsource import utc_text
@@ -82,6 +96,8 @@ class ImportReport:
     rows: int = 0  # source rows read
     dry_run: bool = False
     other_tables: list[str] = field(default_factory=list)
+    untimed: list[str] = field(default_factory=list)  # rows whose time is not one (put
+    # first if a registration, else after all the others)
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON."""
@@ -89,6 +105,7 @@ class ImportReport:
                 "not_imported": [{"what": w, "why": y} for w, y in self.refused],
                 "renamed_event_types": dict(self.renamed), "rows": self.rows,
                 "dry_run": self.dry_run, "other_tables": list(self.other_tables),
+                "time_unreadable": list(self.untimed),
                 "lost": LOST}
 
 
@@ -107,17 +124,50 @@ def import_model_ledger(ledger: Ledger, path: str | Path, *, signer: ActorKey,
     continues where it stopped. ``dry_run`` writes everything in one batch and aborts it,
     so the log's rules are checked and nothing is stored. ``progress(done, total)`` is
     called with source rows. Raises NotModelLedgerError (a MalformedInputError) for a file
-    that is not a model-ledger database, AuthorizationError if ``signer`` may not write;
-    both before anything is written.
+    that is not a model-ledger database, AuthorizationError if ``signer`` may not write
+    what every import needs (``check_importer``); both before anything is written (the
+    key is checked before the file is opened).
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
+    check_importer(ledger, signer)
+    with Source(path) as source:
+        return _Import(ledger, source, signer, clock, chunk, dry_run, progress).run()
+
+
+def check_importer(ledger: Ledger, signer: ActorKey) -> None:
+    """AuthorizationError unless ``signer`` is an active writer or admin of ``ledger``
+    whose key's scope (its grant's, else its role's preset) allows what every import
+    writes: ``register`` and ``event`` statements, of some event type, model and tier.
+    A narrower scope (some event types, tags, models or tiers only) passes: the rows it
+    does not allow are refused one by one and reported."""
     found = ledger.active_key(signer.name)
     if found is None or found[0].public_key != signer.public_bytes or found[1] == "reader":
         raise AuthorizationError(f"{signer.name!r} is not an active writer or admin of this "
                                  "log; an admin grants it with `modelseal grant`")
-    with Source(path) as source:
-        return _Import(ledger, source, signer, clock, chunk, dry_run, progress).run()
+    record = _active_record(ledger, signer)
+    if record is None:  # revoked or re-granted since active_key read the keyring
+        raise AuthorizationError(f"{signer.name!r} is not an active writer or admin of this "
+                                 "log; an admin grants it with `modelseal grant`")
+    scope = record.effective_scope
+    missing = [op for op in ("register", "event") if op not in scope.ops]
+    empty = [what.replace("_", " ") for what in ("event_types", "models", "tiers")
+             if getattr(scope, what) == ()]
+    if missing or empty:
+        why = (f"does not allow {' or '.join(missing)} statements" if missing else
+               f"allows no {' and no '.join(empty)}")
+        raise AuthorizationError(
+            f"the scope of {signer.name!r}'s key ({describe_scope(scope)}) {why}, which "
+            "every import writes; nothing was read or written. An admin grants an "
+            "importing key the writer preset (or a scope with register and event)")
+
+
+def _active_record(ledger: Ledger, signer: ActorKey) -> KeyRecord | None:
+    """The keyring's active grant of ``signer``'s very key, or None."""
+    for record in reversed(ledger.keyring()):
+        if record.name == signer.name and record.revoked_index is None:
+            return record if record.key.public_key == signer.public_bytes else None
+    return None
 
 
 class _Import:
@@ -134,6 +184,8 @@ class _Import:
         self.names: dict[str, str | None] = {}  # model hash -> our name (None: refused)
         self.ours: dict[str, str] = {}  # source snapshot hash -> our snapshot hash
         self.members: dict[str, set[str]] = {}  # group hash -> member hashes
+        self.seen: set[str] = set()  # source snapshot hashes read in this run
+        self.sids: set[str] = set()  # statement ids this run wrote or found in the log
         self._cm: AbstractContextManager[Batch] | None = None
         self._batch: Batch | None = None
         self._pending = 0
@@ -159,16 +211,16 @@ class _Import:
 
     def run(self) -> ImportReport:
         self.models = self.source.models()
-        order = self.source.order()
+        total = self.source.count()
         try:
-            for done, row in enumerate(order, 1):
+            for done, row in enumerate(self.source.order(), 1):
                 self.report.rows += 1
                 if row.kind == "snapshot":
                     self._snapshot(self.source.snapshot(row.rowid))
                 else:
                     self._tag(row.rowid)
-                if done % 100 == 0 or done == len(order):
-                    self.progress(done, len(order))
+                if done % 100 == 0 or done == total:
+                    self.progress(done, total)
             for model in self.models.values():
                 if model.status == "retired" and self.names.get(model.model_hash):
                     self._status_retired(model)
@@ -181,6 +233,11 @@ class _Import:
     def _put(self, op: str, sid: str, what: str, **body: Any) -> str | None:
         """Write one statement (unless its id is in the log); our snapshot hash or None."""
         batch = self._open()
+        if sid in self.sids:
+            self.report.refused.append((what, "another row of the database gives the same "
+                                              "statement: a duplicate row"))
+            return None
+        self.sids.add(sid)
         index = self.ledger.statement_entry(sid)
         if index is not None:
             self.report.already += 1
@@ -243,10 +300,19 @@ class _Import:
 
     def _snapshot(self, s: SourceSnapshot) -> None:
         first = s.model_hash not in self.names
-        if s.problem is not None:
-            self.report.refused.append((f"snapshot {s.snapshot_hash[:80]} at {s.timestamp[:40]}",
-                                        s.problem))
+        what = f"snapshot {s.snapshot_hash[:80]} at {s.timestamp[:40]}"
+        if s.snapshot_hash in self.seen:
+            self.report.refused.append((
+                f"{what} ({s.event_type[:80]!r} by {s.actor[:80]!r})",
+                "an earlier row of the snapshots table has the same snapshot_hash, which "
+                "names one snapshot; this one was not imported"))
             return
+        self.seen.add(s.snapshot_hash)
+        if s.problem is not None:
+            self.report.refused.append((what, s.problem))
+            return
+        if parse_time(s.timestamp) is None:
+            self.report.untimed.append(what)  # written where Source.order put it
         if first and s.event_type == "registered":
             self._name(s.model_hash, s)
             return
@@ -302,6 +368,8 @@ class _Import:
     def _tag(self, rowid: int) -> None:
         t = self.source.tag(rowid)
         what = f"tag {t.name[:80]!r} at {t.updated_at[:40]}"
+        if parse_time(t.updated_at) is None:
+            self.report.untimed.append(what)  # written last (Source.order)
         name = self._name(t.model_hash, None) if t.model_hash in self.models else None
         target = self.ours.get(t.snapshot_hash)
         if name is None or target is None:

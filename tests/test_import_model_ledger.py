@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ledger._mlsource import NotModelLedgerError, Source, parse_time
 from ledger.mlimport import (
     LOST, import_model_ledger, imported_record, map_event_type, original_note, statement_id,
 )
-from verifier import AuthorizationError, parse_entry
+from verifier import AuthorizationError, make_scope, parse_entry
 from verifier.names import EVENT_TYPE_RE
 
 from .cli_support import cli, init_store, ok, refused
@@ -388,3 +389,159 @@ def test_any_model_ledger_rows_are_imported_or_reported(
                     assert record is not None and record["hash"]
         again = import_model_ledger(led, base / "ml.db", signer=admin)
         assert again.written == {} and led.size == 1 + sum(report.written.values())
+
+
+# -- one state of the file, duplicates, unreadable times, scopes ----------------------------
+
+_LOOSE = (_SCHEMA.replace(", PRIMARY KEY (model_hash, name)", "").replace(" PRIMARY KEY", "")
+          .replace(" UNIQUE", "").replace(" NOT NULL", ""))
+"""model-ledger's tables without keys or constraints (a hand-made file)."""
+
+
+def _loose_copy(tmp_path: Path, name: str) -> Path:
+    """small.db's rows in tables without keys (so rows may repeat), in WAL mode."""
+    path = tmp_path / name
+    src, dst = sqlite3.connect(DATA / "small.db"), sqlite3.connect(path)
+    dst.executescript(_LOOSE)
+    for t in ("models", "snapshots", "tags"):
+        rows = src.execute(f"SELECT * FROM {t}").fetchall()
+        dst.executemany(f"INSERT INTO {t} VALUES ({','.join('?' * len(rows[0]))})", rows)
+    dst.commit()
+    dst.execute("PRAGMA journal_mode=WAL")
+    src.close()
+    dst.close()
+    return path
+
+
+def test_the_source_reads_one_state_from_the_schema_check_to_the_last_row(
+        tmp_path: Path) -> None:
+    """Rows committed after the Source opened are not seen by any of its reads (count,
+    models, order, a row by rowid), and a row deleted since is still read."""
+    db = _loose_copy(tmp_path, "live.db")
+    writer = sqlite3.connect(db)
+    try:
+        with Source(db) as source:
+            writer.execute("INSERT INTO models SELECT 'new' || model_hash, 'new_' || name, "
+                           "owner, model_type, model_origin, tier, purpose, status, "
+                           "created_at, last_seen, metadata FROM models")
+            writer.execute("INSERT INTO snapshots SELECT 'n' || snapshot_hash, model_hash, "
+                           "parent_hash, timestamp, actor, event_type, source, payload, tags "
+                           "FROM snapshots")
+            writer.execute("DELETE FROM snapshots WHERE rowid = 1")
+            writer.commit()
+            assert len(source.models()) == 4
+            assert source.count() == 17
+            rows = list(source.order())
+            assert len(rows) == 17
+            assert source.snapshot(1).event_type == "registered"
+    finally:
+        writer.close()
+
+
+def test_a_repeated_tag_row_is_reported_not_counted_as_already_imported(
+        log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
+    led, importer = log
+    db = _loose_copy(tmp_path, "dup.db")
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO tags SELECT * FROM tags WHERE rowid = 1")
+    con.commit()
+    con.close()
+    report = import_model_ledger(led, db, signer=importer)
+    assert report.already == 0 and report.written["tag"] == 2
+    assert [why for _, why in report.refused] == [
+        "another row of the database gives the same statement: a duplicate row"]
+    again = import_model_ledger(led, db, signer=importer)
+    assert again.written == {} and again.already == sum(report.written.values())
+    assert len(again.refused) == 1
+
+
+def test_an_unreadable_registration_time_registers_first_and_is_listed(
+        log: tuple[Ledger, ActorKey], tmp_path: Path) -> None:
+    led, importer = log
+    db = _loose_copy(tmp_path, "untimed.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE snapshots SET timestamp = 'long ago' WHERE event_type = 'registered' "
+                "AND model_hash = '8a34cfa14e75588925c8590f9301db95'")
+    con.execute("UPDATE tags SET updated_at = NULL WHERE name = 'production' "
+                "AND model_hash = '8a34cfa14e75588925c8590f9301db95'")
+    con.commit()
+    con.close()
+    report = import_model_ledger(led, db, signer=importer)
+    assert report.refused == []
+    assert report.untimed == ["snapshot 7d26a833988b0b62081e4c1f3c02cb9c at long ago",
+                              "tag 'production' at None"]
+    assert report.to_json()["time_unreadable"] == report.untimed
+    hist = led.history("fraud_scoring")
+    assert hist[0].op == "register"
+    record = imported_record(hist[0].payload, registered=True)
+    assert record is not None and record["at"] == "long ago"
+    assert hist[-1].op == "tag"  # the tag row, with no time, is written last
+
+
+def test_cli_lists_rows_whose_time_is_unreadable(tmp_path: Path, db: Path) -> None:
+    con = sqlite3.connect(db)
+    con.execute("UPDATE snapshots SET timestamp = 'soon' WHERE event_type = 'deployed'")
+    con.commit()
+    con.close()
+    store = init_store(tmp_path)
+    run = ok(cli("import", "model-ledger", db, env=store.env))
+    assert "time unreadable (1)" in run.out and "3f0389a29af1c9f7cfaf6ffe41d3d33d" in run.out
+
+
+@pytest.mark.parametrize("scope", [dict(ops=["event"]), dict(ops=["register", "tag"]),
+                                   dict(ops=["event", "register"], models=[]),
+                                   dict(ops=["event", "register"], tiers=[]),
+                                   dict(ops=["event", "register"], event_types=[])])
+def test_a_scope_without_what_every_import_writes_is_refused_before_reading(
+        log: tuple[Ledger, ActorKey], tmp_path: Path, scope: dict[str, list[str]]) -> None:
+    led, _ = log
+    boxed = ActorKey.generate("boxed")
+    led.grant(boxed.vkey, role="writer", scope=make_scope(**scope))
+    size = led.size
+    with pytest.raises(AuthorizationError, match="every import writes"):
+        import_model_ledger(led, tmp_path / "no-such.db", signer=boxed)  # never opened
+    assert led.size == size
+
+
+def test_a_narrow_scope_imports_what_it_allows_and_reports_the_rest(
+        log: tuple[Ledger, ActorKey], db: Path) -> None:
+    led, _ = log
+    narrow = ActorKey.generate("narrow")
+    led.grant(narrow.vkey, role="writer",
+              scope=make_scope(ops=["event", "register"], models=["fraud_*"]))
+    report = import_model_ledger(led, db, signer=narrow)
+    assert list(led.inventory_at()) == ["fraud_scoring"]
+    assert report.refused and report.written["register"] == 1
+
+
+_offsets = st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                 timezones=_offsets).map(datetime.isoformat),
+    st.datetimes().map(datetime.isoformat),  # no offset: taken as UTC
+    st.text(max_size=12), st.none(), st.binary(max_size=8),
+    st.integers(-2**63, 2**63 - 1)), max_size=12))
+def test_order_is_parse_time_order_then_unreadable_rows_last(times: list[object]) -> None:
+    """The order SQLite sorts the rows in is the one parse_time gives (then table order),
+    rows whose time is not one after all the others; whatever the cells hold."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.db"
+        con = sqlite3.connect(path)
+        con.executescript(_LOOSE)
+        con.executemany("INSERT INTO snapshots VALUES (?, 'm', NULL, ?, 'a', 'e', NULL, "
+                        "NULL, NULL)", [(f"s{i}", t) for i, t in enumerate(times)])
+        con.commit()
+        con.close()
+        with Source(path) as source:
+            got = [row.rowid for row in source.order()]
+            assert source.count() == len(times)
+
+    def key(rowid: int) -> tuple[bool, datetime, int]:
+        cell = times[rowid - 1]
+        when = None if isinstance(cell, bytes) or cell is None else parse_time(str(cell))
+        return when is None, when or datetime.min.replace(tzinfo=timezone.utc), rowid
+
+    assert got == sorted(range(1, len(times) + 1), key=key)
