@@ -261,7 +261,7 @@ def _rule(value: object, path: str, src: str) -> Rule:
 
 def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
     """The profile in ``data`` (UTF-8 TOML, at most 1 MiB); ProfileError if it is not
-    valid TOML or breaks the rule language (specs/findings.md). TypeError if not bytes."""
+    valid TOML (nesting too deep for the parser included) or breaks the rule language (specs/findings.md). TypeError if not bytes."""
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"a profile is bytes, not {type(data).__name__}")
     if len(data) > MAX_PROFILE_BYTES:
@@ -273,6 +273,9 @@ def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
                            ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/tables
+        raise ProfileError(f"{source}: not valid TOML: arrays or tables nested too deep"
+                           ) from None
     t = _Table(doc, "", source)
     if t.get("format") != PROFILE_FORMAT:
         raise t.fail("format", f"must be {PROFILE_FORMAT!r}")
