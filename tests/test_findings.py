@@ -349,11 +349,16 @@ def _rule(draw: st.DrawFn, rid: str) -> dict[str, Any]:
         "severity": draw(st.sampled_from(["high", "medium", "low"]))}
     if draw(st.booleans()):
         rule["applies_to"] = {"tiers": draw(_names), "exclude_model_types": draw(_names)}
-    trigger = {"tags": ["production"], "events": draw(_types)}
+    trigger_events = draw(_types)
+
+    def trigger(used: list[str]) -> dict[str, list[str]]:
+        """A trigger whose events are none of ``used`` (the profile refuses those)."""
+        return {"tags": ["production"], "events": [e for e in trigger_events if e not in used]}
+
     if kind == "required_before":
         rule["evidence"] = draw(st.dictionaries(_ident, _types, min_size=1, max_size=4))
         if draw(st.booleans()):
-            rule["before"] = trigger
+            rule["before"] = trigger([e for types in rule["evidence"].values() for e in types])
     elif kind == "max_age":
         rule["events"] = draw(_types)
         rule["months"] = draw(st.dictionaries(st.sampled_from(["high", "medium", "low"]),
@@ -364,7 +369,7 @@ def _rule(draw: st.DrawFn, rid: str) -> dict[str, Any]:
         if kind == "distinct_actors":
             rule["events"], rule["not_by_actors_of"] = both[:cut], both[cut:]
         else:
-            rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger
+            rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger(both)
     return rule
 
 
