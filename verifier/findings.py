@@ -17,7 +17,7 @@ from typing import Any
 
 from .bundle import VerifiedInventory
 from .profile import Profile, Rule, Trigger
-from .replay import ModelState, TimelineItem
+from .replay import UPDATE_EVENT, ModelState, TimelineItem
 from .timeutil import iso
 
 __all__ = ["Finding", "FindingEntry", "Findings", "add_months", "evaluate", "evaluate_model"]
@@ -122,11 +122,18 @@ def _is_trigger(item: TimelineItem, trigger: Trigger) -> bool:
     return item.event_type is not None and item.event_type in trigger.events
 
 
-def _applies(rule: Rule, model: ModelState) -> bool:
+def _retyped(items: Sequence[TimelineItem]) -> bool:
+    """Whether an ``updated`` event of the timeline set the model's ``model_type``."""
+    return any(it.event_type == UPDATE_EVENT and "model_type" in it.detail for it in items)
+
+
+def _applies(rule: Rule, model: ModelState, retyped: bool) -> bool:
     a = rule.applies_to
     if a.tiers and model.tier not in a.tiers:
         return False
-    if model.model_type in a.exclude_model_types or model.status in a.exclude_statuses:
+    if model.model_type in a.exclude_model_types and not retyped:
+        return False
+    if model.status in a.exclude_statuses:
         return False
     if rule.kind == "max_age":
         return model.tier in dict(rule.months)
@@ -233,8 +240,9 @@ def evaluate_model(profile: Profile, model: ModelState, items: Sequence[Timeline
     timeline in log order (registration first), every item recorded at or before
     ``as_of``, and ``model`` its state after the last item."""
     out: list[Finding] = []
+    retyped = _retyped(items)
     for rule in profile.rules:
-        if _applies(rule, model):
+        if _applies(rule, model, retyped):
             out.extend(_KINDS[rule.kind](profile, rule, model, items, as_of))
     return out
 
