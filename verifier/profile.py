@@ -277,7 +277,8 @@ def _rule(value: object, path: str, src: str) -> Rule:
 
 def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
     """The profile in ``data`` (UTF-8 TOML, at most 1 MiB); ProfileError if it is not
-    valid TOML (nesting too deep for the parser included) or breaks the rule language (specs/findings.md). TypeError if not bytes."""
+    valid TOML (nesting too deep for the parser included) or breaks the rule language
+    (specs/findings.md). TypeError if not bytes."""
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"a profile is bytes, not {type(data).__name__}")
     if len(data) > MAX_PROFILE_BYTES:
