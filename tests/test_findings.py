@@ -709,3 +709,36 @@ def test_modelseal_findings_through_a_server(served: Served) -> None:  # noqa: F
     assert remote == local and local["count"] == 2
     run = served.remote("findings", "--profile", "sr_11_7", "--fail-on-findings")
     assert run.code == 6 and "sr_11_7/validated_before_production m1:" in run.out
+
+
+# -- imported claims (specs/findings.md §6) ---------------------------------------------------
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+                     lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), kids, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(record=st.one_of(_json, st.fixed_dictionaries(
+    {"source": st.sampled_from(["model-ledger", "other"]),
+     "at": st.one_of(_json, st.datetimes(timezones=st.just(timezone.utc)).map(
+         lambda d: d.isoformat().replace("+00:00", "Z"))),
+     "actor": st.one_of(_json, st.sampled_from(["validation-team", " x", "a\u202eb"]))})),
+    recorded=st.integers(0, 2**62))
+def test_imported_claims_are_read_conservatively(record: Any, recorded: int) -> None:
+    """Any payload: an ``imported`` record never raises, never makes an event fresher than
+    the log recorded it, and an actor outside the name profile is not read."""
+    from verifier.findings import _Claims
+
+    item = TimelineItem(1, recorded, "ab" * 32, "event", "validated", "importer",
+                        canonical_json({"imported": record}))
+    claims = _Claims(ModelState("m", "h", "o", "ml_model", "high", "p", "active", {}, 0,
+                                "s", "s"), [item])
+    assert claims.time(item) <= recorded
+    claim = claims.of(item)
+    if claim is None:
+        assert claims.actor(item) == "importer" and claims.time(item) == recorded
+    else:
+        assert record["source"] == "model-ledger"
+        assert claim.actor is None or v.name_problem(claim.actor) is None
+        assert claims.actor(item) == (claim.actor or "importer")
