@@ -349,11 +349,16 @@ def _rule(draw: st.DrawFn, rid: str) -> dict[str, Any]:
         "severity": draw(st.sampled_from(["high", "medium", "low"]))}
     if draw(st.booleans()):
         rule["applies_to"] = {"tiers": draw(_names), "exclude_model_types": draw(_names)}
-    trigger = {"tags": ["production"], "events": draw(_types)}
+    trigger_events = draw(_types)
+
+    def trigger(used: list[str]) -> dict[str, list[str]]:
+        """A trigger whose events are none of ``used`` (the profile refuses those)."""
+        return {"tags": ["production"], "events": [e for e in trigger_events if e not in used]}
+
     if kind == "required_before":
         rule["evidence"] = draw(st.dictionaries(_ident, _types, min_size=1, max_size=4))
         if draw(st.booleans()):
-            rule["before"] = trigger
+            rule["before"] = trigger([e for types in rule["evidence"].values() for e in types])
     elif kind == "max_age":
         rule["events"] = draw(_types)
         rule["months"] = draw(st.dictionaries(st.sampled_from(["high", "medium", "low"]),
@@ -364,7 +369,7 @@ def _rule(draw: st.DrawFn, rid: str) -> dict[str, Any]:
         if kind == "distinct_actors":
             rule["events"], rule["not_by_actors_of"] = both[:cut], both[cut:]
         else:
-            rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger
+            rule["fail"], rule["pass"], rule["before"] = both[:cut], both[cut:], trigger(both)
     return rule
 
 
@@ -645,8 +650,9 @@ def test_modelseal_findings_equals_modelseal_verify(
     text = ok(cli("findings", "--profile", "sr_11_7", "--at", "2025-06-30", env=env)).out
     assert text.startswith("verified: every entry the log recorded up to 2025-06-30")
     assert "\nFINDINGS: 2 (sr_11_7; as of 2025-06-30T23:59:59.999999Z)" in text
+    # without --at: as of now (a checkpoint signed now), so revalidations have fallen due
     run = cli("findings", "--profile", "sr_11_7", "--fail-on-findings", env=env)
-    assert run.code == 6 and "FINDINGS: 2" in run.out
+    assert run.code == 6 and "sr_11_7/revalidation_due" in run.out, run.out
     early = ok(cli("findings", "--profile", "sr_11_7", "--at", "2025-01-06T09:00:01Z",
                    "--fail-on-findings", env=env))
     assert "FINDINGS: 0" in early.out
@@ -703,3 +709,36 @@ def test_modelseal_findings_through_a_server(served: Served) -> None:  # noqa: F
     assert remote == local and local["count"] == 2
     run = served.remote("findings", "--profile", "sr_11_7", "--fail-on-findings")
     assert run.code == 6 and "sr_11_7/validated_before_production m1:" in run.out
+
+
+# -- imported claims (specs/findings.md §6) ---------------------------------------------------
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+                     lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), kids, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(record=st.one_of(_json, st.fixed_dictionaries(
+    {"source": st.sampled_from(["model-ledger", "other"]),
+     "at": st.one_of(_json, st.datetimes(timezones=st.just(timezone.utc)).map(
+         lambda d: d.isoformat().replace("+00:00", "Z"))),
+     "actor": st.one_of(_json, st.sampled_from(["validation-team", " x", "a\u202eb"]))})),
+    recorded=st.integers(0, 2**62))
+def test_imported_claims_are_read_conservatively(record: Any, recorded: int) -> None:
+    """Any payload: an ``imported`` record never raises, never makes an event fresher than
+    the log recorded it, and an actor outside the name profile is not read."""
+    from verifier.findings import _Claims
+
+    item = TimelineItem(1, recorded, "ab" * 32, "event", "validated", "importer",
+                        canonical_json({"imported": record}))
+    claims = _Claims(ModelState("m", "h", "o", "ml_model", "high", "p", "active", {}, 0,
+                                "s", "s"), [item])
+    assert claims.time(item) <= recorded
+    claim = claims.of(item)
+    if claim is None:
+        assert claims.actor(item) == "importer" and claims.time(item) == recorded
+    else:
+        assert record["source"] == "model-ledger"
+        assert claim.actor is None or v.name_problem(claim.actor) is None
+        assert claims.actor(item) == (claim.actor or "importer")

@@ -10,6 +10,7 @@ their one implementation (``modelseal findings`` calls it too).
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,13 +18,21 @@ from typing import Any
 
 from .bundle import VerifiedInventory
 from .profile import Profile, Rule, Trigger
-from .replay import ModelState, TimelineItem
-from .timeutil import iso
+from .replay import UPDATE_EVENT, ModelState, TimelineItem
+from .names import name_problem, visible
+from .timeutil import MAX_NS, iso, parse_time, to_ns
 
-__all__ = ["Finding", "FindingEntry", "Findings", "add_months", "evaluate", "evaluate_model"]
+__all__ = ["IMPORT_SOURCES", "Finding", "FindingEntry", "Findings", "Imported", "add_months",
+           "evaluate", "evaluate_model"]
 
 _DAY_NS = 86_400 * 10**9
 _TAG_OP = "tag"
+_EVENT_OP = "event"
+_REGISTER_OP = "register"
+_IMPORTED_KEY = "imported"
+IMPORT_SOURCES = frozenset({"model-ledger"})
+"""The ``source`` values of the ``imported`` records findings read (specs/findings.md §6)."""
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)")
 
 
 @dataclass(frozen=True)
@@ -36,11 +45,40 @@ class FindingEntry:
     recorded_at: int
     what: str
     actor: str
+    imported: Imported | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON, times as ISO 8601 UTC."""
-        return {"index": self.index, "snapshot": self.snapshot,
-                "recorded_at": iso(self.recorded_at), "what": self.what, "actor": self.actor}
+        """Plain JSON, times as ISO 8601 UTC; ``imported`` only for an imported entry."""
+        out: dict[str, Any] = {"index": self.index, "snapshot": self.snapshot,
+                               "recorded_at": iso(self.recorded_at), "what": self.what,
+                               "actor": self.actor}
+        if self.imported is not None:
+            out["imported"] = self.imported.to_json()
+        return out
+
+    def note(self) -> str:
+        """`` (imported: originally at T by A, as its signed payload claims)`` or ""."""
+        return "" if self.imported is None else f" ({self.imported.describe()})"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an imported entry's ``imported`` record claims (specs/findings.md §6): the
+    original time (ns) and actor, each None if absent or unreadable. A claim signed by the
+    entry's actor, never the log's time."""
+
+    at: int | None
+    actor: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"at": ISO or null, "actor": name or null}``."""
+        return {"at": None if self.at is None else iso(self.at), "actor": self.actor}
+
+    def describe(self) -> str:
+        """For people, e.g. ``imported: originally at T by A, as its signed payload claims``."""
+        when = "original time unknown" if self.at is None else f"originally at {iso(self.at)}"
+        by = "" if self.actor is None else f" by {visible(self.actor)}"
+        return f"imported: {when}{by}, as its signed payload claims"
 
 
 @dataclass(frozen=True)
@@ -88,7 +126,7 @@ class Findings:
             lines.append(f"  [{f.severity}] {f.profile}/{f.rule} {f.model}: {f.message}")
             for e in f.entries:
                 lines.append(f"      entry {e.index} {e.snapshot} {iso(e.recorded_at)} "
-                             f"{e.what} by {e.actor}")
+                             f"{e.what} by {e.actor}{e.note()}")
         return "\n".join(lines)
 
 
@@ -112,8 +150,65 @@ def _what(item: TimelineItem) -> str:
     return item.event_type or item.op
 
 
-def _ref(item: TimelineItem) -> FindingEntry:
-    return FindingEntry(item.index, item.snapshot, item.recorded_at, _what(item), item.actor)
+class _Claims:
+    """The ``imported`` records of one model's timeline items, read on demand. A
+    registration's is in the model's metadata, read only while no ``updated`` event
+    replaced the metadata (it is then the registration's own)."""
+
+    def __init__(self, model: ModelState, items: Sequence[TimelineItem]) -> None:
+        self.model, self.items = model, items
+        self.cache: dict[int, Imported | None] = {}
+        self._meta_ok: bool | None = None
+
+    def meta_ok(self) -> bool:
+        if self._meta_ok is None:
+            self._meta_ok = not any(it.event_type == UPDATE_EVENT and "metadata" in it.detail
+                                    for it in self.items)
+        return self._meta_ok
+
+    def of(self, item: TimelineItem) -> Imported | None:
+        if item.index not in self.cache:
+            record: object = None
+            if item.op == _EVENT_OP:
+                record = item.detail.get(_IMPORTED_KEY)
+            elif item.op == _REGISTER_OP and self.meta_ok():
+                record = self.model.metadata.get(_IMPORTED_KEY)
+            self.cache[item.index] = _imported(record)
+        return self.cache[item.index]
+
+    def ref(self, item: TimelineItem) -> FindingEntry:
+        return FindingEntry(item.index, item.snapshot, item.recorded_at, _what(item),
+                            item.actor, self.of(item))
+
+    def time(self, item: TimelineItem) -> int:
+        """For freshness: the earlier of the log's time and the claimed original time."""
+        claim = self.of(item)
+        if claim is None or claim.at is None:
+            return item.recorded_at
+        return min(item.recorded_at, claim.at)
+
+    def actor(self, item: TimelineItem) -> str:
+        """For separation of duties: the claimed original actor, else the signing one."""
+        claim = self.of(item)
+        return item.actor if claim is None or claim.actor is None else claim.actor
+
+
+def _imported(record: object) -> Imported | None:
+    """The claims of an ``imported`` record (specs/findings.md §6), None if it is none."""
+    if not isinstance(record, dict) or record.get("source") not in IMPORT_SOURCES:
+        return None
+    at: int | None = None
+    text = record.get("at")
+    if isinstance(text, str) and _ISO_TIME.fullmatch(text):
+        try:
+            ns = to_ns(parse_time(text))
+        except ValueError:
+            ns = -1
+        at = ns if 0 <= ns <= MAX_NS else None
+    actor = record.get("actor")
+    if not isinstance(actor, str) or name_problem(actor) is not None:
+        actor = None
+    return Imported(at, actor)
 
 
 def _is_trigger(item: TimelineItem, trigger: Trigger) -> bool:
@@ -122,11 +217,18 @@ def _is_trigger(item: TimelineItem, trigger: Trigger) -> bool:
     return item.event_type is not None and item.event_type in trigger.events
 
 
-def _applies(rule: Rule, model: ModelState) -> bool:
+def _retyped(items: Sequence[TimelineItem]) -> bool:
+    """Whether an ``updated`` event of the timeline set the model's ``model_type``."""
+    return any(it.event_type == UPDATE_EVENT and "model_type" in it.detail for it in items)
+
+
+def _applies(rule: Rule, model: ModelState, retyped: bool) -> bool:
     a = rule.applies_to
     if a.tiers and model.tier not in a.tiers:
         return False
-    if model.model_type in a.exclude_model_types or model.status in a.exclude_statuses:
+    if model.model_type in a.exclude_model_types and not retyped:
+        return False
+    if model.status in a.exclude_statuses:
         return False
     if rule.kind == "max_age":
         return model.tier in dict(rule.months)
@@ -134,7 +236,7 @@ def _applies(rule: Rule, model: ModelState) -> bool:
 
 
 def _required_before(p: Profile, r: Rule, m: ModelState, items: Sequence[TimelineItem],
-                     as_of: int) -> list[Finding]:
+                     as_of: int, c: _Claims) -> list[Finding]:
     end, trigger = len(items), None
     entries: tuple[FindingEntry, ...]
     if r.before is not None:
@@ -153,56 +255,60 @@ def _required_before(p: Profile, r: Rule, m: ModelState, items: Sequence[Timelin
         first = items[trigger]
         message = (f"{wanted} before its first {_what(first)} (entry {first.index}, "
                    f"{iso(first.recorded_at)})")
-        entries = (_ref(first),)
+        entries = (c.ref(first),)
     else:
         message = f"{wanted} recorded by {iso(as_of)}"
-        entries = (_ref(items[0]),) if items else ()
+        entries = (c.ref(items[0]),) if items else ()
     return [_finding(p, r, m, message, entries, missing)]
 
 
 def _max_age(p: Profile, r: Rule, m: ModelState, items: Sequence[TimelineItem],
-             as_of: int) -> list[Finding]:
+             as_of: int, c: _Claims) -> list[Finding]:
     months = dict(r.months)[m.tier]
-    last = next((it for it in reversed(items) if it.event_type in r.events), None)
+    # the freshest event by its time for freshness (the earlier of log and claimed time)
+    last = max((it for it in items if it.event_type in r.events),
+               key=lambda it: (c.time(it), it.index), default=None)
     if last is None:
         reg = items[0] if items else None
-        start = m.registered_at if reg is None else reg.recorded_at
+        start = m.registered_at if reg is None else c.time(reg)
         due = add_months(start, months)
         if as_of <= due:
             return []
         message = (f"tier {m.tier}: no {' or '.join(r.events)} in the {months} months since "
                    f"registration ({iso(start)}); due by {iso(due)}")
-        return [_finding(p, r, m, message, () if reg is None else (_ref(reg),), r.events)]
-    due = add_months(last.recorded_at, months)
+        return [_finding(p, r, m, message, () if reg is None else (c.ref(reg),), r.events)]
+    at = c.time(last)
+    due = add_months(at, months)
     if as_of <= due:
         return []
-    message = (f"tier {m.tier}: last {last.event_type} at {iso(last.recorded_at)} (entry "
+    claimed = "" if at == last.recorded_at else f" (recorded {iso(last.recorded_at)}, imported)"
+    message = (f"tier {m.tier}: last {last.event_type} at {iso(at)}{claimed} (entry "
                f"{last.index}) is more than {months} months before {iso(as_of)}; it was due "
                f"again by {iso(due)}")
-    return [_finding(p, r, m, message, (_ref(last),))]
+    return [_finding(p, r, m, message, (c.ref(last),))]
 
 
 def _distinct_actors(p: Profile, r: Rule, m: ModelState, items: Sequence[TimelineItem],
-                     as_of: int) -> list[Finding]:
+                     as_of: int, c: _Claims) -> list[Finding]:
     checks: dict[str, TimelineItem] = {}
     others: dict[str, TimelineItem] = {}
     for it in items:
         if it.event_type in r.events:
-            checks.setdefault(it.actor, it)
+            checks.setdefault(c.actor(it), it)
         if it.event_type in r.not_by_actors_of:
-            others.setdefault(it.actor, it)
+            others.setdefault(c.actor(it), it)
     out = []
     for actor in sorted(set(checks) & set(others)):
         a, b = checks[actor], others[actor]
         message = (f"actor {actor} recorded {a.event_type} (entry {a.index}) and also "
                    f"{b.event_type} (entry {b.index}) of the same model")
-        out.append(_finding(p, r, m, message, tuple(_ref(x) for x in sorted(
+        out.append(_finding(p, r, m, message, tuple(c.ref(x) for x in sorted(
             (a, b), key=lambda x: x.index))))
     return out
 
 
 def _pass_after_fail(p: Profile, r: Rule, m: ModelState, items: Sequence[TimelineItem],
-                     as_of: int) -> list[Finding]:
+                     as_of: int, c: _Claims) -> list[Finding]:
     assert r.before is not None
     out, failed = [], None
     for it in items:
@@ -214,7 +320,7 @@ def _pass_after_fail(p: Profile, r: Rule, m: ModelState, items: Sequence[Timelin
             message = (f"{_what(it)} (entry {it.index}) after {failed.event_type} (entry "
                        f"{failed.index}, {iso(failed.recorded_at)}) with no "
                        f"{' or '.join(r.passes)} in between")
-            out.append(_finding(p, r, m, message, (_ref(failed), _ref(it))))
+            out.append(_finding(p, r, m, message, (c.ref(failed), c.ref(it))))
     return out
 
 
@@ -233,9 +339,10 @@ def evaluate_model(profile: Profile, model: ModelState, items: Sequence[Timeline
     timeline in log order (registration first), every item recorded at or before
     ``as_of``, and ``model`` its state after the last item."""
     out: list[Finding] = []
+    retyped, claims = _retyped(items), _Claims(model, items)
     for rule in profile.rules:
-        if _applies(rule, model):
-            out.extend(_KINDS[rule.kind](profile, rule, model, items, as_of))
+        if _applies(rule, model, retyped):
+            out.extend(_KINDS[rule.kind](profile, rule, model, items, as_of, claims))
     return out
 
 

@@ -43,6 +43,9 @@ _ALLOWED_MIXES: tuple[frozenset[str], ...] = (
 _ASCII_NAME = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 EVENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# What histories show for the log's own kinds of entry: never a plain event's type, nor a
+# type a policy lists (specs/entry.md §3.5, §3.8).
+RESERVED_EVENTS = frozenset({"registered", "tag_moved", "member_added", "member_removed"})
 MAX_NAME = 200
 MAX_NAME_BYTES = 400  # in UTF-8: what the store can key by
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from .names import EVENT_TYPE_RE, check_event_type, check_name
+from .names import EVENT_TYPE_RE, RESERVED_EVENTS, check_event_type, check_name
 
 __all__ = ["MAX_POLICY_EVENTS", "MAX_REQUIRED_FIELDS", "EventRule", "Policy", "make_policy",
            "policy_from_doc", "policy_refusal"]
@@ -39,10 +39,14 @@ class Policy(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
 
 
 def check_policy_fields(policy: Policy) -> None:
-    """The rules the schema cannot state: event types are identifiers, required fields
-    are sorted without repeats and inside the name profile. Raises ValueError."""
+    """The rules the schema cannot state: event types are identifiers and not reserved
+    (specs/entry.md §3.5), required fields are sorted without repeats and inside the name
+    profile. Raises ValueError."""
     for event_type, rule in policy.events.items():
         check_event_type(event_type)
+        if event_type in RESERVED_EVENTS:
+            raise ValueError(f"policy: event type {event_type!r} is reserved for the log's "
+                             f"own entries")
         req = rule.required
         if any(a >= b for a, b in pairwise(req)):
             raise ValueError(f"policy: the required fields of {event_type!r} must be sorted, "

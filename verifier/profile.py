@@ -203,6 +203,16 @@ def _trigger(t: _Table | None) -> Trigger | None:
     return Trigger(tags, events)
 
 
+def _disjoint(before: Trigger | None, types: tuple[str, ...], other: str, src: str,
+              path: str) -> None:
+    """Refuse a trigger event that is also one of ``types`` (the list at key ``other``):
+    such a rule would fire on every such event (evidence) or never (pass, fail)."""
+    shared = [e for e in (before.events if before else ()) if e in types]
+    if shared:
+        raise ProfileError(f"{src}: {path}.before.events shares the event type "
+                           f"{shared[0]!r} with {other}")
+
+
 def _rule(value: object, path: str, src: str) -> Rule:
     t = _Table(value, path, src)
     rid, kind = t.ident("id"), t.choice("kind", KINDS)
@@ -227,7 +237,10 @@ def _rule(value: object, path: str, src: str) -> Rule:
                                    f"[a-z][a-z0-9_]{{0,63}}")
             slots.append((slot, ev.names(slot, event_types=True)))
         ev.done()
-        rule = replace(rule, evidence=tuple(slots), before=_trigger(t.table("before", False)))
+        before = _trigger(t.table("before", False))
+        for slot, types in slots:
+            _disjoint(before, types, f"{ev.key(slot)}", src, path)
+        rule = replace(rule, evidence=tuple(slots), before=before)
     elif kind == "max_age":
         mt = t.table("months")
         assert mt is not None
@@ -254,14 +267,18 @@ def _rule(value: object, path: str, src: str) -> Rule:
         fail, passes = t.names("fail", event_types=True), t.names("pass", event_types=True)
         if set(fail) & set(passes):
             raise t.fail("pass", "shares an event type with fail")
-        rule = replace(rule, fail=fail, passes=passes, before=_trigger(t.table("before")))
+        before = _trigger(t.table("before"))
+        _disjoint(before, fail, t.key("fail"), src, path)
+        _disjoint(before, passes, t.key("pass"), src, path)
+        rule = replace(rule, fail=fail, passes=passes, before=before)
     t.done()
     return rule
 
 
 def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
     """The profile in ``data`` (UTF-8 TOML, at most 1 MiB); ProfileError if it is not
-    valid TOML or breaks the rule language (specs/findings.md). TypeError if not bytes."""
+    valid TOML (nesting too deep for the parser included) or breaks the rule language
+    (specs/findings.md). TypeError if not bytes."""
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"a profile is bytes, not {type(data).__name__}")
     if len(data) > MAX_PROFILE_BYTES:
@@ -273,6 +290,9 @@ def parse_profile(data: bytes, source: str = "<profile>") -> Profile:
                            ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/tables
+        raise ProfileError(f"{source}: not valid TOML: arrays or tables nested too deep"
+                           ) from None
     t = _Table(doc, "", source)
     if t.get("format") != PROFILE_FORMAT:
         raise t.fail("format", f"must be {PROFILE_FORMAT!r}")

@@ -46,7 +46,7 @@ from .errors import (
     SignatureError,
 )
 from .keys import VerifierKey
-from .names import name_problem
+from .names import RESERVED_EVENTS, name_problem
 from .policy import Policy, policy_refusal
 from .scope import glob_match, scope_problem
 from .state import (
@@ -72,8 +72,6 @@ UPDATE_EVENT = "updated"
 RETIRE_EVENT = "retired"
 REACTIVATE_EVENT = "reactivated"
 RETIRED_STATUS = "retired"
-# What histories show for the log's own kinds of entry: never a plain event's type.
-RESERVED_EVENTS = frozenset({"registered", "tag_moved", "member_added", "member_removed"})
 ADMIN_ROLE = "admin"
 READER_ROLE = "reader"  # may never sign an entry (specs/entry.md §8.3 step 9)
 # The roles whose keys may use a log server's protected reads (``may_read``).
