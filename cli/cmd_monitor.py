@@ -57,7 +57,8 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
                    "the entries.")
 @click.option("--no-entries", is_flag=True,
               help="Check the checkpoint and the tiles only, even where entries can be read "
-                   "(the entry check reads and replays the whole log).")
+                   "(the entry check reads and replays the whole log; with --follow, each run "
+                   "after the first reads only the entries added since).")
 @click.option("--follow", is_flag=True, help="Check again every --interval seconds, until "
               "a finding or Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(min=1, max=86_400), default=60.0,
@@ -84,7 +85,7 @@ def monitor(settings: Settings, source: str, log_vkey: str, witness_vkeys: tuple
     """
     from ledger.client import ServerError
     from ledger.client._state import FileState, MemoryState
-    from ledger.monitor import describe, open_source, run_once
+    from ledger.monitor import Follow, describe, open_source, run_once
 
     key, witnesses = _parse_keys(log_vkey, witness_vkeys)
     threshold = len(witnesses) if witness_threshold is None else witness_threshold
@@ -108,11 +109,13 @@ def monitor(settings: Settings, source: str, log_vkey: str, witness_vkeys: tuple
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     state = MemoryState() if state_file is None else FileState(state_file, key)
+    replays = Follow() if follow else None  # each run replays only the entries after the last
     try:
         while True:
             try:
                 checked = run_once(src, key, state, witnesses=witnesses, threshold=threshold,
-                                   entries=False if no_entries else None, timeout=timeout)
+                                   entries=False if no_entries else None, timeout=timeout,
+                                   follow=replays)
             except (OSError, ServerError) as exc:
                 if not follow:
                     raise

@@ -6,7 +6,7 @@ tiles, rollback and fork, and with entries the log's rules (specs/tiles.md §4).
 ``TileReader`` it is given; one method per step); ``DirSource`` and
 ``UrlSource`` read; ``run_once`` runs one check and keeps the new checkpoint in a state."""
 
-from ._core import Checked, TileId, TileReader, TrustedLog
+from ._core import Checked, Replayed, TileId, TileReader, TrustedLog
 from ._errors import (
     EXIT_FORK,
     EXIT_MISMATCH,
@@ -23,13 +23,14 @@ from ._errors import (
     SourceUnavailableError,
     TileMismatchError,
 )
-from ._run import describe, run_once
+from ._run import Follow, describe, run_once
 from ._sources import DirSource, Source, UrlSource, open_source
 
 __all__ = [
-    "Checked", "CheckpointSignatureError", "DirSource", "EXIT_FORK", "EXIT_MISMATCH",
+    "Checked", "CheckpointSignatureError", "DirSource", "EXIT_FORK", "EXIT_MISMATCH", "Follow",
     "EXIT_MISSING", "EXIT_ROLLBACK", "EXIT_RULE", "EXIT_SIGNATURE", "ForkDetectedError",
-    "MissingTileError", "ReadRefusedError", "RollbackDetectedError", "RuleViolationError",
+    "MissingTileError", "ReadRefusedError", "Replayed", "RollbackDetectedError",
+    "RuleViolationError",
     "Source", "SourceUnavailableError", "TileId", "TileMismatchError", "TileReader",
     "TrustedLog",
     "UrlSource", "describe", "open_source", "run_once",

@@ -16,8 +16,11 @@ checkpoint kept by the last run (or none). A run calls, in order:
    (checked) tiles, read one level-0 tile at a time as the entries come (with a reader:
    never listed ahead, so a signed size far beyond what the source holds stops at the first
    missing tile, in bounded memory), and is replayed from the start with the verifier's rules
-   (verifier/replay.py: the rules need the whole state, so the whole log is replayed),
-   entries after the kept checkpoint recorded after its time, all before the new one's;
+   (verifier/replay.py: the rules need the whole state), entries after the kept checkpoint
+   recorded after its time, all before the new one's. Given the ``Replayed`` of the kept
+   checkpoint (a run of the same process made it), only entries kept.size..size-1 are read
+   and replayed on top of it: the tiles have shown the kept tree to be a prefix of this one,
+   so entries 0..kept.size-1 are the ones already replayed;
 4. ``updated()``: the checkpoint to keep (behind: the kept one), only once every step
    asked for has passed.
 
@@ -142,8 +145,22 @@ class Checked:
     previous: int | None = None
     witnesses: int = 0
     tiles: int = 0
-    entries: int = 0
+    entries: int = 0  # entries read, hashed and replayed by this run
+    replayed_from: int | None = None  # the first of them; None: entries not checked
     behind: bool = False  # a smaller size than kept, shown to be its prefix
+
+
+@dataclass
+class Replayed:
+    """The replay of entries 0..size-1 of the tree of the checkpoint ``note``, which a later
+    run of the same process may continue (``check_entries(..., resume=)``). ``last_at``: the
+    latest time any of them was recorded (0 if none). The inventory is mutable: once a
+    ``check_entries`` given this object has failed, it is spent and must not be used again."""
+
+    note: bytes
+    size: int
+    last_at: int
+    inventory: Inventory
 
 
 class TrustedLog:
@@ -165,6 +182,7 @@ class TrustedLog:
         self._behind = False
         self._entries_ok = False
         self._with_entries = False
+        self.replayed: Replayed | None = None  # set by a check_entries that passed
 
     # -- step 1 ------------------------------------------------------------------------
 
@@ -290,20 +308,33 @@ class TrustedLog:
 
     # -- step 3 ------------------------------------------------------------------------
 
-    def check_entries(self, entries: Iterable[bytes]) -> Inventory:
+    def check_entries(self, entries: Iterable[bytes],
+                      resume: Replayed | None = None) -> Inventory:
         """Check that ``entries`` are entries 0..size-1 (each hashes to its leaf in the
-        checked tiles) and replay them, as they come, with the verifier's rules.
-        Precondition: ``check_tiles(..., entries=True)``."""
+        checked tiles) and replay them, as they come, with the verifier's rules; or, with
+        ``resume`` (the replay of the kept checkpoint), that they are entries
+        kept.size..size-1, replayed on top of it (``resume`` is then spent). Sets
+        ``replayed``. Preconditions: ``check_tiles(..., entries=True)``; ``resume``, if
+        given, is of the kept checkpoint (its note)."""
         cp = self._need_cp()
         t = self._tree
         if t is None or not self._with_entries:
             raise ValueError("check_tiles(..., entries=True) comes before check_entries")
-        inv = Inventory(keep_timelines=False)
         kept = self.kept
         kept_time = None if kept is None else Checkpoint.parse_note(
             kept.note, [self.log_key]).time
+        start, last_at = 0, 0
+        if resume is None:
+            inv = Inventory(keep_timelines=False)
+        else:
+            if kept is None or resume.note != kept.note or resume.size != kept.size:
+                raise ValueError("the replay to resume is not of the kept checkpoint")
+            start, last_at, inv = resume.size, resume.last_at, resume.inventory
+            if cp.time is not None and last_at > cp.time:
+                raise RuleViolationError("an entry of the kept tree was recorded after the "
+                                         "checkpoint that holds it was signed")
         count = 0
-        for i, data in enumerate(entries):
+        for i, data in enumerate(entries, start):
             if i >= cp.size:
                 raise TileMismatchError(f"more entries than the tree's {cp.size}")
             tile_index, offset = divmod(i, _tiles.WIDTH)
@@ -324,15 +355,17 @@ class TrustedLog:
                     and at <= kept_time:
                 raise RuleViolationError(f"entry {i} was recorded at or before the time of the "
                                          "kept checkpoint, which left it out (back-dated)")
+            last_at = max(last_at, at)
             count += 1
-        if count != cp.size:
-            raise MissingTileError(f"{count} entries for a tree of size {cp.size}")
+        if count != cp.size - start:
+            raise MissingTileError(f"{start + count} entries for a tree of size {cp.size}")
         if cp.size and (inv.log_key is None or inv.origin != cp.origin
                         or inv.log_key.public_key != self.log_key.public_key):
             raise RuleViolationError("the genesis names another log key or origin than the "
                                      "checkpoint's")
         self._entries_ok = True
-        self.checked.entries = count
+        self.checked.entries, self.checked.replayed_from = count, start
+        self.replayed = Replayed(cp.note, cp.size, last_at, inv)
         return inv
 
     # -- step 4 ------------------------------------------------------------------------

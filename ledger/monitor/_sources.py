@@ -54,8 +54,9 @@ class Source(Protocol):
         """Whether this source can give entries."""
         ...
 
-    def entries(self, size: int) -> Iterator[bytes]:
-        """Entries 0..size-1, in order; MissingTileError if one is not there."""
+    def entries(self, size: int, start: int = 0) -> Iterator[bytes]:
+        """Entries start..size-1, in order; MissingTileError if one is not there.
+        Precondition: 0 <= start <= size."""
         ...
 
     def close(self) -> None:
@@ -114,9 +115,11 @@ class DirSource:
     def has_entries(self) -> bool:
         return (self.root / "tile" / "entries").is_dir()
 
-    def entries(self, size: int) -> Iterator[bytes]:
-        for start in range(0, size, _tiles.WIDTH):
-            index, width = start // _tiles.WIDTH, min(_tiles.WIDTH, size - start)
+    def entries(self, size: int, start: int = 0) -> Iterator[bytes]:
+        _check_range(start, size)
+        skip = start % _tiles.WIDTH  # entries of the first tile before ``start``
+        for first in range(start - skip, size, _tiles.WIDTH):
+            index, width = first // _tiles.WIDTH, min(_tiles.WIDTH, size - first)
             rel = "tile/entries/" + _tiles.tile_path(0, index, width).partition("/")[2]
             data = self._read(rel, MAX_BUNDLE)
             count = width
@@ -125,7 +128,8 @@ class DirSource:
                 data, count = self._read(full, MAX_BUNDLE), _tiles.WIDTH
             if data is None:
                 raise MissingTileError(f"{self.root / rel} is missing")
-            yield from split_bundle(data, count)[:width]
+            yield from split_bundle(data, count)[skip:width]
+            skip = 0
 
     def close(self) -> None:
         pass
@@ -177,22 +181,28 @@ class UrlSource:
     def has_entries(self) -> bool:
         return self._actor is not None
 
-    def entries(self, size: int) -> Iterator[bytes]:
+    def entries(self, size: int, start: int = 0) -> Iterator[bytes]:
         if self._actor is None:
             raise ValueError("reading entries needs a reader's key")
+        _check_range(start, size)
         sign = signer(self._actor)
-        for start in range(0, size, PAGE):
-            count = min(PAGE, size - start)
+        for first in range(start, size, PAGE):
+            count = min(PAGE, size - first)
             body = self._call("/entries", count * 90_000 + 1024, sign=sign,
-                              params={"start": str(start), "count": str(count)})
-            got = _entries_page(body, start)
+                              params={"start": str(first), "count": str(count)})
+            got = _entries_page(body, first)
             if len(got) < count:
                 raise MissingTileError(f"{self.where}/entries gave {len(got)} of the {count} "
-                                       f"entries from {start}")
+                                       f"entries from {first}")
             yield from got[:count]
 
     def close(self) -> None:
         self._http.close()
+
+
+def _check_range(start: int, size: int) -> None:
+    if not 0 <= start <= size:
+        raise ValueError(f"entries from {start} of a tree of size {size}: need 0 <= start <= size")
 
 
 def _entries_page(body: bytes, start: int) -> list[bytes]:
