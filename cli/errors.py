@@ -125,7 +125,8 @@ TABLE: tuple[Row, ...] = (
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
         "each within its grant's scope (`modelseal keys`), and grant/revoke/policy need an "
-        "admin key; an admin grants with: modelseal grant <vkey> --role writer"),
+        "admin key, whose grants stay within its own scope; an admin grants with: "
+        "modelseal grant <vkey> --role writer"),
     Row(SignatureError, EXIT_FAILED,
         "the statement changed after it was signed, or another key signed it"),
     Row(PolicyError, EXIT_FAILED, "nothing was written; `modelseal policy show` lists the "

@@ -105,7 +105,18 @@ from .replay import (
     replay,
 )
 from .policy import EventRule, Policy, make_policy, policy_from_doc
-from .scope import OPS, Scope, describe_scope, glob_match, make_scope, preset
+from .scope import (
+    OPS,
+    Scope,
+    ScopeExcess,
+    describe_scope,
+    glob_covers,
+    glob_match,
+    make_scope,
+    preset,
+    scope_contains,
+    scope_excess,
+)
 from .state import (
     LogParams,
     MemoryState,
@@ -152,4 +163,5 @@ __all__ = [
     # scoped grants and the controlled vocabulary (specs/entry.md §3.7, §3.8)
     "describe_scope", "EventRule", "glob_match", "make_policy", "make_scope", "OPS", "Policy",
     "policy_from_doc", "PolicyError", "PolicyRecord", "preset", "Scope", "SetPolicy",
+    "glob_covers", "scope_contains", "scope_excess", "ScopeExcess",
 ]

@@ -48,7 +48,7 @@ from .errors import (
 from .keys import VerifierKey
 from .names import RESERVED_EVENTS, name_problem
 from .policy import Policy, policy_refusal
-from .scope import glob_match, scope_problem
+from .scope import glob_match, preset, scope_excess, scope_problem
 from .state import (
     KeyRecord,
     LogParams,
@@ -246,6 +246,8 @@ class Replayer:
         if op not in scope.ops:
             self._refuse(record, st, "ops", scope.ops, op)
         if op == "keyring":
+            if isinstance(st, Grant):
+                self._check_grant_within(record, st)
             return
         if isinstance(st, Event) and scope.event_types is not None \
                 and st.event_type not in scope.event_types:
@@ -263,6 +265,23 @@ class Replayer:
             for tier in self._scope_tiers(st, names, chain):
                 if tier not in scope.tiers:
                     self._refuse(record, st, "tiers", scope.tiers, tier)
+
+    @staticmethod
+    def _check_grant_within(record: KeyRecord, st: Grant) -> None:
+        """Step 9b for a grant: the scope it grants (its own, else its role's preset) is
+        contained in the granter's (``scope_excess``) → else AuthorizationError naming the
+        dimension and the first value outside."""
+        allowed = record.effective_scope
+        excess = scope_excess(allowed, st.scope if st.scope is not None else preset(st.role))
+        if excess is None:
+            return
+        what = excess.dimension.replace("_", " ")
+        items: tuple[str, ...] = getattr(allowed, excess.dimension)
+        value = f"any {what}" if excess.value is None else f"{what} {excess.value!r}"
+        raise AuthorizationError(
+            f"actor {st.actor!r} may not sign this grant: it would allow {value}, but the "
+            f"scope of its key (granted at entry {record.granted_index}) allows {what} "
+            f"{', '.join(items) or 'none'}: a grant may not exceed its granter's scope")
 
     @staticmethod
     def _refuse(record: KeyRecord, st: Statement, what: str, allowed: tuple[str, ...],

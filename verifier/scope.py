@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import pairwise
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, NamedTuple, get_args
 
 from msgspec import Meta, Struct
 
 from .names import check_event_type, check_name
 
 __all__ = [
-    "MAX_SCOPE_ITEMS", "OPS", "Op", "Scope", "describe_scope", "glob_match", "make_scope",
-    "preset", "scope_problem",
+    "MAX_SCOPE_ITEMS", "OPS", "Op", "Scope", "ScopeExcess", "describe_scope", "glob_covers",
+    "glob_match", "make_scope", "preset", "scope_contains", "scope_excess", "scope_problem",
 ]
 
 # The operations a grant can allow: the kinds of statement, by family.
@@ -132,6 +132,56 @@ def glob_match(pattern: str, name: str) -> bool:
             return False
         pos = found + len(part)
     return True
+
+
+def glob_covers(outer: str, inner: str) -> bool:
+    """Whether glob ``outer`` matches every name glob ``inner`` matches, by the test of
+    specs/entry.md §3.7: ``outer`` matches ``inner`` read as a literal string (so only a
+    ``*`` of ``outer`` can absorb a ``*`` of ``inner``). Sound: True implies coverage.
+    It also finds every coverage that holds over names of any characters and length."""
+    return glob_match(outer, inner)
+
+
+class ScopeExcess(NamedTuple):
+    """Where a scope allows more than another: the dimension (a ``Scope`` field name)
+    and the first value outside, or None when the wider scope allows any value there."""
+
+    dimension: str
+    value: str | None
+
+
+def scope_excess(outer: Scope, inner: Scope) -> ScopeExcess | None:
+    """The first dimension, in field order, in which ``inner`` allows more than ``outer``
+    (specs/entry.md §3.7, containment), or None when ``outer`` contains ``inner``.
+
+    ``ops``: a subset. ``event_types``, ``tags``, ``tiers``: ``outer`` None contains
+    anything, else ``inner`` must list a subset. ``models``: ``outer`` None contains
+    anything, else ``inner`` must list patterns each covered (``glob_covers``) by one of
+    ``outer``'s."""
+    for op in inner.ops:
+        if op not in outer.ops:
+            return ScopeExcess("ops", op)
+    for what in ("event_types", "tags", "models", "tiers"):
+        allowed: tuple[str, ...] | None = getattr(outer, what)
+        granted: tuple[str, ...] | None = getattr(inner, what)
+        if allowed is None:
+            continue
+        if granted is None:
+            return ScopeExcess(what, None)
+        for item in granted:
+            if what == "models":
+                inside = any(glob_covers(pattern, item) for pattern in allowed)
+            else:
+                inside = item in allowed
+            if not inside:
+                return ScopeExcess(what, item)
+    return None
+
+
+def scope_contains(outer: Scope, inner: Scope) -> bool:
+    """Whether ``outer`` contains ``inner`` in every dimension (``scope_excess`` finds
+    nothing)."""
+    return scope_excess(outer, inner) is None
 
 
 def describe_scope(scope: Scope) -> str:
