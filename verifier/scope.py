@@ -154,13 +154,16 @@ def scope_excess(outer: Scope, inner: Scope) -> ScopeExcess | None:
     """The first dimension, in field order, in which ``inner`` allows more than ``outer``
     (specs/entry.md §3.7, containment), or None when ``outer`` contains ``inner``.
 
-    ``ops``: a subset. ``event_types``, ``tags``, ``tiers``: ``outer`` None contains
+    ``ops``: a subset; an ``inner`` allowing no op (a reader's) is contained in any scope.
+    ``event_types``, ``tags``, ``tiers``: ``outer`` None contains
     anything, else ``inner`` must list a subset. ``models``: ``outer`` None contains
     anything, else ``inner`` must list patterns each covered (``glob_covers``) by one of
     ``outer``'s."""
     for op in inner.ops:
         if op not in outer.ops:
             return ScopeExcess("ops", op)
+    if not inner.ops:
+        return None  # it signs nothing (reads go by role), so its other dimensions give nothing
     for what in ("event_types", "tags", "models", "tiers"):
         allowed: tuple[str, ...] | None = getattr(outer, what)
         granted: tuple[str, ...] | None = getattr(inner, what)

@@ -18,7 +18,7 @@ def store_and_key(tmp_path: Path) -> tuple[Store, str]:
 
 def test_narrowing_an_admin_that_keeps_keyring_is_flagged(
         store_and_key: tuple[Store, str]) -> None:
-    # FINDING: low: `modelseal grant KEY --role admin --models 'fraud_*'` silently keeps keyring (the admin preset's ops), which lets the key grant itself anything: the narrowing is cosmetic and nothing warns (docs/decisions.md §21 says narrow admins by leaving keyring out)  # noqa: E501
+    # FINDING: low: `modelseal grant KEY --role admin --models 'fraud_*'` silently kept keyring (the admin preset's ops), which let the key grant itself anything. Fixed twice: grants are now contained in the granter's scope (specs/entry.md §3.7), and the CLI notes what keeping keyring still allows  # noqa: E501
     store, vkey = store_and_key
     run = store.run("grant", vkey, "--role", "admin", "--models", "fraud_*")
     assert run.code == 2 or "keyring" in run.err, (run.code, run.out, run.err)
