@@ -113,6 +113,40 @@ def test_sr_revalidation_due() -> None:
     assert never.run("sr_11_7", rule, as_of=add_months(T0, 12)) == []
 
 
+def test_a_status_written_by_updated_never_excludes() -> None:
+    """exclude_statuses holds only for a status set by the registration or by a retired or
+    reactivated event: a writer cannot exempt a live model by relabelling its status."""
+    profile = parse_profile(
+        b'format = "modelseal-findings-profile"\nversion = 1\nid = "own"\ntitle = "Own"\n'
+        b'[[rule]]\nid = "due"\nkind = "max_age"\ntitle = "t"\nseverity = "high"\n'
+        b'applies_to = { exclude_statuses = ["inactive", "retired"] }\n'
+        b'events = ["validated"]\nmonths = { high = 12 }\n', "own.toml")
+
+    def found(t: _Timeline, status: str) -> list[Finding]:
+        as_of = add_months(t.items[1].recorded_at, 12) + 1
+        return evaluate_model(profile, _model(status=status), t.items, as_of)
+
+    def status_update(t: _Timeline, status: str) -> _Timeline:
+        last = t.items[-1]
+        t.items.append(TimelineItem(len(t.items), last.recorded_at + DAY, f"{len(t.items):064x}",
+                                    "event", "updated", "dev",
+                                    canonical_json({"status": status})))
+        return t
+
+    assert found(tl("validated"), "active") != []
+    assert found(tl("validated"), "inactive") == []  # registered so
+    assert found(status_update(tl("validated"), "inactive"), "inactive") != []  # relabelled
+    assert found(tl("validated", "retired"), "retired") == []
+    assert found(status_update(tl("validated"), "inactive").add("retired"), "retired") == []
+    relabelled = status_update(tl("validated", "retired", "reactivated"), "inactive")
+    assert found(relabelled, "inactive") != []
+    # an updated of other fields does not count
+    t = tl("validated")
+    t.items.append(TimelineItem(2, t.items[-1].recorded_at + DAY, "2" * 64, "event", "updated",
+                                "dev", canonical_json({"owner": "x"})))
+    assert found(t, "inactive") == []
+
+
 def test_sr_independent_validation() -> None:
     rule = "independent_validation"
     t = _Timeline().add("registered", "pipe", day=0).add("retrained", "pipe")
