@@ -119,6 +119,8 @@ def _name_problem(name: str, *, spaces: bool = True) -> str | None:
 
 def check_name(name: str, what: str, *, spaces: bool = True) -> None:
     """Raise ValueError unless ``name`` is inside the name profile."""
+    if type(name) is str and name in _valid[spaces is not False]:
+        return  # found inside before (name_problem's memory)
     problem = name_problem(name, spaces=spaces)
     if problem is not None:
         raise ValueError(f"{what} {name!r} {problem}")

@@ -120,16 +120,21 @@ def _check_chunk(packed: bytes) -> tuple[int, float]:
 
 # -- a chunk's wire form -----------------------------------------------------------------
 # A chunk travels to a worker as one bytes object (pickled as a single copy, not as a
-# list of tuples): per triple, a _RECORD header (the lengths of the public key, the
-# signature and the message) and then those three byte strings.
+# list of tuples): a 4-byte count of triples, then per triple a _RECORD header (the
+# lengths of the public key, the signature and the message) and those three byte strings.
 
+_COUNT = struct.Struct(">I")
 _RECORD = struct.Struct(">HHI")
-_MAX_PART = (0xFFFF, 0xFFFF, 0xFFFFFFFF)
+
+
+def _new_chunk() -> bytearray:
+    """An empty chunk to fill with ``_pack_into`` and close with ``_seal``."""
+    return bytearray(_COUNT.size)
 
 
 def _pack_into(buf: bytearray, public: bytes, sig: bytes, msg: bytes) -> None:
-    """Append one triple to ``buf``. ValueError if a part is too long for its header
-    field (never so for Ed25519 keys, signatures and entry-sized messages)."""
+    """Append one triple to the chunk ``buf``. ValueError if a part is too long for its
+    header field (never so for Ed25519 keys, signatures and entry-sized messages)."""
     if len(public) > 0xFFFF or len(sig) > 0xFFFF or len(msg) > 0xFFFFFFFF:
         raise ValueError("a signature check's key, signature or message is too long")
     buf += _RECORD.pack(len(public), len(sig), len(msg))
@@ -138,10 +143,20 @@ def _pack_into(buf: bytearray, public: bytes, sig: bytes, msg: bytes) -> None:
     buf += msg
 
 
+def _seal(buf: bytearray, count: int) -> bytes:
+    """The chunk's bytes, with ``count``, the number of triples packed into it."""
+    _COUNT.pack_into(buf, 0, count)
+    return bytes(buf)
+
+
 def _unpack(packed: bytes) -> Iterator[Triple]:
-    """The triples of a packed chunk, in order. ValueError for a chunk that is cut short
-    or has bytes after its last record (a worker then answers nothing, which fails closed)."""
-    pos, end, size = 0, len(packed), _RECORD.size
+    """The triples of a sealed chunk, in order. ValueError (no verdict, so the check fails
+    closed) if the chunk is cut short, holds other than its count of triples, or has bytes
+    after its last one."""
+    if len(packed) < _COUNT.size:
+        raise ValueError("a packed signature chunk has no count")
+    (count,) = _COUNT.unpack_from(packed, 0)
+    pos, end, size, seen = _COUNT.size, len(packed), _RECORD.size, 0
     while pos < end:
         if end - pos < size:
             raise ValueError("a packed signature chunk is cut short")
@@ -149,9 +164,14 @@ def _unpack(packed: bytes) -> Iterator[Triple]:
         pos += size
         if end - pos < a + b + c:
             raise ValueError("a packed signature chunk is cut short")
+        seen += 1
+        if seen > count:
+            raise ValueError("a packed signature chunk holds more than its count")
         yield (packed[pos:pos + a], packed[pos + a:pos + a + b],
                packed[pos + a + b:pos + a + b + c])
         pos += a + b + c
+    if seen != count:
+        raise ValueError("a packed signature chunk holds fewer than its count")
 
 
 def _message_at(packed: bytes, index: int) -> bytes:
@@ -230,7 +250,7 @@ class DeferredSignatures:
             raise ValueError("chunk >= 1 and timeout > 0")
         self.jobs = jobs
         self._chunk, self._timeout = chunk, timeout
-        self._buf = bytearray()  # the chunk being filled, packed (see _pack_into)
+        self._buf = _new_chunk()  # the chunk being filled (see _pack_into)
         self._count = 0  # triples in it
         self._inflight: deque[tuple[Future[tuple[int, float]], _Chunk]] = deque()
         self._pool: ProcessPoolExecutor | None = None
@@ -255,8 +275,8 @@ class DeferredSignatures:
         return True
 
     def _take(self) -> _Chunk:
-        chunk = _Chunk(bytes(self._buf), self._count)
-        self._buf, self._count = bytearray(), 0
+        chunk = _Chunk(_seal(self._buf, self._count), self._count)
+        self._buf, self._count = _new_chunk(), 0
         return chunk
 
     def _record(self, first: int, cpu: float, count: int,

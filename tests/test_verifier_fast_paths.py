@@ -1,0 +1,347 @@
+"""Issue 13, the verifier's main-process per-entry path: every fast path agrees with the
+slower code it replaces (same accept/refuse, same value, same error family), on random
+and mutated inputs. The former implementations are kept here as references."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import math
+import re
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifier import canonical, names, sigpool
+from verifier.compact import CompactReader, compact_chunks
+from verifier.encoding import b64decode, b64encode
+from verifier.errors import IncompleteError, MalformedInputError, SignatureError
+from verifier.merkle import leaf_hash
+
+from .logsim import Signer
+
+# -- base64 ------------------------------------------------------------------------------
+
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
+
+
+def _old_b64decode(text: str, what: str) -> bytes:
+    """verifier.encoding.b64decode before issue 13's fast path."""
+    if not isinstance(text, str):
+        raise MalformedInputError(f"{what}: expected base64 text")
+    if len(text) % 4 or not _B64.match(text):
+        raise MalformedInputError(f"{what}: not canonical base64")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedInputError(f"{what}: not canonical base64") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise MalformedInputError(f"{what}: not canonical base64")
+    return data
+
+
+def _b64_outcome(f: Any, text: Any) -> tuple[str, bytes | None]:
+    try:
+        return "ok", f(text, "x")
+    except MalformedInputError:
+        return "malformed", None
+
+
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_near_b64 = st.text(alphabet=_B64_CHARS + " \n\t-_.\x00\u00e9\U0001f600\ud800", max_size=24)
+
+
+@st.composite
+def _mutated_b64(draw: st.DrawFn) -> str:
+    text = b64encode(draw(st.binary(max_size=70)))
+    chars = list(text)
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["set", "insert", "delete"]))
+        pos = draw(st.integers(0, len(chars)))
+        ch = draw(st.sampled_from(_B64_CHARS + " \n-_\u00e9"))
+        if op == "set" and pos < len(chars):
+            chars[pos] = ch
+        elif op == "insert":
+            chars.insert(pos, ch)
+        elif chars and pos < len(chars):
+            del chars[pos]
+    return "".join(chars)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_near_b64, _mutated_b64(), st.binary(max_size=70).map(b64encode)))
+def test_b64decode_agrees_with_the_former_decoder(text: str) -> None:
+    assert _b64_outcome(b64decode, text) == _b64_outcome(_old_b64decode, text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "AA==", "AB==", "AAA=", "AAB=", "AAAA", "A===", "====", "AA=A", "AA==AA==",
+    " AA=", "AA\n=", "-_==", "aGk=", "aGk", "aGk==", 123, b"aGk=", None, "\u00e9AAA",
+])
+def test_b64decode_edge_cases_agree(text: Any) -> None:
+    assert _b64_outcome(b64decode, text) == _b64_outcome(_old_b64decode, text)
+
+
+def test_b64decode_round_trips_every_length() -> None:
+    for n in range(0, 70):
+        data = bytes(range(n))
+        assert b64decode(b64encode(data), "x") == data
+
+
+# -- names: the memory of valid names ----------------------------------------------------
+
+_name_chars = st.sampled_from(
+    list("ab Z09-_.+ ~\t\x7f") + ["\u00e9", "e\u0301", "\u0131", "\u03b1", "\u0430",
+                                 "\u4e00", "\u3042", "\uac00", "\u05d0", "\u200b",
+                                 "\ud800", "\U0001f600"])
+_names = st.lists(_name_chars, max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_names, st.booleans()), max_size=20))
+def test_name_problem_with_memory_agrees_with_the_profile(calls: list[tuple[str, bool]]
+                                                          ) -> None:
+    for name, spaces in calls + calls:  # the second round hits the memory
+        expected = names._name_problem(name, spaces=spaces)
+        assert names.name_problem(name, spaces=spaces) == expected
+        try:
+            names.check_name(name, "name", spaces=spaces)
+            got = None
+        except ValueError as exc:
+            got = str(exc)
+        assert (got is None) == (expected is None)
+        if got is not None:
+            assert expected is not None and got.endswith(expected)
+
+
+def test_a_name_valid_with_spaces_is_still_refused_as_a_key_name() -> None:
+    assert names.name_problem("two words") is None
+    names.check_name("two words", "owner")
+    assert names.name_problem("two words", spaces=False) is not None
+    with pytest.raises(ValueError, match="spaces"):
+        names.check_name("two words", "actor", spaces=False)
+
+
+def test_the_memory_is_bounded_and_never_remembers_a_refusal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(names, "_CACHE_MAX", 8)
+    monkeypatch.setattr(names, "_valid", {True: set(), False: set()})
+    for i in range(50):
+        assert names.name_problem(f"model-{i}") is None
+        assert len(names._valid[True]) <= 8
+    assert names.name_problem(" lead") is not None
+    assert " lead" not in names._valid[True]
+    assert names.name_problem(" lead") is not None
+
+
+def test_a_str_subclass_is_never_remembered() -> None:
+    class Sneaky(str):
+        def __hash__(self) -> int:
+            return hash("ok-name")
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    assert names.name_problem("ok-name") is None
+    assert names.name_problem(Sneaky("\x00bad")) is not None
+    with pytest.raises(ValueError):
+        names.check_name(Sneaky("\x00bad"), "model")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="az09_A \n-\u00e9", max_size=66), max_size=10))
+def test_check_event_type_with_memory_agrees_with_the_pattern(types: list[str]) -> None:
+    for t in types + types:
+        valid = re.fullmatch(r"[a-z][a-z0-9_]{0,63}", t) is not None
+        try:
+            names.check_event_type(t)
+            ok = True
+        except ValueError:
+            ok = False
+        assert ok == valid
+
+
+# -- JSON values: the flat-object fast path ----------------------------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.floats(allow_nan=True),
+    st.text(max_size=6), st.sampled_from(["\ud800", "\u00e9", "a"]),
+    st.just([]), st.just({}), st.just(()), st.just(b"x"), st.just(set()))
+_keys = st.one_of(st.text(max_size=5), st.sampled_from(["\ud800", "\u00e9"]), st.integers(0, 3),
+                  st.just(None))
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12)
+
+
+def _json_outcome(check: Any, value: object, depth: int) -> str:
+    try:
+        check(value, depth)
+    except ValueError:
+        return "ValueError"
+    except TypeError:
+        return "TypeError"
+    return "ok"
+
+
+def _full(value: object, depth: int) -> None:
+    canonical._count(value, "v", depth, canonical.MAX_VALUES)
+
+
+def _fast(value: object, depth: int) -> None:
+    canonical.check_json_value(value, "v", depth)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=6) | _values,
+       st.sampled_from([0, 1, canonical.MAX_DEPTH - 1, canonical.MAX_DEPTH,
+                        canonical.MAX_DEPTH + 1]))
+def test_check_json_value_agrees_with_the_full_count(value: object, depth: int) -> None:
+    assert _json_outcome(_fast, value, depth) == _json_outcome(_full, value, depth)
+
+
+@pytest.mark.parametrize("members", [2046, 2047, 2048, 2049])
+def test_the_fast_path_keeps_the_value_budget(members: int) -> None:
+    value = {f"k{i}": i for i in range(members)}  # 1 + 2 * members values
+    expected = _json_outcome(_full, value, 0)
+    assert _json_outcome(_fast, value, 0) == expected
+    assert (expected == "ok") == (1 + 2 * members <= canonical.MAX_VALUES)
+
+
+def test_the_fast_path_still_refuses_what_json_cannot_carry() -> None:
+    for bad in ({"a": math.nan}, {"a": 2**63}, {"a": "\ud800"}, {1: "a"}, {"\ud800": 1},
+                {"a": b"x"}, {"a": {"b": math.inf}}):
+        assert _json_outcome(_fast, bad, 0) != "ok"
+        assert _json_outcome(_fast, bad, 0) == _json_outcome(_full, bad, 0)
+
+
+# -- leaf hashes -------------------------------------------------------------------------
+
+
+@given(st.binary(max_size=300))
+def test_leaf_hash_of_every_bytes_type(data: bytes) -> None:
+    expected = hashlib.sha256(b"\x00" + data).digest()
+    assert leaf_hash(data) == expected
+    assert leaf_hash(bytearray(data)) == expected
+    assert leaf_hash(memoryview(data)) == expected
+    doubled = memoryview(bytes(b for x in data for b in (x, 0)))[::2]  # not contiguous
+    assert leaf_hash(doubled) == expected
+
+
+def test_leaf_hash_refuses_other_types() -> None:
+    with pytest.raises(TypeError):
+        leaf_hash("text")  # type: ignore[arg-type]
+
+
+# -- signature chunks packed as one bytes object -----------------------------------------
+
+_triples = st.lists(st.tuples(st.binary(max_size=40), st.binary(max_size=70),
+                              st.binary(max_size=300)), max_size=12)
+
+
+def _packed(triples: list[tuple[bytes, bytes, bytes]]) -> bytes:
+    buf = sigpool._new_chunk()
+    for t in triples:
+        sigpool._pack_into(buf, *t)
+    return sigpool._seal(buf, len(triples))
+
+
+@given(_triples, st.data())
+def test_packed_chunks_round_trip_and_refuse_any_cut(
+        triples: list[tuple[bytes, bytes, bytes]], data: st.DataObject) -> None:
+    packed = _packed(triples)
+    assert list(sigpool._unpack(packed)) == triples
+    for i, t in enumerate(triples):
+        assert sigpool._message_at(packed, i) == t[2]
+    cut = data.draw(st.integers(1, len(packed)))
+    with pytest.raises(ValueError):
+        list(sigpool._unpack(packed[:-cut]))  # even at a record boundary: the count differs
+    with pytest.raises(ValueError):
+        list(sigpool._unpack(packed + data.draw(st.binary(min_size=1, max_size=20))))
+
+
+@given(_triples, st.integers(0, 20))
+def test_a_chunk_whose_count_is_wrong_is_refused(triples: list[tuple[bytes, bytes, bytes]],
+                                                  count: int) -> None:
+    packed = bytearray(_packed(triples))
+    struct.pack_into(">I", packed, 0, count)
+    if count == len(triples):
+        assert list(sigpool._unpack(bytes(packed))) == triples
+    else:
+        with pytest.raises(ValueError):
+            list(sigpool._unpack(bytes(packed)))
+
+
+def test_a_cut_chunk_is_never_a_verdict() -> None:
+    key = Signer("a", b"k1")
+    packed = _packed([(key.key.public_key, key.sign(b"m"), b"m")])
+    with pytest.raises(ValueError):
+        sigpool._check_chunk(packed[:-1])
+    assert sigpool._check_chunk(packed)[0] == -1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("bad", [None, 0, 7, 29])
+def test_packed_chunks_name_the_earliest_bad_signature(jobs: int, bad: int | None) -> None:
+    key = Signer("a", b"k1")
+    msgs = [f'{{"id":"{i}"}}'.encode() for i in range(30)]
+    with sigpool.DeferredSignatures(jobs, chunk=8) as sigs:
+        try:
+            for i, m in enumerate(msgs):
+                sig = key.sign(m)
+                if i == bad:
+                    sig = bytes([sig[0] ^ 1]) + sig[1:]
+                sigs(key.key, sig, bytearray(m) if i % 2 else memoryview(m))
+            stats = sigs.settle()
+        except SignatureError as exc:
+            assert bad is not None
+            assert "does not verify" in str(exc)
+            assert sigs._checked == bad + 1 or jobs == 1
+            return
+    assert bad is None and stats.checked == len(msgs)
+
+
+def test_a_worker_that_cannot_unpack_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk a worker refuses is IncompleteError (never OK, never a traceback)."""
+    key = Signer("a", b"k1")
+    sigs = sigpool.DeferredSignatures(2, chunk=4)
+    real_take = sigs._take
+
+    def cut() -> sigpool._Chunk:
+        chunk = real_take()
+        return sigpool._Chunk(chunk.packed[:-1], chunk.count)
+
+    monkeypatch.setattr(sigs, "_take", cut)
+    with sigs, pytest.raises(IncompleteError, match="not completed"):
+        for i in range(16):
+            m = f"m{i}".encode()
+            sigs(key.key, key.sign(m), m)
+        sigs.settle()
+
+
+# -- the compact reader: entries across buffer boundaries --------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 65_535), min_size=1, max_size=14), st.sampled_from(["none",
+                                                                                   "zlib"]))
+def test_compact_reader_returns_each_entry_exactly(sizes: list[int], codec: str) -> None:
+    entries = [struct.pack(">I", i) * (n // 4) + bytes([i % 256]) * (n % 4)
+               for i, n in enumerate(sizes)]
+    blob = b"".join(compact_chunks(b"{}", entries, codec))
+    reader = CompactReader(io.BytesIO(blob))
+    assert reader.header == b"{}"
+    got = list(reader.entries(len(entries)))
+    assert got == entries
+    assert all(type(e) is bytes for e in got)
+    with pytest.raises(MalformedInputError):
+        list(CompactReader(io.BytesIO(blob)).entries(len(entries) + 1))
+    if len(entries) > 1:
+        with pytest.raises(MalformedInputError):
+            list(CompactReader(io.BytesIO(blob)).entries(len(entries) - 1))
