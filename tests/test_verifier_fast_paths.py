@@ -345,3 +345,113 @@ def test_compact_reader_returns_each_entry_exactly(sizes: list[int], codec: str)
     if len(entries) > 1:
         with pytest.raises(MalformedInputError):
             list(CompactReader(io.BytesIO(blob)).entries(len(entries) - 1))
+
+
+# -- statements: the FastDecoder (patterns checked with a memory) ------------------------
+
+_field_text = st.one_of(
+    st.sampled_from(["ml-pipeline", "team-01", "a", "", " ", "x+y", "a b", "a\tb", "a\nb",
+                     "\x7f", "\u00e9t\u00e9", "0" * 64, "f" * 64, "F" * 64, "0" * 63,
+                     "abcdefgh12345678", "abc:def.ghi-jkl_", "1" * 129, "x" * 201]),
+    st.text(alphabet="az09 +-_.:\t\n\x00\x1f\x7f\u00e9\u200b", max_size=20))
+_ops = {
+    "register": ["name", "owner", "model_type", "tier", "purpose", "status", "metadata"],
+    "event": ["model", "event_type", "payload"],
+    "tag": ["model", "tag", "target"],
+    "member_add": ["group", "member", "role"],
+    "member_remove": ["group", "member", "reason"],
+    "revoke": ["name", "reason"],
+    "grant": ["key", "role"],
+}
+
+
+_VALID = {"id": "abcdefgh12345678", "actor": "ml-pipeline", "origin": "bench.example/m",
+          "log": "0" * 64, "name": "model_1", "owner": "team-01", "model_type": "ml",
+          "tier": "high", "purpose": "", "status": "active", "model": "model_1",
+          "event_type": "trained", "tag": "prod", "target": "f" * 64, "group": "g1",
+          "member": "model_1", "role": None, "reason": "gone",
+          "key": "a+01020304+AQ==", "metadata": {"k": "v"}, "payload": {}}
+
+
+@st.composite
+def _statement_docs(draw: st.DrawFn) -> bytes:
+    """Mostly valid statements, with up to two fields (or v, claimed_at) changed."""
+    op = draw(st.sampled_from(sorted(_ops)))
+    fields = ["id", "actor", "origin", "log"] + _ops[op]
+    doc: dict[str, Any] = {"op": op, "v": 2, "claimed_at": 5}
+    doc.update({f: _VALID[f] for f in fields})
+    if op == "grant":
+        doc["role"] = "writer"
+    for _ in range(draw(st.integers(0, 2))):
+        f = draw(st.sampled_from(fields + ["v", "claimed_at"]))
+        if f == "v":
+            doc[f] = draw(st.sampled_from([1, 3, "2"]))
+        elif f == "claimed_at":
+            doc[f] = draw(st.sampled_from([0, -1, 2**63 - 1, 2**63]))
+        elif f in ("metadata", "payload"):
+            doc[f] = draw(st.sampled_from([{}, {"k": [1, 2.5, None]}, [], None]))
+        elif f in ("role", "reason") and draw(st.booleans()):
+            doc[f] = None
+        else:
+            doc[f] = draw(_field_text)
+    if draw(st.integers(0, 9)) == 0:
+        doc.pop(draw(st.sampled_from(sorted(doc))))
+    if draw(st.integers(0, 9)) == 0:
+        doc["extra"] = 1
+    return bytes(canonical.canonical_json(doc))
+
+
+@st.composite
+def _mutated_statements(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(_statement_docs()))
+    for _ in range(draw(st.integers(1, 3))):
+        pos = draw(st.integers(0, len(data) - 1))
+        data[pos] = draw(st.sampled_from(b' "\\:,{}[]0aZ\x00\x7f+'))
+    return bytes(data)
+
+
+def _statement_outcome(data: bytes, fast: bool) -> tuple[str, Any]:
+    from verifier import entry
+    try:
+        return "ok", canonical.decode_canonical(
+            data, entry._statement_decoder, "statement",
+            entry._fast_statement if fast else None)
+    except MalformedInputError as exc:
+        return "malformed", str(exc)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_statement_docs(), _mutated_statements()))
+def test_fast_statement_decoding_agrees_with_the_schema(data: bytes) -> None:
+    from verifier import entry
+    fast = entry._fast_statement.decode(data)
+    try:
+        full = entry._statement_decoder.decode(data)
+    except Exception:  # noqa: BLE001 - any refusal: the fast path must not accept
+        assert fast is None
+    else:
+        assert fast is None or (type(fast) is type(full) and fast == full)
+    old, new = _statement_outcome(data, False), _statement_outcome(data, True)
+    assert old == new
+    if old[0] == "ok":
+        assert type(old[1]) is type(new[1])
+
+
+def test_fast_statement_decoding_remembers_only_matches() -> None:
+    from verifier import entry
+    good = _statement_doc_bytes(actor="ml-pipeline")
+    assert entry._fast_statement.decode(good) is not None
+    for bad in ("ml pipeline", "ml+pipeline", "ml\npipeline", ""):
+        assert entry._fast_statement.decode(_statement_doc_bytes(actor=bad)) is None
+        with pytest.raises(MalformedInputError):
+            entry.parse_statement(_statement_doc_bytes(actor=bad))
+    assert entry._fast_statement.decode(good) is not None
+
+
+def _statement_doc_bytes(**over: Any) -> bytes:
+    doc: dict[str, Any] = {
+        "op": "event", "v": 2, "claimed_at": 1, "id": "abcdefgh12345678", "actor": "a",
+        "origin": "o", "log": "0" * 64, "model": "m", "event_type": "trained",
+        "payload": {}}
+    doc.update(over)
+    return bytes(canonical.canonical_json(doc))

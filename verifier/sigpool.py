@@ -316,7 +316,7 @@ class DeferredSignatures:
             raise IncompleteError(
                 f"a signature check worker process ended abruptly ({exc}): verification "
                 f"was not completed") from None
-        except ValueError as exc:  # a chunk the worker could not unpack: no verdict
+        except Exception as exc:  # the task raised (e.g. a chunk it could not unpack)
             raise IncompleteError(f"a signature check worker refused its task ({exc}): "
                                   f"verification was not completed") from None
         self._record_chunk(first, cpu, chunk)
