@@ -71,7 +71,7 @@ def name_problem(name: str, *, spaces: bool = True) -> str | None:
     ``spaces`` alone, so names found inside are remembered (a bounded set) and answered
     at once next time; refusals are always worked out afresh.
     """
-    known = _valid[spaces is not False]
+    known = _valid[bool(spaces)]
     exact = type(name) is str  # a subclass could hash or compare differently: never cached
     if exact and name in known:
         return None
@@ -119,7 +119,7 @@ def _name_problem(name: str, *, spaces: bool = True) -> str | None:
 
 def check_name(name: str, what: str, *, spaces: bool = True) -> None:
     """Raise ValueError unless ``name`` is inside the name profile."""
-    if type(name) is str and name in _valid[spaces is not False]:
+    if type(name) is str and name in _valid[bool(spaces)]:
         return  # found inside before (name_problem's memory)
     problem = name_problem(name, spaces=spaces)
     if problem is not None:
