@@ -363,7 +363,7 @@ def malleability_check() -> dict[str, Any]:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     sig = d["sig"]
     spare = sig[:-3] + alphabet[alphabet.index(sig[-3]) ^ 1] + "=="
-    st_spaced = dict(d, statement=d["statement"].replace('"v":1', '"v": 1'))
+    st_spaced = dict(d, statement=d["statement"].replace('"v":2', '"v": 2'))
     variants = {
         "space after a colon": e.replace(b'"index":', b'"index": ', 1),
         "trailing newline": e + b"\n",
@@ -418,7 +418,7 @@ def realistic_entries(n: int, target: int = 600) -> list[bytes]:
     Statements are real canonical event statements; the signature field holds 64
     hash-derived bytes (hashing does not look at whether it verifies).
     """
-    base = dict(v=1, op="event", actor="ml-pipeline", origin="example.com/models",
+    base = dict(v=2, op="event", actor="ml-pipeline", origin="example.com/models", log="0" * 64,
                 event_type="retrained", payload={"accuracy": 0.9, "rows": 0, "note": ""})
     # Size the padding once so entries come out near the target.
     probe = _entry(0, base, "")

@@ -160,7 +160,7 @@ class CompactReader:
         and codec byte, e.g. by format detection)."""
         self._fh = fh
         self._raw = bytes(prefix)
-        self._buf = bytearray()
+        self._buf = b""  # decompressed bytes not yet read start at _pos
         self._pos = 0
         start = self._raw_read(len(MAGIC) + 1)
         if len(start) < len(MAGIC) + 1 or not is_compact(start):
@@ -186,9 +186,6 @@ class CompactReader:
 
     def _fill(self) -> bool:
         """Decompress more into the buffer; False at the end of the input."""
-        if self._pos > 0 and self._pos >= len(self._buf) // 2:
-            del self._buf[:self._pos]
-            self._pos = 0
         idle = 0
         while True:
             if self._inflate.eof():
@@ -198,7 +195,9 @@ class CompactReader:
                 return False
             out = self._inflate.feed(data)
             if out:
-                self._buf += out
+                # called only when what is left is less than one record (< 64 KiB)
+                self._buf = self._buf[self._pos:] + out
+                self._pos = 0
                 return True
             idle = 0 if data else idle + 1
             if idle > 64:  # no input taken and no output made: never spin
@@ -209,14 +208,19 @@ class CompactReader:
         while len(self._buf) - self._pos < n:
             if not self._fill():
                 raise MalformedInputError(f"compact bundle ends early (in the {what})")
-        out = bytes(self._buf[self._pos:self._pos + n])
+        out = self._buf[self._pos:self._pos + n]
         self._pos += n
         return out
 
     def entries(self, n: int) -> Iterator[bytes]:
         """The ``n`` entries, each its exact bytes; then the end is checked."""
         for i in range(n):
-            (length,) = struct.unpack(">H", self._read(2, f"length of entry {i}"))
+            buf, pos = self._buf, self._pos
+            if len(buf) - pos >= 2:  # the length in the buffer: read in place
+                length = buf[pos] << 8 | buf[pos + 1]
+                self._pos = pos + 2
+            else:
+                (length,) = struct.unpack(">H", self._read(2, f"length of entry {i}"))
             if length == 0:
                 raise MalformedInputError(f"compact bundle: entry {i} is empty")
             yield self._read(length, f"entry {i}")

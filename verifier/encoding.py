@@ -12,7 +12,6 @@ HASH_SIZE = 32
 MAX_UINT64 = 2**64 - 1
 
 _DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
-_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 
 
 def b64encode(data: bytes) -> str:
@@ -24,17 +23,19 @@ def b64decode(text: str, what: str) -> bytes:
     """Decode canonical standard base64; anything else is malformed.
 
     Canonical means: standard alphabet, correct padding, no spare bits set, no
-    whitespace. So each byte string has exactly one accepted encoding.
+    whitespace. So each byte string has exactly one accepted encoding: the text is
+    accepted iff encoding what it decodes to gives back the very same text.
     """
     if not isinstance(text, str):
         raise MalformedInputError(f"{what}: expected base64 text")
-    if len(text) % 4 or not _B64.match(text):
+    if len(text) % 4 or not text.isascii():
         raise MalformedInputError(f"{what}: not canonical base64")
+    raw = text.encode("ascii")
     try:
-        data = base64.b64decode(text, validate=True)
+        data = binascii.a2b_base64(raw, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedInputError(f"{what}: not canonical base64") from exc
-    if base64.b64encode(data).decode("ascii") != text:
+    if binascii.b2a_base64(data, newline=False) != raw:
         raise MalformedInputError(f"{what}: not canonical base64")
     return data
 

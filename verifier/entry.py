@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 import msgspec
 from msgspec import Meta, Struct
 
+from ._fastdecode import FastDecoder
 from .canonical import canonical_json, check_json_value, decode_canonical
 from .encoding import b64decode, b64encode
 from .errors import MalformedInputError
@@ -158,6 +159,9 @@ class Entry(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
 
 _statement_decoder = msgspec.json.Decoder(Statement)
 _entry_decoder = msgspec.json.Decoder(Entry)
+# The statement schema, decoded faster (its many patterned fields mostly repeat); what it
+# does not accept goes to the decoder above. An entry has too few patterns to gain.
+_fast_statement: FastDecoder[Statement] = FastDecoder(get_args(Statement))
 
 
 def statement_model(st: Statement) -> str | None:
@@ -230,7 +234,7 @@ def encode_statement(st: Statement) -> tuple[bytes, Statement]:
 
 
 def _decode_statement(data: bytes) -> Statement:
-    st: Statement = decode_canonical(data, _statement_decoder, "statement")
+    st: Statement = decode_canonical(data, _statement_decoder, "statement", _fast_statement)
     return st
 
 

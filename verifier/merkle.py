@@ -11,11 +11,18 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 _sha256 = hashlib.sha256
 
 
+_LEAF_PREFIX = _sha256(b"\x00")  # copied per leaf: the prefix is never copied in with the data
+
+
 def leaf_hash(data: bytes) -> bytes:
     """SHA-256(0x00 || data): the hash of one log entry."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"leaf data must be bytes, not {type(data).__name__}")
-    return _sha256(b"\x00" + bytes(data)).digest()
+    if type(data) is not bytes:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"leaf data must be bytes, not {type(data).__name__}")
+        data = bytes(data)  # a snapshot of the bytes, contiguous
+    h = _LEAF_PREFIX.copy()
+    h.update(data)
+    return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

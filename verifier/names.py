@@ -58,11 +58,33 @@ def _script(ch: str) -> str | None:
     return None
 
 
+_CACHE_MAX = 8192
+"""Names remembered as inside the profile, per ``spaces`` flag, before the memory is
+cleared: actors, owners and model names repeat across a log, and a hit costs one lookup."""
+_valid: dict[bool, set[str]] = {True: set(), False: set()}
+
+
 def name_problem(name: str, *, spaces: bool = True) -> str | None:
     """Why ``name`` is outside the profile, or None if it is inside.
 
-    ``spaces=False`` (key names) also refuses U+0020.
+    ``spaces=False`` (key names) also refuses U+0020. A result depends on ``name`` and
+    ``spaces`` alone, so names found inside are remembered (a bounded set) and answered
+    at once next time; refusals are always worked out afresh.
     """
+    known = _valid[bool(spaces)]
+    exact = type(name) is str  # a subclass could hash or compare differently: never cached
+    if exact and name in known:
+        return None
+    problem = _name_problem(name, spaces=spaces)
+    if problem is None and exact:
+        if len(known) >= _CACHE_MAX:
+            known.clear()
+        known.add(name)
+    return problem
+
+
+def _name_problem(name: str, *, spaces: bool = True) -> str | None:
+    """``name_problem`` worked out from the profile, with no memory."""
     if not 1 <= len(name) <= MAX_NAME:
         return f"must be 1 to {MAX_NAME} characters"
     if "  " in name:
@@ -97,16 +119,29 @@ def name_problem(name: str, *, spaces: bool = True) -> str | None:
 
 def check_name(name: str, what: str, *, spaces: bool = True) -> None:
     """Raise ValueError unless ``name`` is inside the name profile."""
+    if type(name) is str and name in _valid[bool(spaces)]:
+        return  # found inside before (name_problem's memory)
     problem = name_problem(name, spaces=spaces)
     if problem is not None:
         raise ValueError(f"{what} {name!r} {problem}")
 
 
+_event_types: set[str] = set()
+
+
 def check_event_type(event_type: str) -> None:
-    """Raise ValueError unless ``event_type`` is a lower-case identifier (a-z, 0-9, _)."""
+    """Raise ValueError unless ``event_type`` is a lower-case identifier (a-z, 0-9, _).
+    Types found valid are remembered (a bounded set), like names."""
+    exact = type(event_type) is str
+    if exact and event_type in _event_types:
+        return
     if not EVENT_TYPE_RE.fullmatch(event_type):
         raise ValueError(f"event type {event_type!r} must be a lower-case identifier: a letter, "
                          f"then up to 63 of a-z, 0-9 and _")
+    if exact:
+        if len(_event_types) >= _CACHE_MAX:
+            _event_types.clear()
+        _event_types.add(event_type)
 
 
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}

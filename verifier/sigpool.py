@@ -23,8 +23,10 @@ import multiprocessing.context
 import multiprocessing.forkserver
 import os
 import signal
+import struct
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -43,7 +45,7 @@ __all__ = ["CHUNK", "CHUNK_BYTES", "DeferredSignatures", "SignatureStats", "defa
 CHUNK = 1024
 """Signatures per task sent to a worker."""
 CHUNK_BYTES = 1 << 20
-"""A task is sent once its messages reach this many bytes, even with fewer signatures (so
+"""A task is sent once it reaches this many bytes packed, even with fewer signatures (so
 what is in flight stays a few MB whatever the entries' size)."""
 TIMEOUT = 120.0
 """Seconds to wait for one chunk's answer (a chunk takes well under a second)."""
@@ -92,7 +94,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _check_chunk(items: list[Triple]) -> tuple[int, float]:
+def _check_triples(items: Iterable[Triple]) -> tuple[int, float]:
     """(index of the first triple whose signature does not verify, or -1; CPU seconds)."""
     t0 = time.process_time()
     for i, (public, sig, msg) in enumerate(items):
@@ -109,6 +111,75 @@ def _check_chunk(items: list[Triple]) -> tuple[int, float]:
         except InvalidSignature:
             return i, time.process_time() - t0
     return -1, time.process_time() - t0
+
+
+def _check_chunk(packed: bytes) -> tuple[int, float]:
+    """``_check_triples`` over a chunk packed by ``_pack``: what a worker runs."""
+    return _check_triples(_unpack(packed))
+
+
+# -- a chunk's wire form -----------------------------------------------------------------
+# A chunk travels to a worker as one bytes object (pickled as a single copy, not as a
+# list of tuples): a 4-byte count of triples, then per triple a _RECORD header (the
+# lengths of the public key, the signature and the message) and those three byte strings.
+
+_COUNT = struct.Struct(">I")
+_RECORD = struct.Struct(">HHI")
+
+
+def _new_chunk() -> bytearray:
+    """An empty chunk to fill with ``_pack_into`` and close with ``_seal``."""
+    return bytearray(_COUNT.size)
+
+
+def _pack_into(buf: bytearray, public: bytes, sig: bytes, msg: bytes) -> None:
+    """Append one triple to the chunk ``buf``. ValueError if a part is too long for its
+    header field (never so for Ed25519 keys, signatures and entry-sized messages)."""
+    if len(public) > 0xFFFF or len(sig) > 0xFFFF or len(msg) > 0xFFFFFFFF:
+        raise ValueError("a signature check's key, signature or message is too long")
+    buf += _RECORD.pack(len(public), len(sig), len(msg))
+    buf += public
+    buf += sig
+    buf += msg
+
+
+def _seal(buf: bytearray, count: int) -> bytes:
+    """The chunk's bytes, with ``count``, the number of triples packed into it."""
+    _COUNT.pack_into(buf, 0, count)
+    return bytes(buf)
+
+
+def _unpack(packed: bytes) -> Iterator[Triple]:
+    """The triples of a sealed chunk, in order. ValueError (no verdict, so the check fails
+    closed) if the chunk is cut short, holds other than its count of triples, or has bytes
+    after its last one."""
+    if len(packed) < _COUNT.size:
+        raise ValueError("a packed signature chunk has no count")
+    (count,) = _COUNT.unpack_from(packed, 0)
+    pos, end, size, seen = _COUNT.size, len(packed), _RECORD.size, 0
+    while pos < end:
+        if end - pos < size:
+            raise ValueError("a packed signature chunk is cut short")
+        a, b, c = _RECORD.unpack_from(packed, pos)
+        pos += size
+        if end - pos < a + b + c:
+            raise ValueError("a packed signature chunk is cut short")
+        seen += 1
+        if seen > count:
+            raise ValueError("a packed signature chunk holds more than its count")
+        yield (packed[pos:pos + a], packed[pos + a:pos + a + b],
+               packed[pos + a + b:pos + a + b + c])
+        pos += a + b + c
+    if seen != count:
+        raise ValueError("a packed signature chunk holds fewer than its count")
+
+
+def _message_at(packed: bytes, index: int) -> bytes:
+    """The message of triple ``index`` of a packed chunk (precondition: it exists)."""
+    for i, (_, _, msg) in enumerate(_unpack(packed)):
+        if i == index:
+            return msg
+    raise ValueError(f"a packed chunk has no triple {index}")
 
 
 # -- the parent side ---------------------------------------------------------------------
@@ -150,6 +221,14 @@ def _start_pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """A task: ``count`` triples packed into ``packed``."""
+
+    packed: bytes
+    count: int
+
+
 class DeferredSignatures:
     """A ``SignatureCheck`` that queues each check and runs them on ``jobs`` processes.
 
@@ -171,52 +250,54 @@ class DeferredSignatures:
             raise ValueError("chunk >= 1 and timeout > 0")
         self.jobs = jobs
         self._chunk, self._timeout = chunk, timeout
-        self._buf: list[Triple] = []
-        self._inflight: deque[tuple[Future[tuple[int, float]], list[Triple]]] = deque()
+        self._buf = _new_chunk()  # the chunk being filled (see _pack_into)
+        self._count = 0  # triples in it
+        self._inflight: deque[tuple[Future[tuple[int, float]], _Chunk]] = deque()
         self._pool: ProcessPoolExecutor | None = None
         self._failed: SignatureError | None = None
         self._checked = 0
         self._cpu = 0.0
         self._t0 = time.perf_counter()
-        self._bytes = 0
 
     def __call__(self, key: VerifierKey, signature: bytes, message: bytes) -> bool:
         if self._failed is not None:
             raise self._failed
-        triple = (key.public_key, bytes(signature), bytes(message))
         if self.jobs == 1:
-            self._inline([triple])
+            first, cpu = _check_triples([(key.public_key, bytes(signature), bytes(message))])
+            self._record(first, cpu, 1, lambda _: bytes(message))
         else:
-            self._buf.append(triple)
-            self._bytes += len(triple[2])
-            if len(self._buf) >= self._chunk or self._bytes >= CHUNK_BYTES:
+            _pack_into(self._buf, key.public_key, signature, message)
+            self._count += 1
+            if self._count >= self._chunk or len(self._buf) >= CHUNK_BYTES:
                 self._submit()
         if self._failed is not None:
             raise self._failed
         return True
 
-    def _take(self) -> list[Triple]:
-        items, self._buf, self._bytes = self._buf, [], 0
-        return items
+    def _take(self) -> _Chunk:
+        chunk = _Chunk(_seal(self._buf, self._count), self._count)
+        self._buf, self._count = _new_chunk(), 0
+        return chunk
 
-    def _inline(self, items: list[Triple]) -> None:
-        first, cpu = _check_chunk(items)
-        self._record(first, cpu, items)
-
-    def _record(self, first: int, cpu: float, items: list[Triple]) -> None:
+    def _record(self, first: int, cpu: float, count: int,
+                message: Callable[[int], bytes]) -> None:
+        """Count the answer for ``count`` triples; ``message(i)`` gives the i-th message."""
         self._cpu += cpu
         if first < 0:
-            self._checked += len(items)
+            self._checked += count
         else:
             self._checked += first + 1
-            self._failed = _failure(items[first][2])
+            self._failed = _failure(message(first))
+
+    def _record_chunk(self, first: int, cpu: float, chunk: _Chunk) -> None:
+        self._record(first, cpu, chunk.count, lambda i: _message_at(chunk.packed, i))
 
     def _submit(self) -> None:
         if self._pool is None:
             self._pool = _start_pool(self.jobs)
-        items = self._take()
+        chunk = self._take()
         try:
-            self._inflight.append((self._pool.submit(_check_chunk, items), items))
+            self._inflight.append((self._pool.submit(_check_chunk, chunk.packed), chunk))
         except (BrokenProcessPool, RuntimeError) as exc:
             raise IncompleteError(f"the signature check pool failed ({exc}): verification "
                                   f"was not completed") from None
@@ -224,7 +305,7 @@ class DeferredSignatures:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        future, items = self._inflight.popleft()
+        future, chunk = self._inflight.popleft()
         try:
             first, cpu = future.result(timeout=self._timeout)
         except FutureTimeout:
@@ -235,15 +316,19 @@ class DeferredSignatures:
             raise IncompleteError(
                 f"a signature check worker process ended abruptly ({exc}): verification "
                 f"was not completed") from None
-        self._record(first, cpu, items)
+        except Exception as exc:  # the task raised (e.g. a chunk it could not unpack)
+            raise IncompleteError(f"a signature check worker refused its task ({exc}): "
+                                  f"verification was not completed") from None
+        self._record_chunk(first, cpu, chunk)
 
     def settle(self) -> SignatureStats:
         """Wait (bounded) for every queued check; raise SignatureError for the earliest that
         fails, IncompleteError if the pool failed; else the stats."""
         while self._inflight and self._failed is None:
             self._collect_oldest()
-        if self._failed is None and self._buf:
-            self._inline(self._take())
+        if self._failed is None and self._count:
+            chunk = self._take()
+            self._record_chunk(*_check_chunk(chunk.packed), chunk)
         if self._failed is not None:
             raise self._failed
         jobs = self.jobs if self._pool is not None else 1
