@@ -1,5 +1,6 @@
 """bench/bench_bounds.py as a new user meets it: Ctrl-C while it runs, and a working
 directory it cannot write."""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Attacks on the verifier's fast paths: the FastDecoder (verifier/_fastdecode.py) against
 ``msgspec.json.Decoder(<the real schema>)`` directly, the names and event-type memories
 (verifier/names.py), and the signature pool's answers (verifier/sigpool.py)."""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 

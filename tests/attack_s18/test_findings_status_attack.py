@@ -1,5 +1,6 @@
 """Attacks on ``applies_to.exclude_statuses`` (verifier/findings.py ``_restatused``,
 specs/findings.md): can a writer exempt a live model from a rule by its status?"""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 

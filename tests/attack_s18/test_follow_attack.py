@@ -2,6 +2,7 @@
 ``check_entries(resume=)``): sources that change between runs, runs cut short, a state file
 edited by hand, and a server URL source. Each resumed verdict is compared with what a run
 replaying the whole log says."""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 

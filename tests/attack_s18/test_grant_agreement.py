@@ -1,5 +1,6 @@
 """The writer (``Ledger.grant``) and the verifier (replay of the same grant) agree on which
 grants a scoped admin may sign, for random roles and scopes."""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Attacks on scope containment (verifier/scope.py, replay step 9b, specs/entry.md §3.7):
 a model-scoped admin trying to act beyond its models, and the glob cover test's soundness
 checked by brute force on adversarial patterns."""
+# ruff: noqa: E501  (the one-line FINDING comments)
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.logsim import Signer
 from tests.test_scope_containment import Scene
 from verifier.scope import glob_covers, glob_match, scope_excess
 
-TEAM = dict(ops=["event", "keyring", "register"], event_types=None, tags=None,
+TEAM: dict[str, Any] = dict(ops=["event", "keyring", "register"], event_types=None, tags=None,
             models=["fraud_*"], tiers=None)
 """An admin whose duties are the fraud team's models only."""
 
