@@ -230,3 +230,16 @@ def test_a_malformed_worker_answer_is_incomplete(answer: object) -> None:
 def test_an_out_of_range_worker_answer_is_incomplete(answer: object) -> None:
     # FINDING: low: the pool trusts the worker's (first, cpu) answer unchecked: any negative int (e.g. -2) is taken as "every signature verified" (OK over a bad signature), an index >= the chunk's count or a non-int ends in ValueError/TypeError (exit 70), never IncompleteError (exit 5)
     assert _run_with_answer(answer, bad=True) == "incomplete", answer
+
+
+@pytest.mark.parametrize("first,second", [("ml-pipeline", "ml pipeline  x"),
+                                          ("bad\u0000", "ml-pipeline"),
+                                          ("ml-pipeline", "ml-pipeline")])
+def test_duplicate_keys_are_refused_by_both_paths(first: str, second: str) -> None:
+    """A statement naming ``actor`` twice (hand-made bytes): never accepted, fast or not."""
+    doc = canonical_json({**_BASE, "op": "revoke", "name": "n", "reason": None})
+    head, _, tail = bytes(doc).partition(b'"actor":"ml-pipeline",')
+    data = head + msgspec.json.encode(
+        {"actor": first})[1:-1] + b"," + msgspec.json.encode({"actor": second})[1:-1] + b"," + tail
+    assert _outcome(data, None)[0] == "malformed"
+    assert _outcome(data, entry._fast_statement) == _outcome(data, None)
