@@ -189,9 +189,9 @@ def grant(settings: Settings, pubkey: str, role: str, ops: str | None,
         f"the {role} role, scope: {describe_scope(scope)}"
     click.echo(f"granted {pubkey.split('+', 1)[0]} {what}")
     if scope is not None and "keyring" in scope.ops and any(x is not None for x in narrowing):
-        click.echo("note: this scope keeps keyring: the key may grant keys scopes within "
-                   "its own, revoke any key (not the last admin's) and set the policy. Leave "
-                   "keyring out of --ops for a key that only writes.", err=True)
+        click.echo("note: this scope keeps keyring: the key may grant and revoke keys whose "
+                   "scopes are within its own. Leave keyring out of --ops for a key that only "
+                   "writes.", err=True)
 
 
 @click.command()

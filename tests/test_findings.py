@@ -113,38 +113,25 @@ def test_sr_revalidation_due() -> None:
     assert never.run("sr_11_7", rule, as_of=add_months(T0, 12)) == []
 
 
-def test_a_status_written_by_updated_never_excludes() -> None:
-    """exclude_statuses holds only for a status set by the registration or by a retired or
-    reactivated event: a writer cannot exempt a live model by relabelling its status."""
-    profile = parse_profile(
-        b'format = "modelseal-findings-profile"\nversion = 1\nid = "own"\ntitle = "Own"\n'
-        b'[[rule]]\nid = "due"\nkind = "max_age"\ntitle = "t"\nseverity = "high"\n'
-        b'applies_to = { exclude_statuses = ["inactive", "retired"] }\n'
-        b'events = ["validated"]\nmonths = { high = 12 }\n', "own.toml")
-
-    def found(t: _Timeline, status: str) -> list[Finding]:
-        as_of = add_months(t.items[1].recorded_at, 12) + 1
-        return evaluate_model(profile, _model(status=status), t.items, as_of)
-
-    def status_update(t: _Timeline, status: str) -> _Timeline:
-        last = t.items[-1]
-        t.items.append(TimelineItem(len(t.items), last.recorded_at + DAY, f"{len(t.items):064x}",
-                                    "event", "updated", "dev",
-                                    canonical_json({"status": status})))
-        return t
-
-    assert found(tl("validated"), "active") != []
-    assert found(tl("validated"), "inactive") == []  # registered so
-    assert found(status_update(tl("validated"), "inactive"), "inactive") != []  # relabelled
-    assert found(tl("validated", "retired"), "retired") == []
-    assert found(status_update(tl("validated"), "inactive").add("retired"), "retired") == []
-    relabelled = status_update(tl("validated", "retired", "reactivated"), "inactive")
-    assert found(relabelled, "inactive") != []
-    # an updated of other fields does not count
+def test_only_retired_may_be_excluded_by_status() -> None:
+    """exclude_statuses may list only "retired", the one status the rules make final: any
+    other status is text a writer sets (at registration or in an updated event) and would
+    exempt a live model."""
+    head = (b'format = "modelseal-findings-profile"\nversion = 1\nid = "own"\ntitle = "Own"\n'
+            b'[[rule]]\nid = "due"\nkind = "max_age"\ntitle = "t"\nseverity = "high"\n'
+            b'events = ["validated"]\nmonths = { high = 12 }\n')
+    for listed in (b'["inactive"]', b'["retired", "inactive"]', b'["Retired"]'):
+        with pytest.raises(ProfileError, match=r"rule\[0\]\.applies_to\.exclude_statuses "
+                                               r"lists .*only 'retired' may be excluded"):
+            parse_profile(head + b"applies_to = { exclude_statuses = " + listed + b" }\n",
+                          "own.toml")
+    profile = parse_profile(head + b'applies_to = { exclude_statuses = ["retired"] }\n',
+                            "own.toml")
     t = tl("validated")
-    t.items.append(TimelineItem(2, t.items[-1].recorded_at + DAY, "2" * 64, "event", "updated",
-                                "dev", canonical_json({"owner": "x"})))
-    assert found(t, "inactive") == []
+    as_of = add_months(t.items[1].recorded_at, 12) + 1
+    assert evaluate_model(profile, _model(status="active"), t.items, as_of) != []
+    assert evaluate_model(profile, _model(status="inactive"), t.items, as_of) != []
+    assert evaluate_model(profile, _model(status="retired"), t.items, as_of) == []
 
 
 def test_sr_independent_validation() -> None:

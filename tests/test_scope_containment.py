@@ -155,13 +155,23 @@ def test_an_unscoped_admin_can_grant_anything(case: str) -> None:
                          **_grant_body(role, scope)) is None
 
 
-def test_revoke_and_policy_are_unchanged() -> None:
-    """Revoke is not an escalation: a scoped admin still revokes any key (the last-admin
-    rule aside), and sets the policy."""
+def test_revoke_and_policy_stay_within_the_scope() -> None:
+    """A scoped admin revokes only keys whose scope is inside its own (itself included),
+    and sets no policy (a policy binds every model); an unscoped admin does both."""
     s = Scene(_doc(**SCOPED_ADMIN))
     assert s.outcome(s.log.admin, "grant", key=s.friend.vkey, role="admin") is None
-    assert s.outcome(s.boss, "revoke", name="friend", reason="duties") is None
-    assert s.outcome(s.boss, "policy", policy={"events": {}}) is None
+    refused = s.outcome(s.boss, "revoke", name="friend", reason="duties")
+    assert type(refused) is v.AuthorizationError and "may not revoke the key of 'friend'" \
+        in str(refused), refused
+    refused = s.outcome(s.boss, "policy", policy={"events": {}})
+    assert type(refused) is v.AuthorizationError and "a policy binds every model" \
+        in str(refused), refused
+    assert s.outcome(s.log.admin, "revoke", name="friend", reason="duties") is None
+    assert s.outcome(s.boss, "grant", key=s.friend.vkey,
+                     **_grant_body("writer", NARROWER)) is None
+    assert s.outcome(s.boss, "revoke", name="friend", reason="duties") is None  # inside
+    assert s.outcome(s.log.admin, "policy", policy={"events": {}}) is None
+    assert s.outcome(s.boss, "revoke", name="boss", reason="leaving") is None  # itself
 
 
 def test_containment_is_checked_before_the_role_bounds() -> None:
@@ -217,6 +227,18 @@ def ledger(path: Path, keys: Keys) -> Iterator[Ledger]:
 def _as_boss(path: Path, keys: Keys) -> Ledger:
     return Ledger.open(path, log_key=keys.log, signer=BOSS,
                        clock=Clock(step=timedelta(seconds=1)))
+
+
+def test_the_writer_refuses_a_revoke_or_policy_outside_the_scope(ledger: Ledger, path: Path,
+                                                                  keys: Keys) -> None:
+    before = fingerprint(ledger)
+    with _as_boss(path, keys) as boss:
+        with pytest.raises(v.AuthorizationError, match="may not revoke the key of 'risk-admin'"):
+            boss.revoke("risk-admin", "takeover")
+        with pytest.raises(v.AuthorizationError, match="a policy binds every model"):
+            boss.set_policy(v.Policy(events={}))
+    assert fingerprint(ledger) == before
+    assert ledger.audit() == ledger.size
 
 
 @pytest.mark.parametrize("case", sorted(ESCALATIONS))

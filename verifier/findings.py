@@ -18,7 +18,7 @@ from typing import Any
 
 from .bundle import VerifiedInventory
 from .profile import Profile, Rule, Trigger
-from .replay import REACTIVATE_EVENT, RETIRE_EVENT, UPDATE_EVENT, ModelState, TimelineItem
+from .replay import UPDATE_EVENT, ModelState, TimelineItem
 from .names import name_problem, visible
 from .timeutil import MAX_NS, iso, parse_time, to_ns
 
@@ -222,25 +222,13 @@ def _retyped(items: Sequence[TimelineItem]) -> bool:
     return any(it.event_type == UPDATE_EVENT and "model_type" in it.detail for it in items)
 
 
-def _restatused(items: Sequence[TimelineItem]) -> bool:
-    """Whether the model's status was last set by an ``updated`` event (rather than by its
-    registration, a ``retired`` or a ``reactivated`` event)."""
-    last = False
-    for it in items:
-        if it.event_type == UPDATE_EVENT and "status" in it.detail:
-            last = True
-        elif it.event_type in (RETIRE_EVENT, REACTIVATE_EVENT):
-            last = False
-    return last
-
-
-def _applies(rule: Rule, model: ModelState, retyped: bool, restatused: bool) -> bool:
+def _applies(rule: Rule, model: ModelState, retyped: bool) -> bool:
     a = rule.applies_to
     if a.tiers and model.tier not in a.tiers:
         return False
     if model.model_type in a.exclude_model_types and not retyped:
         return False
-    if model.status in a.exclude_statuses and not restatused:
+    if model.status in a.exclude_statuses:  # only "retired": the rules make it final
         return False
     if rule.kind == "max_age":
         return model.tier in dict(rule.months)
@@ -351,9 +339,9 @@ def evaluate_model(profile: Profile, model: ModelState, items: Sequence[Timeline
     timeline in log order (registration first), every item recorded at or before
     ``as_of``, and ``model`` its state after the last item."""
     out: list[Finding] = []
-    retyped, restatused, claims = _retyped(items), _restatused(items), _Claims(model, items)
+    retyped, claims = _retyped(items), _Claims(model, items)
     for rule in profile.rules:
-        if _applies(rule, model, retyped, restatused):
+        if _applies(rule, model, retyped):
             out.extend(_KINDS[rule.kind](profile, rule, model, items, as_of, claims))
     return out
 

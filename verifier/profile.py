@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import MalformedInputError
 from .names import EVENT_TYPE_RE, name_problem
+from .replay import RETIRED_STATUS
 
 __all__ = [
     "KINDS", "PROFILE_FORMAT", "PROFILE_VERSION", "SEVERITIES", "AppliesTo", "Profile",
@@ -224,6 +225,13 @@ def _rule(value: object, path: str, src: str) -> Rule:
         applies = AppliesTo(*(at.names(key, event_types=False, required=False, empty_ok=True)
                               for key in ("tiers", "exclude_model_types", "exclude_statuses")))
         at.done()
+        other = [s for s in applies.exclude_statuses if s != RETIRED_STATUS]
+        if other:
+            raise ProfileError(
+                f"{src}: {path}.applies_to.exclude_statuses lists {other[0]!r}: only "
+                f"{RETIRED_STATUS!r} may be excluded, the one status the log's rules make "
+                f"final (a retired model takes no event but 'reactivated' and no tag move); "
+                f"any other status is text a writer sets, and would exempt a live model")
     rule = Rule(rid, kind, title, severity, reference, applies)
     if kind == "required_before":
         ev = t.table("evidence")

@@ -48,7 +48,7 @@ from .errors import (
 from .keys import VerifierKey
 from .names import RESERVED_EVENTS, name_problem
 from .policy import Policy, policy_refusal
-from .scope import glob_match, preset, scope_excess, scope_problem
+from .scope import Scope, describe_scope, glob_match, preset, scope_excess, scope_problem
 from .state import (
     KeyRecord,
     LogParams,
@@ -248,6 +248,13 @@ class Replayer:
         if op == "keyring":
             if isinstance(st, Grant):
                 self._check_grant_within(record, st)
+            elif isinstance(st, Revoke):
+                self._check_revoke_within(record, st)
+            elif isinstance(st, SetPolicy) and not _unbounded(scope):
+                raise AuthorizationError(
+                    f"actor {st.actor!r} may not sign this policy: a policy binds every model, "
+                    f"and the scope of its key (granted at entry {record.granted_index}) is "
+                    f"limited ({describe_scope(scope)})")
             return
         if isinstance(st, Event) and scope.event_types is not None \
                 and st.event_type not in scope.event_types:
@@ -282,6 +289,20 @@ class Replayer:
             f"actor {st.actor!r} may not sign this grant: it would allow {value}, but the "
             f"scope of its key (granted at entry {record.granted_index}) allows {what} "
             f"{', '.join(items) or 'none'}: a grant may not exceed its granter's scope")
+
+    def _check_revoke_within(self, record: KeyRecord, st: Revoke) -> None:
+        """Step 9b for a revoke: the scope of the key it revokes is contained in the
+        revoker's → else AuthorizationError (a key revokes only what it could have granted;
+        a key with no active key to revoke is left to the rules)."""
+        target = self.state.active_key(st.name)
+        if target is None or scope_excess(record.effective_scope,
+                                          target.effective_scope) is None:
+            return
+        raise AuthorizationError(
+            f"actor {st.actor!r} may not revoke the key of {st.name!r}: its scope "
+            f"({describe_scope(target.effective_scope)}) is not contained in the scope of the "
+            f"revoker's key (granted at entry {record.granted_index}: "
+            f"{describe_scope(record.effective_scope)})")
 
     @staticmethod
     def _refuse(record: KeyRecord, st: Statement, what: str, allowed: tuple[str, ...],
@@ -624,6 +645,12 @@ class Inventory(Replayer):
     def timelines(self) -> dict[str, list[TimelineItem]] | None:
         """Model name -> its chain entries; None when built with keep_timelines=False."""
         return self.memory.timelines
+
+
+def _unbounded(scope: Scope) -> bool:
+    """Whether ``scope`` limits no model, tier, event type or tag (its ops aside)."""
+    return scope.event_types is None and scope.tags is None and scope.models is None \
+        and scope.tiers is None
 
 
 def _scope_op(st: Statement) -> str:
