@@ -31,6 +31,7 @@ import os
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,8 +71,8 @@ def ed25519_us(n: int) -> dict[str, float]:
     }
 
 
-def _store(base: Path) -> tuple[Path, lg.LogKey, lg.ActorKey]:
-    work = Path(tempfile.mkdtemp(prefix="modelseal-bounds-", dir=base))
+def _store(work: Path) -> tuple[lg.LogKey, lg.ActorKey]:
+    """A store in ``work`` with MODELS models and a pipeline key allowed to write."""
     log_key, admin = lg.LogKey.generate(), lg.ActorKey.generate("risk-admin")
     pipe = lg.ActorKey.generate("ml-pipeline")
     with lg.Ledger.create(work / "store", origin="bench.example/models", log_key=log_key,
@@ -82,15 +83,16 @@ def _store(base: Path) -> tuple[Path, lg.LogKey, lg.ActorKey]:
             for i in range(MODELS):
                 led.register(name=f"model_{i:06d}", owner="team", model_type="ml_model",
                              tier="high", purpose="bench", metadata={})
-    return work, log_key, pipe
+    return log_key, pipe
 
 
 def writes_us(base: Path, n: int, batch: int) -> float:
     """Mean µs a write over ``n`` records in a new store under ``base``: one per call
     (batch 0) or ``batch`` per commit."""
-    work, log_key, pipe = _store(base)
+    work = Path(tempfile.mkdtemp(prefix="modelseal-bounds-", dir=base))
     rng = random.Random(7)
     try:
+        log_key, pipe = _store(work)
         with lg.Ledger.open(work / "store", log_key=log_key, signer=pipe) as led:
             t = time.perf_counter()
             done = 0
@@ -114,6 +116,17 @@ def _record(led: lg.Ledger, rng: random.Random, k: int) -> None:
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:
+        print("bench_bounds: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as exc:
+        print(f"bench_bounds: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1500, help="writes measured per figure")

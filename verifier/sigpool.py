@@ -113,6 +113,13 @@ def _check_triples(items: Iterable[Triple]) -> tuple[int, float]:
     return -1, time.process_time() - t0
 
 
+def _answer_ok(first: object, cpu: object, count: int) -> bool:
+    """Whether a worker's answer to a chunk of ``count`` checks is one ``_check_triples``
+    gives: -1 or an index of the chunk (an int, not a bool), and a finite CPU time >= 0."""
+    return type(first) is int and -1 <= first < count \
+        and type(cpu) is float and 0.0 <= cpu < float("inf")
+
+
 def _check_chunk(packed: bytes) -> tuple[int, float]:
     """``_check_triples`` over a chunk packed by ``_pack``: what a worker runs."""
     return _check_triples(_unpack(packed))
@@ -319,6 +326,9 @@ class DeferredSignatures:
         except Exception as exc:  # the task raised (e.g. a chunk it could not unpack)
             raise IncompleteError(f"a signature check worker refused its task ({exc}): "
                                   f"verification was not completed") from None
+        if not _answer_ok(first, cpu, chunk.count):
+            raise IncompleteError(f"a signature check worker gave an answer that is not one "
+                                  f"({first!r}, {cpu!r}): verification was not completed")
         self._record_chunk(first, cpu, chunk)
 
     def settle(self) -> SignatureStats:
