@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 import verifier
-from verifier.cli import quiet_broken_pipe, safe_streams
+from verifier.cli import exit_decided, quiet_broken_pipe, safe_streams
 
 from verifier.exitcodes import EXIT_INTERRUPTED
 
@@ -130,4 +130,11 @@ _register_commands()
 
 def run() -> None:
     """Console-script entry point."""
-    main()
+    code: int | str | None = 0
+    try:
+        main()  # standalone: click ends with SystemExit, carrying the decided code
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # Ctrl-C between the command's handler and the exit
+        code = EXIT_INTERRUPTED
+    exit_decided(code)

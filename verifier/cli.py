@@ -17,6 +17,7 @@ import io
 import json
 import os
 import secrets
+import signal
 import stat
 import sys
 import traceback
@@ -413,9 +414,32 @@ def findings_exit(found: Findings | None, fail_on_findings: bool) -> int:
     return EXIT_OK
 
 
+def exit_decided(code: int | str | None) -> NoReturn:
+    """Exit with `code` (as `sys.exit` takes it), the outcome already decided and written.
+    Ctrl-C is ignored from here on: a late one would otherwise kill the interpreter while it
+    shuts down (Python restores SIGINT's default action then), and a shell would see 130
+    after an OK line."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (an embedding program): leave its handler
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        except (OSError, ValueError):
+            pass  # a closed or failing stream: the exit code still tells
+    sys.exit(code)
+
+
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C between main's handler and exit_decided's
+        code = EXIT_INTERRUPTED
+    exit_decided(code)
 
 
 if __name__ == "__main__":
