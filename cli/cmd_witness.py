@@ -11,7 +11,7 @@ from ledger.errors import WrongPassphraseError
 
 from .cmd_serve import _bind, _listen, _only_server
 from .context import UsageProblem, passphrase, passphrase_from_env, passphrase_variables
-from .output import emit_json
+from .output import emit_json, is_terminal
 
 
 def _witness_passphrase(path: Path, new: bool) -> str | None:
@@ -23,7 +23,7 @@ def _witness_passphrase(path: Path, new: bool) -> str | None:
     found = passphrase_from_env("witness")
     if found is not None:
         return found
-    if sys.stdin.isatty():
+    if is_terminal(sys.stdin):
         return str(click.prompt(f"passphrase for the new key {path} (empty: none)",
                                 hide_input=True, confirmation_prompt=True, default="",
                                 show_default=False, err=True)) or None

@@ -48,6 +48,9 @@ def _payload_text(payload: str | None, payload_file: Path | None) -> str | None:
     if payload_file is not None:
         data, source = payload_file.read_bytes(), str(payload_file)
     elif payload == "-":
+        if sys.stdin is None:
+            raise UsageProblem("--payload - reads standard input, which is closed",
+                               "pipe the payload in, or use --payload-file")
         data, source = sys.stdin.buffer.read(), "standard input"
     else:
         assert payload is not None

@@ -26,6 +26,8 @@ from ledger.errors import EncryptedKeyError, InsecureKeyFileError
 from ledger._queries import MIN_PREFIX
 from verifier.exitcodes import UsageProblem
 
+from .output import is_terminal
+
 __all__ = ["InsecureKeyFile", "Log", "Settings", "UsageProblem", "default_client_state",
            "entry_ref", "passphrase"]
 
@@ -95,7 +97,7 @@ def passphrase(kind: str, path: Path) -> str | None:
     found = passphrase_from_env(kind)
     if found is not None:
         return found
-    if sys.stdin.isatty():
+    if is_terminal(sys.stdin):
         return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True))
     raise UsageProblem(f"{path} is encrypted",
                        f"set {passphrase_variables(kind)}, or run on a terminal to be asked")

@@ -261,6 +261,6 @@ def fail(exc: BaseException, as_json: bool = False) -> NoReturn:
             click.echo(f"error: {message}", err=True)
             if row.hint:
                 click.echo(f"hint: {row.hint}", err=True)
-    except BrokenPipeError:
-        pass  # stderr is gone too: the exit code still tells
+    except (OSError, ValueError):
+        pass  # stderr is gone or failing too: the exit code still tells
     raise SystemExit(code)

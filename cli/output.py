@@ -96,10 +96,19 @@ def iso(when: datetime | None) -> str:
     return "" if when is None else when.isoformat().replace("+00:00", "Z")
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` (sys.stdin, sys.stderr, ...) is an open terminal: False when the
+    process started with it closed (Python then sets it to None) or it is closed now."""
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (OSError, ValueError):
+        return False
+
+
 @contextmanager
 def progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A callback ``(done, total)`` that drives a progress bar on a terminal, else nothing."""
-    if quiet or not sys.stderr.isatty():
+    if quiet or not is_terminal(sys.stderr):
         yield lambda done, total: None
         return
     state: dict[str, Any] = {}

@@ -195,13 +195,20 @@ def _witnesses(args: argparse.Namespace, keys: Sequence[VerifierKey]
 
 def _progress() -> Callable[[int, int], None] | None:
     """A one-line progress counter on a terminal's stderr; None when not a terminal."""
-    if not sys.stderr.isatty():
+    stream = sys.stderr
+    try:
+        if stream is None or not stream.isatty():
+            return None
+    except (OSError, ValueError):  # closed
         return None
 
     def show(done: int, total: int) -> None:
         end = "\n" if done + 1024 >= total else ""
-        print(f"\rreplaying entries: {min(done + 1024, total):,}/{total:,}", end=end,
-              file=sys.stderr, flush=True)
+        try:
+            print(f"\rreplaying entries: {min(done + 1024, total):,}/{total:,}", end=end,
+                  file=stream, flush=True)
+        except (OSError, ValueError):
+            pass  # the terminal went away: the outcome still goes to stdout
 
     return show
 
@@ -250,19 +257,38 @@ def quiet_broken_pipe() -> None:
         os.close(devnull)
 
 
+class _OutputError(Exception):
+    """Standard output could not be written (a full disk, an I/O error): exit 4, not a bug."""
+
+
 def _out(text: str) -> None:
-    """One line (or block) on stdout; a closed pipe ends the output quietly."""
+    """One line (or block) on stdout; a closed pipe ends the output quietly, any other
+    failure to write raises _OutputError (the rest of the output goes nowhere)."""
     try:
         print(text, flush=True)
     except BrokenPipeError:
         quiet_broken_pipe()
+    except (OSError, ValueError) as exc:
+        _drop_stdout()
+        raise _OutputError(getattr(exc, "strerror", None) or str(exc)) from None
+
+
+def _drop_stdout() -> None:
+    """Send what stdout still holds, and all later output, to the null device, so that
+    the flush at exit does not fail again."""
+    try:
+        quiet_broken_pipe()
+    except OSError:
+        pass
 
 
 def _err(text: str) -> None:
-    """One line on stderr; a closed stderr is ignored (the exit code still tells)."""
+    """One line on stderr; a closed or failing stderr is ignored (the exit code tells)."""
+    if sys.stderr is None:  # closed at start: print(file=None) would write to stdout
+        return
     try:
         print(text, file=sys.stderr, flush=True)
-    except BrokenPipeError:
+    except (OSError, ValueError):
         pass
 
 
@@ -295,7 +321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     safe_streams()
     as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
+        return _guarded(argv, as_json)
+    except _OutputError as exc:
+        _err(f"error: cannot write to standard output: {exc}")
+        return EXIT_IO
+
+
+def _guarded(argv: Sequence[str] | None, as_json: bool) -> int:
+    """``_main``, with every exception but _OutputError turned into an exit code."""
+    try:
         return _main(argv)
+    except _OutputError:
+        raise
     except BrokenPipeError:
         quiet_broken_pipe()  # only reached by a write outside _out; the result was not decided
         return EXIT_IO
@@ -423,13 +460,19 @@ def exit_decided(code: int | str | None) -> NoReturn:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread (an embedding program): leave its handler
         pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BrokenPipeError:
-            quiet_broken_pipe()
-        except (OSError, ValueError):
-            pass  # a closed or failing stream: the exit code still tells
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError) as exc:
+        _drop_stdout()
+        if not isinstance(exc, BrokenPipeError) and code in (0, None):
+            _err(f"error: cannot write to standard output: {exc}")
+            code = EXIT_IO  # the outcome was not all written
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # a closed or failing stderr: the exit code still tells
     sys.exit(code)
 
 
