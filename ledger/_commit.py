@@ -148,6 +148,42 @@ class GroupCommitter:
             raise w.error
         return w.result
 
+    def submit_many(self, applies: list[Apply], timeout: float
+                    ) -> list[tuple[Any, BaseException | None]]:
+        """Run each of ``applies``, queued at once and in order, in group commits; return
+        each one's (result, error) once every one is answered: what ``submit`` would
+        return or raise for it. One thread's writes share groups with each other and
+        with other threads' writes; an interrupt takes those still queued out of the
+        queue (never stored) and leaves those in flight to their commit."""
+        deadline = time.monotonic() + timeout
+        ws = [Write(apply, deadline) for apply in applies]
+        if not ws:
+            return []
+        with self._lock:
+            if self._closed:
+                raise ValueError("the ledger is closed")
+            self._queue.extend(ws)
+            if not self._leading:
+                self._leading = True
+                ws[0].lead = True
+        try:
+            for w in ws:
+                if w.state == DONE:
+                    continue
+                if not w.lead:
+                    try:
+                        self._wait(w, timeout)
+                    except StoreBusyError as exc:  # this one waited too long: never stored
+                        w.error = exc
+                        continue
+                if w.lead and w.state == QUEUED:
+                    self._lead(w)
+        except BaseException:
+            for w in ws:
+                self._abandon(w)
+            raise
+        return [(w.result, w.error) for w in ws]
+
     def _wait(self, w: Write, timeout: float) -> None:
         """Wait until ``w`` is answered or handed the lead; bounded while it is queued."""
         while True:

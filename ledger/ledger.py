@@ -309,6 +309,43 @@ class Ledger(Verbs):
         if self._own_batch() is not None:
             raise ValueError("add() answers after its commit: call it outside a batch")
         r: _Proved = self._group_write(bytes(signed_statement), None, None, _proved)
+        return self._receipt_of(r)
+
+    def add_many(self, signed_statements: list[bytes]) -> list[Receipt | VerifierError]:
+        """``add`` for many statements at once, from one thread: each is parsed, queued
+        in order and committed in the group commits they share; returns, in order, each
+        one's receipt or the refusal ``add`` would raise for it (MalformedInputError or a
+        VerificationError). Anything else (StoreBusyError, StoreError, an interrupt) is
+        raised; writes already committed then stand. Not in a batch (ValueError)."""
+        if not isinstance(signed_statements, list) or not all(
+                isinstance(b, bytes) for b in signed_statements):
+            raise TypeError("add_many takes a list of signed statements' bytes")
+        if self._own_batch() is not None:
+            raise ValueError("add_many() answers after its commits: call it outside a batch")
+        self._not_in_batch()
+        out: list[Receipt | VerifierError | None] = []
+        applies: list[Callable[[Any], Any]] = []
+        for data in signed_statements:
+            try:
+                applies.append(self._group_apply(data, None, None, _proved, check_now=False))
+                out.append(None)
+            except VerifierError as exc:
+                out.append(exc)
+        answers = iter(self._committer.submit_many(applies, self.write_timeout))
+        for k, known in enumerate(out):
+            if known is not None:
+                continue
+            r, error = next(answers)
+            if error is not None:
+                if isinstance(error, VerifierError):
+                    out[k] = error
+                    continue
+                raise error
+            out[k] = self._receipt_of(r)
+        return [x for x in out if x is not None]
+
+    def _receipt_of(self, r: _Proved) -> Receipt:
+        """The receipt of a write ``_proved`` answered."""
         if r.existed or r.note is None:
             return self.receipt(r.p.entry.index)
         index = r.p.entry.index
@@ -334,19 +371,31 @@ class Ledger(Verbs):
                      result: Callable[[Appender, ParsedEntry, bool], Any]) -> Any:
         """Write through the group commit; returns ``result(appender, entry, existed)``
         (or what ``prepare`` returned) after the synced commit."""
+        self._not_in_batch()
+        apply = self._group_apply(statement, prepare, at, result, check_now=True)
+        return self._committer.submit(apply, self.write_timeout)
+
+    def _not_in_batch(self) -> None:
         self._need_log_key()
         if self._store.write_lock.busy_here():
             raise ValueError("this thread has a batch open on this store (through another "
                              "Ledger object or context): write through that batch, or end "
                              "it first")
 
+    def _group_apply(self, statement: bytes | Make, prepare: Prepare | None, at: int | None,
+                     result: Callable[[Appender, ParsedEntry, bool], Any], *,
+                     check_now: bool) -> Callable[[tuple[Appender, _GroupCheck]], Any]:
+        """What the group's leader runs for this write. ``check_now``: check a parsed
+        statement's signature here (this thread's work runs beside the leader's); else the
+        leader checks it with the group's other checks, on threads."""
         # Made or parsed, and its signature checked, here before queueing: this
         # thread's work runs beside the leader's, not in its turn.
         when = at
         made: Make | None = None
         if isinstance(statement, bytes):
             signed = Signed(*parse_signed_statement(statement))
-            verified = _verified(signed, self._granted_key(signed.statement.actor))
+            verified = _verified(signed, self._granted_key(signed.statement.actor)) \
+                if check_now else None
         else:
             made = statement
             if when is None:
@@ -373,7 +422,7 @@ class Ledger(Verbs):
             p, existed = app.append(mine, at_ns)
             return result(app, p, existed)
 
-        return self._committer.submit(apply, self.write_timeout)
+        return apply
 
     def _run_group(self, take: Callable[[], list[Write]], deadline: float,
                    status: Status) -> BaseException | None:

@@ -7,6 +7,7 @@ that finds it full is answered 503 at once, nothing written.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
@@ -33,6 +34,7 @@ from ..ledger import Ledger
 from ..results import Receipt
 from ._errors import RETRY_AFTER, HTTPProblem, as_problem, problem_response
 from ._witnesses import Distributor
+from ._writer import Writer
 
 log = logging.getLogger("modelseal.server")
 T = TypeVar("T")
@@ -42,6 +44,7 @@ Authorize = Callable[[Request, bytes], Awaitable[str]]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 SEND_TIMEOUT = 30.0  # seconds a streamed piece may wait for its client to read
+WRITER_STOP = 60.0  # seconds the writer may take, at shutdown, to commit what it holds
 _JSON = "application/json"
 
 
@@ -65,7 +68,7 @@ class App:
                  distributor: Distributor | None = None) -> None:
         self.ledger, self.authorize, self.limits = ledger, authorize, limits
         self.distributor = distributor
-        self._writes = anyio.CapacityLimiter(limits.max_writes)
+        self.writer = Writer(ledger.add_many)
         self._reads = anyio.CapacityLimiter(limits.max_reads)
         self._bundles = anyio.CapacityLimiter(limits.max_bundles)
 
@@ -125,10 +128,10 @@ class App:
             raise HTTPProblem(415, "UnsupportedMediaType",
                               "POST /add takes a signed statement: Content-Type: application/json")
         body = await self._body(request)
-        if self._writes.available_tokens < 1:
+        if self.writer.pending >= self.limits.max_writes:
             raise HTTPProblem(503, "Busy", "the write queue is full: retry the same bytes",
                               {"Retry-After": RETRY_AFTER})
-        receipt = await to_thread.run_sync(self.ledger.add, body, limiter=self._writes)
+        receipt = await asyncio.shield(self.writer.submit(body))
         if self.distributor is not None and receipt.created:
             self.distributor.poke()
         return _json(_receipt_json(receipt), 201 if receipt.created else 200)
@@ -385,13 +388,16 @@ def build(ledger: Ledger, authorize: Authorize, limits: Limits | None = None,
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if distributor is None:
-            yield
-            return
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(distributor.run)
-            yield
-            tg.cancel_scope.cancel()
+        try:
+            if distributor is None:
+                yield
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(distributor.run)
+                yield
+                tg.cancel_scope.cancel()
+        finally:
+            await to_thread.run_sync(app.writer.stop, WRITER_STOP)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return problem_response(HTTPProblem(404, "NotFound", "no such path"))
