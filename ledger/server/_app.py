@@ -1,8 +1,9 @@
 """The log server's ASGI application (specs/api.md). Internal to the server.
 
-Every store call runs in a worker thread (the event loop never waits for LMDB or the
-group commit); writes are bounded by a limiter whose size is the write queue: a write
-that finds it full is answered 503 at once, nothing written.
+The event loop never waits for LMDB or the group commit: reads run in worker threads,
+writes go to the server's writer thread (``_writer``), which commits every queued write
+at once. At most ``Limits.max_writes`` writes are in flight: a write that finds them all
+taken is answered 503 at once, nothing written.
 """
 
 from __future__ import annotations
