@@ -332,3 +332,37 @@ def test_writer_whose_thread_dies_answers_what_was_queued() -> None:
     assert isinstance(asyncio.run(post(b"y")), (StoreError, SystemExit))
     assert isinstance(asyncio.run(post(b"z")), (StoreError, SystemExit))
     writer.stop(5)
+
+
+def test_server_answers_503_when_a_write_is_not_answered_in_time(
+        led: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.testclient import TestClient
+
+    import ledger.server._app as app_module
+    from ledger.server import build_app
+
+    release = threading.Event()
+    real = led.add_many
+
+    def slow(bodies: list[bytes]) -> list[Any]:
+        release.wait(10)
+        return real(bodies)
+
+    monkeypatch.setattr(led, "add_many", slow)
+    monkeypatch.setattr(app_module, "ANSWER_MARGIN", 0.3)
+    led.write_timeout = 0.2
+    body = _event(led, late=True)
+    with TestClient(build_app(led), raise_server_exceptions=False) as client:
+        r = client.post("/add", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 503 and r.json()["error"] == "Busy"
+        assert "retry the same bytes" in r.json()["message"]
+        release.set()
+        # the write was committed meanwhile; the same bytes again get its receipt
+        for _ in range(100):
+            again = client.post("/add", content=body,
+                                headers={"Content-Type": "application/json"})
+            if again.status_code != 503:
+                break
+            time.sleep(0.05)
+        assert again.status_code == 200, again.text
+        assert again.json()["entry"]

@@ -45,6 +45,7 @@ Authorize = Callable[[Request, bytes], Awaitable[str]]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 SEND_TIMEOUT = 30.0  # seconds a streamed piece may wait for its client to read
+ANSWER_MARGIN = 60.0  # seconds a write's answer may take beyond the store's write_timeout
 WRITER_STOP = 60.0  # seconds the writer may take, at shutdown, to commit what it holds
 _JSON = "application/json"
 
@@ -132,7 +133,13 @@ class App:
         if self.writer.pending >= self.limits.max_writes:
             raise HTTPProblem(503, "Busy", "the write queue is full: retry the same bytes",
                               {"Retry-After": RETRY_AFTER})
-        receipt = await asyncio.shield(self.writer.submit(body))
+        try:
+            receipt = await asyncio.wait_for(asyncio.shield(self.writer.submit(body)),
+                                             self.ledger.write_timeout + ANSWER_MARGIN)
+        except TimeoutError:
+            raise HTTPProblem(503, "Busy", "the write was not answered in time; it may still "
+                              "be committed: retry the same bytes (a statement is appended "
+                              "at most once)", {"Retry-After": RETRY_AFTER}) from None
         if self.distributor is not None and receipt.created:
             self.distributor.poke()
         return _json(_receipt_json(receipt), 201 if receipt.created else 200)

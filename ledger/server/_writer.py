@@ -103,12 +103,16 @@ class Writer:
                                                "written; retry the same bytes")] * len(left))
 
     def _commit(self, items: list[_Item], stopping: bool) -> None:
+        """Commit ``items`` and answer every one of them, whatever happens."""
         outcomes: list[Any]
         if stopping:
             outcomes = [_stopping()] * len(items)
         else:
             try:
                 outcomes = list(self._add_many([body for body, _, _ in items]))
+                if len(outcomes) != len(items):  # a bug: never leave a request waiting
+                    raise StoreError(f"internal error: {len(outcomes)} answers for "
+                                     f"{len(items)} writes")
             except BaseException as exc:  # noqa: BLE001 - every request gets an answer
                 outcomes = [exc] * len(items)
                 if not isinstance(exc, Exception):
