@@ -13,6 +13,7 @@ from ledger.client import Client
 from verifier import VerifierError, parse_note
 from verifier.compact import CompactReader, is_compact
 
+from .outfile import check_output, write_output
 from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, progress
 from .remote import export_to
@@ -32,12 +33,17 @@ def prove() -> None:
 @click.option("--size", type=click.IntRange(min=1),
               help="Prove against the tree of this size [default: the latest].")
 @click.option("--entry-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the entry's exact bytes to this file.")
+              help="Also write the entry's exact bytes to this file (a new one).")
+@click.option("--force", is_flag=True, help="Replace the --entry-out file if it exists.")
 @pass_settings
 def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
-                    entry_out: Path | None) -> None:
+                    entry_out: Path | None, force: bool) -> None:
     """Print a c2sp.org/tlog-proof@v1 file for the entry SNAPSHOT (hash, unique prefix of 8+
     hex digits, or index)."""
+    if entry_out is not None:
+        dirs, files = settings.protected()
+        check_output(entry_out, force=force, option="--entry-out", protected_dirs=dirs,
+                     protected_files=files)
     with settings.reader() as ledger:
         try:
             ref = entry_ref(ledger, snapshot)
@@ -46,7 +52,7 @@ def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
         except KeyError:
             raise UsageProblem(f"no entry {snapshot}") from None
     if entry_out is not None:
-        entry_out.write_bytes(entry)
+        write_output(entry_out, [entry], force=force)
     click.echo(proof.to_text(), nl=False)
 
 
@@ -87,9 +93,8 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
     An existing OUTPUT is never replaced without --force. A bundle proves a time only up to
     its checkpoint's: for a later WHEN (not in the future) the log key, if given, signs a
     fresh checkpoint; without it such a WHEN is refused."""
-    if output.exists() and not force:
-        raise UsageProblem(f"{output} exists; it is not overwritten",
-                           "choose another -o FILE, or pass --force to replace it")
+    dirs, files = settings.protected()
+    check_output(output, force=force, option="-o", protected_dirs=dirs, protected_files=files)
     if settings.remote():
         if encoding != "json":
             raise UsageProblem("a log server exports JSON bundles only",
@@ -102,32 +107,24 @@ def export(settings: Settings, when: datetime | None, output: Path, size: int | 
         pieces = ledger.iter_bundle(at=when, size=size, trusted_size=trusted_size,
                                     progress=tick, encoding=encoding)
         vkey = ledger.log_vkey
-        try:
-            written, cosigs = _write_pieces(output, pieces, force)
-        except FileExistsError:  # made since the check above
-            raise UsageProblem(f"{output} exists; it is not overwritten",
-                               "choose another -o FILE, or pass --force to replace it"
-                               ) from None
+        written, cosigs = _write_pieces(output, pieces, force)
     _exported(output, written, vkey, as_json, cosigs)
 
 
 def _write_pieces(output: Path, pieces: Iterator[bytes], force: bool) -> tuple[int, int]:
-    """Write the bundle's pieces to ``output`` as they come (never whole in memory);
-    return (bytes written, witness cosignatures on its checkpoint). A failure part way
-    removes what was written."""
-    written, head = 0, b""
-    try:
-        with output.open("wb" if force else "xb") as fh:
-            for piece in pieces:
-                if not written:
-                    head = piece  # JSON: the document up to '"entries":['
-                fh.write(piece)
-                written += len(piece)
-    except FileExistsError:
-        raise
-    except BaseException:
-        output.unlink(missing_ok=True)
-        raise
+    """Write the bundle's pieces to ``output`` as they come (never whole in memory), whole
+    or not at all (``write_output``); return (bytes written, witness cosignatures on its
+    checkpoint)."""
+    first: list[bytes] = []
+
+    def noting_the_head() -> Iterator[bytes]:
+        for piece in pieces:
+            if not first:
+                first.append(piece)  # JSON: the document up to '"entries":['
+            yield piece
+
+    written = write_output(output, noting_the_head(), force=force)
+    head = first[0] if first else b""
     if is_compact(head):
         with output.open("rb") as fh:
             try:

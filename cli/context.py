@@ -221,6 +221,14 @@ class Settings:
                                "pass --store DIR or set MODELSEAL_STORE (see modelseal init)")
         return Path(path)
 
+    def protected(self) -> tuple[list[Path], list[Path]]:
+        """(directories, files) no output may be written into or over: the store, if one
+        is named, and the key files named (log key, actor key)."""
+        store = self.store or os.environ.get("MODELSEAL_STORE")
+        keys = [self.log_key or os.environ.get("MODELSEAL_LOG_KEY"),
+                self.key or os.environ.get("MODELSEAL_KEY")]
+        return ([Path(store)] if store else []), [Path(k) for k in keys if k]
+
     def _key_file(self, given: str | None, env: str, what: str, hint: str) -> Path:
         path = given or os.environ.get(env)
         if not path:

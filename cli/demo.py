@@ -12,6 +12,7 @@ import click
 from ledger import ActorKey, Ledger, LogKey
 from verifier import Checkpoint
 from verifier import cli as verify_cli
+from verifier.exitcodes import EXIT_INTERRUPTED
 
 from .output import progress, table
 from .scenario import ORIGIN, START, DemoClock, run_year
@@ -78,7 +79,7 @@ def demo(directory: Path | None) -> None:
             "--profile", "sr_11_7", "--profile", "eu_ai_act", "--profile", "nist_ai_rmf",
             "--report", str(report)]
     click.echo("$ modelseal-verify " + " ".join(_quote(a) for a in args))
-    code = verify_cli.main(args)
+    code = _verify(args)
     if code != 0:
         raise click.ClickException("the demo bundle did not verify")
 
@@ -97,7 +98,7 @@ def demo(directory: Path | None) -> None:
     data[spot] = ord("A") if data[spot] != ord("A") else ord("B")
     tampered.write_bytes(bytes(data))
     click.echo(f"$ modelseal-verify {tampered.name} --key ...")
-    code = verify_cli.main([str(tampered), "--key", log_key.vkey])
+    code = _verify([str(tampered), "--key", log_key.vkey])
     click.echo(f"(exit code {code})")
     if code == 0:
         raise click.ClickException("the tampered bundle verified; this must never happen")
@@ -122,3 +123,12 @@ def _quote(text: str) -> str:
 
 
 COMMANDS = [demo]
+
+
+def _verify(args: list[str]) -> int:
+    """modelseal-verify's exit code for ``args``; a Ctrl-C during it stops the demo (it is
+    not the verifier's verdict)."""
+    code = verify_cli.main(args)
+    if code == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
+    return code

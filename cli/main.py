@@ -3,6 +3,7 @@ lives in ledger/ or verifier/."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -11,7 +12,7 @@ import click
 import verifier
 from verifier.cli import exit_decided, quiet_broken_pipe, safe_streams
 
-from verifier.exitcodes import EXIT_INTERRUPTED
+from verifier.exitcodes import EXIT_INTERRUPTED, EXIT_IO
 
 from .context import Settings, UsageProblem
 from .errors import fail
@@ -48,7 +49,17 @@ class _Group(click.Group):
                     f"argument {arg!r} is not valid UTF-8 text",
                     "check the terminal's encoding (e.g. LC_ALL=C.UTF-8); names are Unicode"),
                     "--json" in (sys.argv[1:] if argv is None else argv))
-        return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:  # click's own output (--help, --version, usage) not written
+            if exc.errno == errno.EPIPE:
+                quiet_broken_pipe()
+                raise SystemExit(0) from None
+            try:
+                click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+            except (OSError, ValueError):
+                pass
+            raise SystemExit(EXIT_IO) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         as_json = _wants_json(ctx)

@@ -13,6 +13,7 @@ with the exit code of the verification that was already decided.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import os
@@ -22,7 +23,7 @@ import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
 from .bundle import VerifiedInventory
 from .checkpoint import Checkpoint
@@ -101,9 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stdin() -> BinaryIO:
+    """Standard input's bytes; OSError if the process started with it closed."""
+    if sys.stdin is None:
+        raise OSError(errno.EBADF, "standard input is closed", "-")
+    return sys.stdin.buffer
+
+
 def _read(path: str) -> bytes:
     if path == "-":
-        return sys.stdin.buffer.read()
+        return _stdin().read()
     with open(path, "rb") as fh:
         return fh.read()
 
@@ -389,7 +397,7 @@ def _main(argv: Sequence[str] | None) -> int:
                      exc)
     try:
         trusted_note = _read(args.trusted) if args.trusted else None
-        fh = sys.stdin.buffer if args.bundle == "-" else open(args.bundle, "rb")  # noqa: SIM115
+        fh = _stdin() if args.bundle == "-" else open(args.bundle, "rb")  # noqa: SIM115
     except OSError as exc:
         return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json, exc)
     try:
@@ -409,7 +417,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except VerifierError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(EXIT_FAILED, str(exc), args.json, exc)
     finally:
-        if fh is not sys.stdin.buffer:
+        if args.bundle != "-":
             fh.close()
     found = evaluate(profiles, result) if profiles else None
     extra: dict[str, str] = {}

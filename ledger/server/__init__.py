@@ -124,7 +124,8 @@ def run_asgi(app: Starlette, sock: socket.socket, *, tls_cert: str | None = None
         app, http=LimitedHttpToolsProtocol,
         lifespan="on", loop="asyncio", timeout_keep_alive=5, timeout_graceful_shutdown=graceful,
         limit_concurrency=MAX_CONNECTIONS, server_header=False, access_log=False,
-        log_level="warning", ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+        log_level="warning", use_colors=False,  # no isatty() on a stream started closed
+        ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         ssl_version=ssl.PROTOCOL_TLS_SERVER)
     _Server(config, ready).run(sockets=[sock])
 
