@@ -152,7 +152,7 @@ def flip_signature(note: bytes) -> bytes:
 def inclusion_files(store: Store, tmp: Path, ref: str,
                     size: int | None) -> tuple[Path, Path, bytes]:
     entry = tmp / "entry.bin"
-    args = ["prove", "inclusion", ref, "--entry-out", str(entry)]
+    args = ["prove", "inclusion", ref, "--entry-out", str(entry), "--force"]
     if size is not None:
         args += ["--size", str(size)]
     proof = cli(store, *args)
