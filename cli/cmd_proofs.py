@@ -13,7 +13,7 @@ from ledger.client import Client
 from verifier import VerifierError, parse_note
 from verifier.compact import CompactReader, is_compact
 
-from .outfile import check_output, write_output
+from .outfile import check_output, pieces_filler, write_output
 from .context import Settings, UsageProblem, entry_ref
 from .output import emit_json, progress
 from .remote import export_to
@@ -52,7 +52,7 @@ def prove_inclusion(settings: Settings, snapshot: str, size: int | None,
         except KeyError:
             raise UsageProblem(f"no entry {snapshot}") from None
     if entry_out is not None:
-        write_output(entry_out, [entry], force=force)
+        write_output(entry_out, pieces_filler([entry]), force=force)
     click.echo(proof.to_text(), nl=False)
 
 
@@ -123,7 +123,7 @@ def _write_pieces(output: Path, pieces: Iterator[bytes], force: bool) -> tuple[i
                 first.append(piece)  # JSON: the document up to '"entries":['
             yield piece
 
-    written = write_output(output, noting_the_head(), force=force)
+    written = write_output(output, pieces_filler(noting_the_head()), force=force)
     head = first[0] if first else b""
     if is_compact(head):
         with output.open("rb") as fh:

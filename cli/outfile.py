@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from verifier.exitcodes import UsageProblem
 
@@ -47,18 +48,16 @@ def check_output(path: Path, *, force: bool, option: str,
         raise UsageProblem(f"{path} exists; it is not overwritten", _EXISTS_HINT)
 
 
-def write_output(path: Path, pieces: Iterable[bytes], *, force: bool) -> int:
-    """Write ``pieces`` to ``path`` through a synced temporary file beside it; return the
-    bytes written. Without ``force`` an existing ``path`` is never replaced (a
-    UsageProblem, also when it appeared meanwhile). Precondition: ``check_output``."""
+def write_output(path: Path, fill: Callable[[BinaryIO], int], *, force: bool) -> int:
+    """Write ``path`` through a synced temporary file beside it, which ``fill`` writes
+    (returning how many bytes); return that count. Without ``force`` an existing ``path``
+    is never replaced (a UsageProblem, also when it appeared meanwhile). Precondition:
+    ``check_output``."""
     parent = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    written = 0
     try:
-        with os.fdopen(fd, "wb") as fh:
-            for piece in pieces:
-                fh.write(piece)
-                written += len(piece)
+        with os.fdopen(fd, "w+b") as fh:
+            written = fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644 & ~_umask())
@@ -73,6 +72,17 @@ def write_output(path: Path, pieces: Iterable[bytes], *, force: bool) -> int:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return written
+
+
+def pieces_filler(pieces: Iterable[bytes]) -> Callable[[BinaryIO], int]:
+    """A ``fill`` for ``write_output`` that writes ``pieces`` as they come."""
+    def fill(fh: BinaryIO) -> int:
+        written = 0
+        for piece in pieces:
+            fh.write(piece)
+            written += len(piece)
+        return written
+    return fill
 
 
 def _not_a_regular_file(path: Path) -> str | None:

@@ -3,8 +3,6 @@ resolved through a model's history, and a bundle streamed to its file."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import httpx
 
 from ledger.client import Client
 
+from .outfile import write_output
 from .context import UsageProblem
 
 _TRANSPORT: httpx.BaseTransport | None = None
@@ -44,30 +43,7 @@ def export_to(client: Client, output: Path, force: bool, when: datetime | None,
               size: int | None, trusted_size: int | None) -> int:
     """Stream the server's bundle into ``output`` through a temporary file beside it, so
     a failed transfer leaves nothing; never replaces ``output`` without ``force``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part",
-                               dir=output.parent if str(output.parent) else ".")
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            written = client.export_bundle(at=when, size=size, trusted_size=trusted_size,
-                                           out=fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())
-        if force:
-            os.replace(tmp, output)
-        else:
-            try:
-                os.link(tmp, output)
-            except FileExistsError:
-                raise UsageProblem(f"{output} exists; it is not overwritten",
-                                   "choose another -o FILE, or pass --force to replace it"
-                                   ) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return written
+    return write_output(output, lambda fh: client.export_bundle(
+        at=when, size=size, trusted_size=trusted_size, out=fh), force=force)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.outfile import check_output, write_output
+from cli.outfile import check_output, pieces_filler, write_output
 from tests.cli_support import Store, init_store, ok, refused
 from verifier.exitcodes import UsageProblem
 
@@ -91,12 +91,12 @@ def test_a_write_that_fails_part_way_keeps_the_old_file(tmp_path: Path) -> None:
     out = tmp_path / "bundle.json"
     out.write_bytes(b"the old bundle")
     with pytest.raises(OSError):
-        write_output(out, _failing(5), force=True)
+        write_output(out, pieces_filler(_failing(5)), force=True)
     assert out.read_bytes() == b"the old bundle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.json"]
     with pytest.raises(KeyboardInterrupt):
-        write_output(out, (b"x" if k < 3 else (_ for _ in ()).throw(KeyboardInterrupt)
-                           for k in range(5)), force=True)
+        write_output(out, pieces_filler(b"x" if k < 3 else (_ for _ in ()).throw(
+            KeyboardInterrupt) for k in range(5)), force=True)
     assert out.read_bytes() == b"the old bundle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.json"]
 
@@ -110,7 +110,7 @@ def test_without_force_a_file_made_meanwhile_is_not_replaced(tmp_path: Path) -> 
         out.write_bytes(b"someone else's")  # appears between the check and the move
 
     with pytest.raises(UsageProblem):
-        write_output(out, pieces(), force=False)
+        write_output(out, pieces_filler(pieces()), force=False)
     assert out.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json"]
 
