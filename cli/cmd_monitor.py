@@ -11,6 +11,7 @@ import click
 from verifier import MalformedInputError, VerifierKey, WitnessKey
 
 from .context import Settings, UsageProblem
+from .output import Seconds
 
 pass_settings = click.make_pass_decorator(Settings)
 
@@ -61,9 +62,9 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
                    "after the first reads only the entries added since).")
 @click.option("--follow", is_flag=True, help="Check again every --interval seconds, until "
               "a finding or Ctrl-C.")
-@click.option("--interval", type=click.FloatRange(min=1, max=86_400), default=60.0,
+@click.option("--interval", type=Seconds(min=1, max=86_400), default=60.0,
               show_default=True, metavar="SECONDS", help="With --follow: the wait between runs.")
-@click.option("--timeout", type=click.FloatRange(min=0.1, max=3600), default=30.0,
+@click.option("--timeout", type=Seconds(min=0.1, max=3600), default=30.0,
               show_default=True, metavar="SECONDS",
               help="How long one request to a server may take (retries included), and the "
                    "longest wait for the state file's lock.")

@@ -15,6 +15,7 @@ from verifier.cli import exit_decided, quiet_broken_pipe, safe_streams
 from verifier.exitcodes import EXIT_INTERRUPTED, EXIT_IO
 
 from .context import Settings, UsageProblem
+from .output import Seconds
 from .errors import fail
 
 
@@ -103,7 +104,7 @@ class _Group(click.Group):
               help="With --server: where the latest verified checkpoint is kept, to catch a "
                    "server that forks or rolls back [env: MODELSEAL_CLIENT_STATE; default: "
                    "$XDG_STATE_HOME/modelseal/client-<key hash>.json].")
-@click.option("--timeout", type=click.FloatRange(min=0.1, max=3600), default=30,
+@click.option("--timeout", type=Seconds(min=0.1, max=3600), default=30,
               show_default=True, metavar="SECONDS",
               help="With --server: how long one request may take, retries included.")
 @click.pass_context

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -94,6 +95,19 @@ def short(hash_hex: str | None) -> str:
 def iso(when: datetime | None) -> str:
     """A datetime as ISO text with Z."""
     return "" if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds in a range; NaN (which compares false with both ends) is refused."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        got = super().convert(value, param, ctx)
+        if not math.isfinite(got):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return got
 
 
 def is_terminal(stream: Any) -> bool:

@@ -64,6 +64,11 @@ class Client(Writes):
         if parts.query or parts.fragment:
             raise ValueError("the server URL takes no query or fragment")
         try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked
+        except ValueError:
+            raise ValueError(f"the server URL's port is not a number in 0-65535: {url!r}"
+                             ) from None
+        try:
             self._key = VerifierKey.parse(log_key)
         except (VerifierError, TypeError) as exc:
             raise ValueError(f"log_key is not a verifier key: {exc}") from None
