@@ -223,3 +223,74 @@ def test_serve_keeps_serving_when_its_log_reader_goes_away(tmp_path: Path) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+# -- the witness server, and Ctrl-C ------------------------------------------------------------
+
+def _witness(tmp_path: Path, **streams: str) -> tuple[subprocess.Popen[Any], str]:
+    from .common import WRITER, env, run
+    key = tmp_path / "w.key"
+    done = run([*WRITER, "witness", "keygen", "--name", "w.example/w1", "--out", str(key)])
+    assert done.code == 0, str(done)
+    from ledger import LogKey
+    log_vkey = LogKey.generate("attack.example/s19").vkey
+    port = _free_port()
+    close = [fd for name, fd in (("stdout", 1), ("stderr", 2)) if streams.get(name) == "closed"]
+
+    def closer() -> None:
+        for fd in close:
+            os.close(fd)
+
+    kw: dict[str, Any] = {name: (None if streams.get(name) == "closed" else subprocess.DEVNULL)
+                          for name in ("stdout", "stderr")}
+    proc = subprocess.Popen(
+        [*WRITER, "witness", "serve", "--store", str(tmp_path / "wstate"), "--key", str(key),
+         "--log", log_vkey, "--listen", f"127.0.0.1:{port}"], stdin=subprocess.DEVNULL,
+        env=env(), cwd=str(REPO), preexec_fn=closer if close else None, **kw)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _witness_serves(proc: subprocess.Popen[Any], url: str) -> None:
+    try:
+        deadline = time.monotonic() + 30
+        answered = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.post(url + "/add-checkpoint", content=b"garbage", timeout=2)
+                answered = 400 <= r.status_code < 500
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert answered, f"the witness did not serve (exit {proc.poll()})"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_witness_serve_with_stdout_closed(tmp_path: Path) -> None:
+    # FINDING: medium: `modelseal witness serve >&-` (stdout closed) exits 70 "Unable to configure formatter 'default'" instead of serving
+    _witness_serves(*_witness(tmp_path, stdout="closed"))
+
+
+def test_witness_serve_with_stderr_closed(tmp_path: Path) -> None:
+    _witness_serves(*_witness(tmp_path, stderr="closed"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "term"])
+def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path, sig: int) -> None:
+    w, keyfile = _world(tmp_path)
+    p = Proc(w.path, keyfile)
+    try:
+        r = httpx.get(p.url + "/checkpoint", timeout=10)
+        assert r.status_code == 200
+        p.proc.send_signal(sig)
+        code = p.proc.wait(30)
+        err = p.proc.stderr.read() if p.proc.stderr else ""
+    finally:
+        p.kill()
+    assert code == 0 and "Traceback" not in err, err
+    with Ledger.open(w.path) as led:
+        assert led.audit() == led.size
