@@ -192,3 +192,37 @@ def test_ctrl_c_during_import_then_import_again(tmp_path: Path) -> None:
         third = json.loads(run([*cmd, "--json"]).out)
         assert third["written"] == {} and third["already_imported"] == 20
         assert store.audit().code == 0
+
+
+def test_ctrl_c_during_verify_leaves_no_report(demo_store: Store, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.json"
+    assert run([*WRITER, *demo_store.opts, "export", "-o", str(bundle)]).code == 0
+    whole = tmp_path / "whole.html"
+    argv = [*VERIFY, str(bundle), "--key", demo_store.log_vkey, "--profile", "sr_11_7",
+            "--jobs", "2", "--report"]
+    for n, delay in enumerate(_moments([*argv, str(whole)])):
+        report = tmp_path / f"r{n}.html"
+        done = interrupt([*argv, str(report)], delay)
+        _clean_stop(done)
+        if done.code == 130:
+            assert done.out == "" and not report.exists(), str(done)
+        else:
+            assert done.out.startswith("OK:") and report.exists()
+        assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_ctrl_c_during_monitor_follow_keeps_a_usable_state(demo_store: Store,
+                                                           tmp_path: Path) -> None:
+    pub = tmp_path / "pub"
+    assert run([*WRITER, *demo_store.opts, "publish", str(pub)]).code == 0
+    state = tmp_path / "state.json"
+    argv = [*WRITER, "monitor", str(pub), "--key", demo_store.log_vkey, "--state", str(state),
+            "--follow", "--interval", "1"]
+    boot = _wall([*WRITER, "--version"]) * 1.3
+    for delay in (boot + 0.3, boot + 1.2, boot + 2.5):
+        done = interrupt(argv, delay)
+        assert "Traceback" not in done.out + done.err, str(done)
+        assert done.code in (0, 130), str(done)
+        once = run([*WRITER, "monitor", str(pub), "--key", demo_store.log_vkey, "--state",
+                    str(state)])
+        assert once.code == 0 and once.out.startswith("OK"), str(once)
