@@ -175,3 +175,32 @@ def test_verify_into_a_closed_stdout_keeps_the_verdict(store: Store, bundle: Pat
 def test_verify_with_stderr_full_keeps_the_verdict(store: Store, bundle: Path) -> None:
     done = run([*VERIFY, str(bundle), "--key", store.log_vkey], stderr="full")
     assert done.code == 0 and done.out.startswith("OK:"), str(done)
+
+
+MORE = ["demo", "keygen", "witness-keygen", "publish", "monitor", "import-dry-run"]
+
+
+def _more_argv(store: Store, which: str, base: Path) -> list[str]:
+    db = Path(__file__).resolve().parents[1] / "data" / "model_ledger" / "small.db"
+    pub = store.dir.parent / "pub-shared"
+    if which == "monitor" and not (pub / "checkpoint").exists():
+        assert store.cli("publish", str(pub)).code == 0
+    return {
+        "demo": [*WRITER, "demo", str(base / "demo")],
+        "keygen": [*WRITER, "keygen", "zz", "-o", str(base / "zz.key")],
+        "witness-keygen": [*WRITER, "witness", "keygen", "--name", "w.example/z", "--out",
+                           str(base / "w.key")],
+        "publish": [*WRITER, *store.opts, "publish", str(base / "pub"), "--json"],
+        "monitor": [*WRITER, "monitor", str(pub), "--key", store.log_vkey],
+        "import-dry-run": [*WRITER, *store.opts, "import", "model-ledger", str(db),
+                           "--dry-run"],
+    }[which]
+
+
+@pytest.mark.parametrize("how,code", [pytest.param("full", 4, marks=needs_full), ("gone", 0)])
+@pytest.mark.parametrize("which", MORE)
+def test_more_commands_on_odd_stdout(store: Store, tmp_path: Path, which: str, how: str,
+                                     code: int) -> None:
+    done = run(_more_argv(store, which, tmp_path), stdout=how, timeout=120)
+    no_traceback(done)
+    assert done.code == code, str(done)
