@@ -118,19 +118,31 @@ def test_ctrl_c_during_the_demo_year(tmp_path: Path, after: float) -> None:
     assert again.code == 2 and "not empty" in again.err, str(again)  # a used DIR is refused
 
 
-@pytest.mark.parametrize("marker", ["$ modelseal-verify /", "$ modelseal-verify bundle-tampered"],
-                         ids=["step4-verify", "step6-tampered"])
-def test_ctrl_c_while_the_demo_verifies(tmp_path: Path, marker: str) -> None:
-    # FINDING: medium: Ctrl-C while the demo runs modelseal-verify is read as the verdict: step 4 says "the demo bundle did not verify" (exit 1), step 6 prints "(exit code 130)" and the demo goes on to exit 0
+def test_ctrl_c_while_the_demo_verifies_its_bundle(tmp_path: Path) -> None:
+    # FINDING: medium: Ctrl-C while the demo runs modelseal-verify on its bundle (step 4) is read as the verdict: "interrupted", then "Error: the demo bundle did not verify", exit 1
     for attempt in range(3):
-        done, sent = _demo_until(tmp_path / f"d{attempt}", marker, 0.0)
+        done, sent = _demo_until(tmp_path / f"d{attempt}", "$ modelseal-verify /", 0.0)
         if sent:
             break
     else:
         pytest.skip("the demo finished before Ctrl-C could be sent, three times")
     assert "Traceback" not in done.out + done.err, str(done)
     assert done.code == 130, str(done)
-    assert "did not verify" not in done.err and "(exit code 130)" not in done.out, str(done)
+    assert "did not verify" not in done.err, str(done)
+
+
+def test_ctrl_c_while_the_demo_verifies_the_tampered_copy(tmp_path: Path) -> None:
+    # FINDING: low: Ctrl-C while the demo verifies the tampered copy (step 6) is swallowed: it prints "(exit code 130)" and the demo goes on to exit 0
+    for attempt in range(6):
+        done, sent = _demo_until(tmp_path / f"d{attempt}", "$ modelseal-verify bundle-tampered",
+                                 0.0)
+        # conclusive unless the verifier finished (its verdict 1) before the signal came
+        if sent and "(exit code 1)" not in done.out:
+            break
+    else:
+        pytest.skip("Ctrl-C never landed while the tampered copy was being verified")
+    assert "Traceback" not in done.out + done.err, str(done)
+    assert done.code == 130 and "(exit code 130)" not in done.out, str(done)
 
 
 def test_ctrl_c_during_export(demo_store: Store, tmp_path: Path) -> None:
