@@ -23,7 +23,8 @@ def test_server_url_with_a_port_out_of_range(tmp_path: Path, port: str) -> None:
     # FINDING: medium: `--server http://127.0.0.1:99999` (a mistyped port) exits 70 "internal error (a bug): ValueError: port '99999' is out of range"
     key = ActorKey.generate("reader").save(tmp_path / "reader.key")
     done = run([*WRITER, "--server", f"http://127.0.0.1:{port}", "--log-vkey", VKEY,
-                "--key", str(key), "--client-state", str(tmp_path / "s.json"), "--timeout", "2", "inventory"])
+                "--key", str(key), "--client-state", str(tmp_path / "s.json"), "--timeout", "2",
+                "inventory"])
     no_traceback(done)
     assert done.code in (2, 4), str(done)
     assert "internal error" not in done.err, str(done)
