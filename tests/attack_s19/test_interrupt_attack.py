@@ -133,16 +133,17 @@ def test_ctrl_c_while_the_demo_verifies_its_bundle(tmp_path: Path) -> None:
 
 def test_ctrl_c_while_the_demo_verifies_the_tampered_copy(tmp_path: Path) -> None:
     # FINDING: low: Ctrl-C while the demo verifies the tampered copy (step 6) is swallowed: it prints "(exit code 130)" and the demo goes on to exit 0
+    clean = 0
     for attempt in range(6):
         done, sent = _demo_until(tmp_path / f"d{attempt}", "$ modelseal-verify bundle-tampered",
                                  0.0)
-        # conclusive unless the verifier finished (its verdict 1) before the signal came
+        assert "Traceback" not in done.out + done.err, str(done)
+        assert "(exit code 130)" not in done.out, str(done)  # Ctrl-C swallowed as a verdict
         if sent and "(exit code 1)" not in done.out:
-            break
-    else:
+            assert done.code == 130, str(done)
+            clean += 1
+    if not clean:
         pytest.skip("Ctrl-C never landed while the tampered copy was being verified")
-    assert "Traceback" not in done.out + done.err, str(done)
-    assert done.code == 130 and "(exit code 130)" not in done.out, str(done)
 
 
 def test_ctrl_c_during_export(demo_store: Store, tmp_path: Path) -> None:
