@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .context import Settings, UsageProblem
+from .output import log_line
 
 if TYPE_CHECKING:
     from ledger.server import WitnessEndpoint
@@ -156,14 +157,14 @@ def serve(settings: Settings, store: str | None, log_key: str | None, listen_at:
 
         def ready() -> None:
             also = f", {len(witnesses)} witnesses" if witnesses else ""
-            click.echo(f"serving {ledger.origin} ({ledger.size} entries{also}) on "
-                       f"{scheme}://{where}", err=True)
+            log_line(f"serving {ledger.origin} ({ledger.size} entries{also}) on "
+                     f"{scheme}://{where}")
 
         run(ledger, sock, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
             ready=ready, witnesses=witnesses)
     finally:
         ledger.close()
-    click.echo("stopped", err=True)
+    log_line("stopped")
 
 
 COMMANDS = [serve]

@@ -11,7 +11,7 @@ from ledger.errors import WrongPassphraseError
 
 from .cmd_serve import _bind, _listen, _only_server
 from .context import UsageProblem, passphrase, passphrase_from_env, passphrase_variables
-from .output import emit_json, is_terminal
+from .output import emit_json, is_terminal, log_line
 
 
 def _witness_passphrase(path: Path, new: bool) -> str | None:
@@ -118,13 +118,13 @@ def serve(store: Path, key_file: Path, logs: tuple[str, ...], listen_at: str,
         w = Witness(state, signer, keys)
 
         def ready() -> None:
-            click.echo(f"witness {signer.name} ({len(w.origins)} logs) serving on "
-                       f"http://{where}", err=True)
+            log_line(f"witness {signer.name} ({len(w.origins)} logs) serving on "
+                     f"http://{where}")
 
         run(w, sock, ready=ready)
     finally:
         state.close()
-    click.echo("stopped", err=True)
+    log_line("stopped")
 
 
 COMMANDS = [witness]

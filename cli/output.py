@@ -97,6 +97,15 @@ def iso(when: datetime | None) -> str:
     return "" if when is None else when.isoformat().replace("+00:00", "Z")
 
 
+def log_line(text: str) -> None:
+    """A service's line on stderr (serving..., stopped); a log that cannot be written (a
+    full disk, a reader gone) does not stop the service."""
+    try:
+        click.echo(text, err=True)
+    except (OSError, ValueError):
+        pass
+
+
 class Seconds(click.FloatRange):
     """A number of seconds in a range; NaN (which compares false with both ends) is refused."""
 

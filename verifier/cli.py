@@ -23,9 +23,12 @@ import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, NoReturn
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from .bundle import VerifiedInventory
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 from .checkpoint import Checkpoint
 from .compact_bundle import verify_bundle_file
 from .cosignature import WitnessKey
@@ -59,6 +62,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse, whose usage errors are one JSON error object on stderr under --json."""
 
     json_errors = False
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """argparse's, which drops write errors: --help that cannot be written to stdout
+        is exit 4 (_OutputError), not a silent 0; a failing stderr is still ignored."""
+        if not message:
+            return
+        if file is None or file is sys.stdout:
+            _out(message.rstrip("\n"))
+        else:
+            try:
+                file.write(message)
+                flush = getattr(file, "flush", None)
+                if flush is not None:
+                    flush()
+            except (OSError, ValueError):
+                pass
 
     def error(self, message: str) -> NoReturn:
         if self.json_errors:
@@ -486,8 +505,11 @@ def exit_decided(code: int | str | None) -> NoReturn:
 
 def run() -> None:
     """Console-script entry point."""
+    code: int | str | None
     try:
         code = main()
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), text written
+        code = exc.code
     except KeyboardInterrupt:  # Ctrl-C between main's handler and exit_decided's
         code = EXIT_INTERRUPTED
     exit_decided(code)

