@@ -194,7 +194,9 @@ def test_submit_many_beside_other_threads() -> None:
     assert sum(groups) == 3 * 50 + 3 * 20
 
 
-def test_submit_many_gives_up_after_its_timeout_and_stores_nothing_late() -> None:
+def _held() -> tuple[GroupCommitter, threading.Event, list[Any], threading.Thread]:
+    """A committer whose first group ("first", from another thread) waits for ``hold``;
+    what its groups stored."""
     hold = threading.Event()
     stored: list[Any] = []
 
@@ -211,6 +213,11 @@ def test_submit_many_gives_up_after_its_timeout_and_stores_nothing_late() -> Non
     first.start()
     while not gc._leading:
         time.sleep(0.001)
+    return gc, hold, stored, first
+
+
+def test_submit_many_gives_up_after_its_timeout_and_stores_nothing_late() -> None:
+    gc, hold, stored, first = _held()
     out = gc.submit_many([lambda _: "a", lambda _: "b"], timeout=0.2)
     assert all(isinstance(e, StoreBusyError) and r is None for r, e in out)
     hold.set()
@@ -220,22 +227,7 @@ def test_submit_many_gives_up_after_its_timeout_and_stores_nothing_late() -> Non
 
 
 def test_submit_many_interrupted_while_queued_leaves_nothing_queued() -> None:
-    hold = threading.Event()
-    stored: list[Any] = []
-
-    def run_group(take: Any, deadline: float, status: Any) -> None:
-        live = take()
-        hold.wait(10)
-        for w in live:
-            w.result = w.apply(None)
-            stored.append(w.result)
-        status.committed = True
-
-    gc = GroupCommitter(run_group)
-    first = threading.Thread(target=lambda: gc.submit(lambda _: "first", timeout=10))
-    first.start()
-    while not gc._leading:
-        time.sleep(0.001)
+    gc, hold, stored, first = _held()
     real_wait = gc._wait
 
     def interrupted(w: Any, timeout: float) -> None:
