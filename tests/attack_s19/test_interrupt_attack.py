@@ -45,9 +45,6 @@ def _moments(argv: list[str], fracs: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)
     return [boot + f * max(whole - boot, 0.05) for f in fracs]
 
 
-@pytest.mark.parametrize("argv", [[*WRITER, "--version"], [*WRITER, "inventory", "--help"],
-                                  [*VERIFY, "--help"]], ids=["modelseal", "subcommand",
-                                                             "modelseal-verify"])
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     base = tmp_path_factory.mktemp("demo")
