@@ -23,12 +23,9 @@ import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from .bundle import VerifiedInventory
-
-if TYPE_CHECKING:
-    from _typeshed import SupportsWrite
 from .checkpoint import Checkpoint
 from .compact_bundle import verify_bundle_file
 from .cosignature import WitnessKey
@@ -63,7 +60,7 @@ class _Parser(argparse.ArgumentParser):
 
     json_errors = False
 
-    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+    def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, which drops write errors: --help that cannot be written to stdout
         is exit 4 (_OutputError), not a silent 0; a failing stderr is still ignored."""
         if not message:
