@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -37,6 +37,16 @@ def _wants_json(ctx: click.Context) -> bool:
     return "--json" in tokens
 
 
+def _show_usage_error(exc: click.ClickException) -> NoReturn:
+    """Print a usage error as click does and exit with its code (2), even when stderr
+    cannot be written: the code is already decided."""
+    try:
+        exc.show()
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(exc.exit_code) from None
+
+
 class _Group(click.Group):
     """A click group that turns every error into `error: ...` (or a JSON error object with
     --json) and an exit code from the table in cli/errors.py, never a traceback."""
@@ -50,8 +60,17 @@ class _Group(click.Group):
                     f"argument {arg!r} is not valid UTF-8 text",
                     "check the terminal's encoding (e.g. LC_ALL=C.UTF-8); names are Unicode"),
                     "--json" in (sys.argv[1:] if argv is None else argv))
+        stdout = sys.stdout
         try:
             return super().main(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code == 1 and sys.stdout is not stdout:
+                # click met EPIPE writing its own output (`--help | true`): it then wraps
+                # the streams and exits 1, which here means "verification failed"
+                sys.stdout = stdout
+                quiet_broken_pipe()
+                raise SystemExit(0) from None
+            raise
         except OSError as exc:  # click's own output (--help, --version, usage) not written
             if exc.errno == errno.EPIPE:
                 quiet_broken_pipe()
@@ -61,6 +80,13 @@ class _Group(click.Group):
             except (OSError, ValueError):
                 pass
             raise SystemExit(EXIT_IO) from None
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # a usage error before any command
+            _show_usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         as_json = _wants_json(ctx)
@@ -79,7 +105,7 @@ class _Group(click.Group):
             raise
         except click.ClickException as exc:
             if not as_json:
-                raise  # click prints its usage text
+                _show_usage_error(exc)  # click's usage text
             fail(exc, as_json=True)
         except Exception as exc:  # known errors, and bugs (exit 70): cli/errors.py
             fail(exc, as_json)

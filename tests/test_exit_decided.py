@@ -171,3 +171,38 @@ def test_writer_closed_stdin_for_a_payload(store: list[str]) -> None:
                           "--payload", "-"], stdin=None, close=(0,))
     assert code == 2 and "standard input, which is closed" in err
     assert _proc([*WRITER, *store, "checkpoint"])[1] == before  # nothing written
+
+
+# -- click's own output: help on a closed pipe, usage errors on a full stderr (session 20) ---
+
+MODELSEAL = [sys.executable, "-c", "import sys; sys.argv[0] = 'modelseal'\n"
+             "from cli._entry import modelseal; modelseal()"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["inventory", "--help"]])
+def test_help_into_a_closed_pipe_is_success(argv: list[str]) -> None:
+    """`modelseal --help | true`: the reader left, as Unix tools treat it (click said 1)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        code, _, err = _proc([*MODELSEAL, *argv], stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (code, err) == (0, "")
+
+
+@needs_full
+@pytest.mark.parametrize("argv", [["no-such-command"], ["--no-such-option"],
+                                  ["inventory", "--no-such-option"]])
+def test_usage_error_with_full_stderr_keeps_its_code(argv: list[str]) -> None:
+    with open(FULL, "wb") as full:
+        code, _, _ = _proc([*MODELSEAL, *argv], stderr=full)
+    assert code == 2
+
+
+@pytest.mark.parametrize("argv", [["no-such-command"], ["--no-such-option"],
+                                  ["inventory", "--no-such-option"]])
+def test_usage_error_is_still_shown(argv: list[str]) -> None:
+    code, out, err = _proc([*MODELSEAL, *argv])
+    assert code == 2 and out == ""
+    assert err.startswith("Usage: modelseal") and "Error: No such" in err
