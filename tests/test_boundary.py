@@ -117,4 +117,4 @@ def test_standalone_pyproject_dependencies() -> None:
     deps = {d.split(">")[0].split("=")[0].split("<")[0].strip().lower()
             for d in meta["project"]["dependencies"]}
     assert deps == ALLOWED_THIRD_PARTY
-    assert meta["project"]["scripts"]["modelseal-verify"] == "verifier.cli:run"
+    assert meta["project"]["scripts"]["modelseal-verify"] == "verifier.startup:run_verifier"
