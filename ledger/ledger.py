@@ -323,26 +323,27 @@ class Ledger(Verbs):
         if self._own_batch() is not None:
             raise ValueError("add_many() answers after its commits: call it outside a batch")
         self._not_in_batch()
-        out: list[Receipt | VerifierError | None] = []
+        refused: dict[int, VerifierError] = {}
         applies: list[Callable[[Any], Any]] = []
-        for data in signed_statements:
+        for k, data in enumerate(signed_statements):
             try:
                 applies.append(self._group_apply(data, None, None, _proved, check_now=False))
-                out.append(None)
             except VerifierError as exc:
-                out.append(exc)
+                refused[k] = exc
         answers = iter(self._committer.submit_many(applies, self.write_timeout))
-        for k, known in enumerate(out):
-            if known is not None:
+        out: list[Receipt | VerifierError] = []
+        for k in range(len(signed_statements)):
+            if k in refused:
+                out.append(refused[k])
                 continue
             r, error = next(answers)
-            if error is not None:
-                if isinstance(error, VerifierError):
-                    out[k] = error
-                    continue
+            if error is None:
+                out.append(self._receipt_of(r))
+            elif isinstance(error, VerifierError):
+                out.append(error)
+            else:
                 raise error
-            out[k] = self._receipt_of(r)
-        return [x for x in out if x is not None]
+        return out
 
     def _receipt_of(self, r: _Proved) -> Receipt:
         """The receipt of a write ``_proved`` answered."""
