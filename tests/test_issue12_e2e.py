@@ -31,7 +31,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _verify(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from verifier.cli import run; run()", *args],
+    return subprocess.run([sys.executable, "-c", "from verifier.startup import run_verifier; run_verifier()", *args],
                           capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
 
 

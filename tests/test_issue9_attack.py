@@ -25,7 +25,7 @@ def _env() -> dict[str, str]:
 
 
 def _verify(*args: object, **kw: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "from verifier.cli import run; run()",
+    return subprocess.Popen([sys.executable, "-c", "from verifier.startup import run_verifier; run_verifier()",
                              *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_env(), cwd=REPO, **kw)  # type: ignore[call-overload]
 

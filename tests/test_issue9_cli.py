@@ -94,7 +94,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _verify_cmd(*args: Any) -> list[str]:
-    return [sys.executable, "-c", "from verifier.cli import run; run()", *map(str, args)]
+    return [sys.executable, "-c", "from verifier.startup import run_verifier; run_verifier()", *map(str, args)]
 
 
 def _modelseal_cmd(*args: Any) -> list[str]:

@@ -492,7 +492,7 @@ def test_cli_follow_polls_and_stops_on_ctrl_c(log: Log, tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("MODELSEAL_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out),
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor", str(out),
          "--key", log.vkey, "--follow", "--interval", "1"], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

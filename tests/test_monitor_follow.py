@@ -191,7 +191,7 @@ def test_cli_follow_replays_only_what_was_added(log: Log, tmp_path: Path) -> Non
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("MODELSEAL_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out),
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor", str(out),
          "--key", log.vkey, "--follow", "--interval", "1"], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -39,7 +39,7 @@ def _env() -> dict[str, str]:
 
 def _monitor_proc(*args: str, timeout: float, env: dict[str, str] | None = None,
                   stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-c", "from cli.main import run; run()", "monitor",
+    return subprocess.run([sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor",
                            *args], cwd=REPO, env=env or _env(), stdout=stdout,
                           stderr=subprocess.PIPE, timeout=timeout, check=False)
 
@@ -273,7 +273,7 @@ def test_a_signed_checkpoint_of_an_absurd_size_is_reported_not_enumerated(
     refused(cli("monitor", out, "--key", log.vkey, "--no-entries"), 13, "missing")
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "from cli.main import run; run()", "monitor", str(out),
+            [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor", str(out),
              "--key", log.vkey], cwd=REPO, env=_env(), capture_output=True, timeout=30,
             check=False, preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:

@@ -142,7 +142,7 @@ def test_ctrl_c_while_stuck_exits_130_without_a_traceback(log: Log, tmp_path: Pa
     env = {k: val for k, val in os.environ.items() if not k.startswith("MODELSEAL_")}
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        proc = subprocess.Popen([sys.executable, "-c", "from cli.main import run; run()",
+        proc = subprocess.Popen([sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
                                  "monitor", str(out), "--key", log.vkey, "--state", str(state),
                                  "--timeout", "60"], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)

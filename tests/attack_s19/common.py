@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WRITER = [sys.executable, "-c", "from cli.main import run; run()"]
-VERIFY = [sys.executable, "-c", "from verifier.cli import run; run()"]
+WRITER = [sys.executable, "-c", "from cli._entry import modelseal; modelseal()"]
+VERIFY = [sys.executable, "-c", "from verifier.startup import run_verifier; run_verifier()"]
 FULL = Path("/dev/full")
 needs_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
