@@ -5,17 +5,24 @@ that trickles the body, one that says nothing, and (control) one that answers.""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpcore
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ledger.client import ServerUnavailableError
 from ledger.client._deadline import DeadlineTransport, _Backend, _Stream, within
@@ -76,10 +83,12 @@ Handler = Callable[[socket.socket, threading.Event], None]
 
 class RawServer:
     """A socket server on 127.0.0.1 (a free port) running ``handler`` for each connection
-    in its own thread; every loop is bounded and ``stop`` ends them all."""
+    in its own thread, after reading its request unless not ``read_first``; every loop
+    is bounded and ``stop`` ends them all."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, read_first: bool = True) -> None:
         self.handler = handler
+        self.read_first = read_first
         self.stop = threading.Event()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -105,7 +114,8 @@ class RawServer:
     def _serve(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             conn.settimeout(5.0)
-            _read_request(conn)
+            if self.read_first:
+                _read_request(conn)
             self.handler(conn, self.stop)
 
     def __enter__(self) -> RawServer:
@@ -293,6 +303,102 @@ def test_timeouts_reach_httpx_as_httpx_timeouts() -> None:
                 client.get(server.url + "/x", timeout=30.0)
         finally:
             transport.close()
+
+
+# -- TLS: the handshake is inside the deadline too --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a self-signed certificate for 127.0.0.1, and a client
+    context that trusts it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    return server, client
+
+
+def _over_tls(context: ssl.SSLContext, then: Handler) -> Handler:
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        with context.wrap_socket(conn, server_side=True) as wrapped:
+            _read_request(wrapped)
+            then(wrapped, stop)
+    return handler
+
+
+def test_tls_answer_through_the_deadline_transport(
+        tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, client_ctx = tls
+    with RawServer(_over_tls(server_ctx, normal), read_first=False) as server:
+        url = server.url.replace("http://", "https://")
+        http = Http(url, timeout=5.0, retries=0,
+                    transport=DeadlineTransport(ssl_context=client_ctx))
+        try:
+            assert http.call("GET", "/checkpoint").body == b"hello"
+        finally:
+            http.close()
+
+
+def test_tls_trickled_answer_is_bounded(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, client_ctx = tls
+    with RawServer(_over_tls(server_ctx, trickle_head), read_first=False) as server:
+        url = server.url.replace("http://", "https://")
+        http = Http(url, timeout=TIMEOUT, retries=1,
+                    transport=DeadlineTransport(ssl_context=client_ctx))
+        try:
+            _, took = _timed(lambda: http.call("GET", "/checkpoint"))
+        finally:
+            http.close()
+    assert took < TIMEOUT + SLACK, took
+
+
+def trickle_tls_record(conn: socket.socket, stop: threading.Event) -> None:
+    """A TLS handshake record header announcing 16 KiB, then its bytes one at a time:
+    the client's handshake waits for the record."""
+    _trickle(conn, b"\x16\x03\x03\x40\x00", stop)
+
+
+@pytest.mark.parametrize("handler", [trickle_tls_record, silent],
+                         ids=["trickled-handshake", "silent"])
+def test_tls_handshake_is_bounded(handler: Handler) -> None:
+    with RawServer(handler, read_first=False) as server:
+        url = server.url.replace("http://", "https://")
+        http = Http(url, timeout=TIMEOUT, retries=2)
+        try:
+            exc, took = _timed(lambda: http.call("GET", "/checkpoint"))
+        finally:
+            http.close()
+    assert took < TIMEOUT + SLACK, took
+    assert "within 1 s" in str(exc), str(exc)
+
+
+def test_tls_certificate_refused_is_not_retried(
+        tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, _ = tls
+    with RawServer(_over_tls(server_ctx, normal), read_first=False) as server:
+        url = server.url.replace("http://", "https://")
+        http = Http(url, timeout=5.0, retries=3)  # the system's roots: refused
+        try:
+            exc, took = _timed(lambda: http.call("GET", "/checkpoint"))
+        finally:
+            http.close()
+    assert str(exc).startswith(f"TLS with {url} failed"), str(exc)
+    assert server.connections == 1 and took < 5.0
 
 
 # -- through the CLI, as a user runs it ------------------------------------------------
