@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import httpcore
 import httpx
@@ -303,6 +304,63 @@ def test_timeouts_reach_httpx_as_httpx_timeouts() -> None:
                 client.get(server.url + "/x", timeout=30.0)
         finally:
             transport.close()
+
+
+# -- the name lookup -------------------------------------------------------------------
+
+NAME = "ledger.deadline.test"  # looked up through the patched getaddrinfo only
+
+
+def _resolver(monkeypatch: pytest.MonkeyPatch, answer: Callable[[], list[str]]) -> list[str]:
+    """getaddrinfo answering NAME with ``answer()``; the names asked are returned."""
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host != NAME:
+            return real(host, port, *args, **kw)
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in answer()]
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return asked
+
+
+def test_each_address_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """127.0.0.2 refuses (the server listens on 127.0.0.1 only); the next one answers."""
+    asked = _resolver(monkeypatch, lambda: ["127.0.0.2", "127.0.0.1"])
+    with served(normal) as server:
+        http = Http(server.url.replace("127.0.0.1", NAME), timeout=TIMEOUT, retries=0)
+        try:
+            assert http.call("GET", "/checkpoint").body == b"hello"
+        finally:
+            http.close()
+    assert asked == [NAME]
+
+
+def test_a_slow_name_lookup_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow() -> list[str]:
+        time.sleep(3 * TIMEOUT)
+        return ["127.0.0.1"]
+    _resolver(monkeypatch, slow)
+    http = Http(f"http://{NAME}:9", timeout=TIMEOUT, retries=2)
+    try:
+        exc, took = _timed(lambda: http.call("GET", "/checkpoint"))
+    finally:
+        http.close()
+    assert took < TIMEOUT + SLACK, took
+    assert "within 1 s" in str(exc), str(exc)
+
+
+def test_an_unknown_name_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown() -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    _resolver(monkeypatch, unknown)
+    http = Http(f"http://{NAME}:9", timeout=TIMEOUT, retries=0)
+    try:
+        exc, _ = _timed(lambda: http.call("GET", "/checkpoint"))
+    finally:
+        http.close()
+    assert "not known" in str(exc), str(exc)
 
 
 # -- TLS: the handshake is inside the deadline too --------------------------------------

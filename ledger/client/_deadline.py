@@ -6,15 +6,19 @@ TLS handshake, each read and write) is cut to the time left before the deadline 
 ``within`` holds for the calling thread (a ContextVar: each thread and context has its
 own), and a wait that starts after it has passed fails at once with a timeout; httpx then
 raises ``httpx.ConnectTimeout``/``ReadTimeout``/``WriteTimeout`` as for any timeout.
-Without a deadline held, a wait keeps the timeout httpx gives it.
-
-Not bounded here: the name lookup (``getaddrinfo``), which the system resolver bounds.
+Without a deadline held, a wait keeps the timeout httpx gives it. The name lookup runs in
+a thread of its own so that it too ends (for the caller) by the deadline, and each address
+it gives is tried within the time left, not a full timeout each.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import queue
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -80,8 +84,38 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+def _addresses(host: str, port: int, timeout: float | None) -> list[str]:
+    """The IP addresses of ``host``, looked up in a daemon thread waited for at most
+    ``timeout`` seconds (a lookup still running then is left to end on its own)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    answer: queue.Queue[list[str] | OSError] = queue.Queue(1)
+
+    def look_up() -> None:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            answer.put([str(addr[0]) for *_, addr in found])
+        except OSError as exc:
+            answer.put(exc)
+
+    threading.Thread(target=look_up, name="modelseal-resolve", daemon=True).start()
+    try:
+        got = answer.get(timeout=timeout)
+    except queue.Empty:
+        raise httpcore.ConnectTimeout(f"looking up {host} took too long") from None
+    if isinstance(got, OSError):
+        raise httpcore.ConnectError(str(got)) from got
+    return got
+
+
 class _Backend(httpcore.NetworkBackend):
-    """httpcore's blocking backend, its connections wrapped in ``_Stream``."""
+    """httpcore's blocking backend, its connections wrapped in ``_Stream``; a name is
+    looked up here (bounded) and its addresses tried in turn, each within the time
+    left."""
 
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
@@ -89,9 +123,18 @@ class _Backend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _Stream(self._inner.connect_tcp(host, port,
-                                               _cap(timeout, httpcore.ConnectTimeout),
-                                               local_address, socket_options))
+        found = _addresses(host, port, _cap(timeout, httpcore.ConnectTimeout))
+        last: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in dict.fromkeys(found):
+            wait = _cap(timeout, httpcore.ConnectTimeout)
+            try:
+                return _Stream(self._inner.connect_tcp(address, port, wait, local_address,
+                                                       socket_options))
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        if last is None:
+            raise httpcore.ConnectError(f"{host} has no address")
+        raise last
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None
