@@ -157,7 +157,8 @@ class Http:
                     raise ServerUnavailableError(
                         f"TLS with {self.base_url} failed: "
                         f"{getattr(tls, 'reason', None) or tls}") from None
-                if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= deadline:
+                if not per_read and isinstance(exc, httpx.TimeoutException) \
+                        and time.monotonic() >= deadline:  # the call's time is spent
                     raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
                                                  f"{path} within {self.timeout:g} s"
                                                  ) from None
