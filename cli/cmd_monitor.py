@@ -66,7 +66,8 @@ def _parse_keys(log_vkey: str, witness_vkeys: tuple[str, ...]
               show_default=True, metavar="SECONDS", help="With --follow: the wait between runs.")
 @click.option("--timeout", type=Seconds(min=0.1, max=3600), default=30.0,
               show_default=True, metavar="SECONDS",
-              help="How long one request to a server may take (retries included), and the "
+              help="How long one request to a server may take, whole (connecting, TLS, the "
+                   "answer's headers and body) and retries included, and the "
                    "longest wait for the state file's lock.")
 @pass_settings
 def monitor(settings: Settings, source: str, log_vkey: str, witness_vkeys: tuple[str, ...],

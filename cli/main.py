@@ -132,7 +132,9 @@ class _Group(click.Group):
                    "$XDG_STATE_HOME/modelseal/client-<key hash>.json].")
 @click.option("--timeout", type=Seconds(min=0.1, max=3600), default=30,
               show_default=True, metavar="SECONDS",
-              help="With --server: how long one request may take, retries included.")
+              help="With --server: how long one request may take, whole (connecting, TLS, "
+                   "the answer's headers and body) and retries included; an export's "
+                   "bundle, streamed, by each wait for data.")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | None,
          allow_insecure_key: bool, server: str | None, log_vkey: str | None,

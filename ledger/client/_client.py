@@ -49,7 +49,8 @@ class Client(Writes):
     (``origin+hex8+base64``), pinned, never taken from the server. ``actor``: the key that
     signs statements and protected reads (None: public reads only). ``state_file``: where
     the kept checkpoint lives, shared safely by processes (None: in memory). ``timeout``:
-    seconds one call may take, retries included; ``retries``: resends after a transient
+    seconds one call may take, whole (connecting, TLS, the answer's headers and body) and
+    retries included; ``retries``: resends after a transient
     failure. One keep-alive pool; safe to share between threads; a context manager.
     """
 
@@ -310,9 +311,10 @@ class Client(Writes):
                       trusted_size: int | None = None, *, out: IO[bytes]) -> int:
         """Stream the proof bundle (specs/bundle.md) the server makes with these arguments
         (``Ledger.export_bundle``'s) into the binary file ``out``, never whole in memory;
-        returns the bytes written. ``timeout`` bounds each wait for data, not the whole
-        transfer. A transfer cut short is retried from the start if ``out`` can seek,
-        else raises ServerUnavailableError. The bundle is not verified here: that is
+        returns the bytes written. ``timeout`` bounds each attempt until the answer's
+        headers are in, then each wait for data, not the whole transfer. A transfer cut
+        short is retried from the start if ``out`` can seek, else raises
+        ServerUnavailableError. The bundle is not verified here: that is
         ``modelseal-verify``'s work."""
         params: dict[str, str] = {}
         if at is not None:

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import httpx
 
+from ._deadline import DeadlineTransport, within
 from ._errors import ServerMisbehaviourError, ServerUnavailableError, error_from_answer
 
 T = TypeVar("T")
@@ -65,14 +66,19 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
 
 
 class Http:
-    """A keep-alive connection pool to one server (thread-safe, as httpx.Client is)."""
+    """A keep-alive connection pool to one server (thread-safe, as httpx.Client is).
+    ``transport`` (None: the network, through DeadlineTransport, which holds each
+    exchange to its deadline) is for tests; only DeadlineTransport's waits see the
+    deadline."""
 
     def __init__(self, base_url: str, *, timeout: float, retries: int,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        self._client = httpx.Client(base_url=self.base_url, transport=transport,
+        self._client = httpx.Client(base_url=self.base_url,
+                                    transport=(transport if transport is not None
+                                               else DeadlineTransport()),
                                     follow_redirects=False, timeout=timeout,
                                     headers={"User-Agent": "modelseal-client/1"})
         self.sleep: Callable[[float], None] = time.sleep  # tests replace it
@@ -97,8 +103,9 @@ class Http:
     def stream(self, method: str, path: str, read: Callable[[httpx.Response], T], *,
                params: Mapping[str, str] | None = None, sign: Sign | None = None) -> T:
         """``call``, handing a success answer open to ``read`` (a transport error in it is
-        retried: ``read`` must then start over). The timeout bounds each attempt's
-        connection and each wait for data, not the whole transfer."""
+        retried: ``read`` must then start over). The timeout bounds each attempt until
+        the answer's headers are in (connection and TLS included), then each wait for
+        the body's data, not the whole transfer."""
         return self._exchange(method, path, params, None, None, sign, True,
                               lambda resp, deadline: read(resp))
 
@@ -124,14 +131,18 @@ class Http:
                 if sign is not None:
                     request.headers.update(sign(method, str(request.url),
                                                 dict(request.headers), content or b""))
-                resp = self._client.send(request, stream=True)
-                try:
-                    status = resp.status_code
-                    if 200 <= status < 300:
-                        return read(resp, deadline)  # a transport error in it is retried
-                    body = _bounded(resp, MAX_ERROR_BODY, deadline, path, strict=False)
-                finally:
-                    resp.close()
+                with within(deadline):
+                    resp = self._client.send(request, stream=True)
+                    try:
+                        status = resp.status_code
+                        if 200 <= status < 300:  # a transport error in read is retried
+                            if not per_read:
+                                return read(resp, deadline)
+                            with within(None):
+                                return read(resp, deadline)
+                        body = _bounded(resp, MAX_ERROR_BODY, deadline, path, strict=False)
+                    finally:
+                        resp.close()
                 last = error_from_answer(status, body, self.base_url)
                 if status < 500 or status in _NOT_TRANSIENT or attempt >= self.retries:
                     raise last
@@ -146,6 +157,11 @@ class Http:
                     raise ServerUnavailableError(
                         f"TLS with {self.base_url} failed: "
                         f"{getattr(tls, 'reason', None) or tls}") from None
+                if not per_read and isinstance(exc, httpx.TimeoutException) \
+                        and time.monotonic() >= deadline:  # the call's time is spent
+                    raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
+                                                 f"{path} within {self.timeout:g} s"
+                                                 ) from None
                 if attempt >= self.retries:
                     raise ServerUnavailableError(
                         f"cannot reach {self.base_url} ({_describe(exc)}) after "
