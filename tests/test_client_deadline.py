@@ -465,7 +465,7 @@ def test_tls_certificate_refused_is_not_retried(
 def _cli(home: Path, *argv: str) -> Run:
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-c", "from cli.main import main; main()", *argv], cwd=REPO,
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", *argv], cwd=REPO,
         capture_output=True, timeout=60, check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_STATE_HOME": str(home)})
     run = Run(list(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"),
