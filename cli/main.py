@@ -39,12 +39,23 @@ def _wants_json(ctx: click.Context) -> bool:
 
 def _show_usage_error(exc: click.ClickException) -> NoReturn:
     """Print a usage error as click does and exit with its code (2), even when stderr
-    cannot be written: the code is already decided."""
-    try:
-        exc.show()
-    except (OSError, ValueError):
-        pass
+    is closed or cannot be written: the code is already decided."""
+    if sys.stderr is not None:  # closed at start: click would write to stdout instead
+        try:
+            exc.show()
+        except (OSError, ValueError):
+            pass
     raise SystemExit(exc.exit_code) from None
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C: `interrupted` on stderr (if it can be written), exit 130."""
+    if sys.stderr is not None:
+        try:
+            click.echo("interrupted", err=True)
+        except (OSError, ValueError):
+            pass
+    raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 class _Group(click.Group):
@@ -87,6 +98,8 @@ class _Group(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except click.ClickException as exc:  # a usage error before any command
             _show_usage_error(exc)
+        except KeyboardInterrupt:  # Ctrl-C while the options are read: nothing was done
+            _interrupted()
 
     def invoke(self, ctx: click.Context) -> Any:
         as_json = _wants_json(ctx)
@@ -99,8 +112,7 @@ class _Group(click.Group):
             raise SystemExit(0) from None
         except KeyboardInterrupt:
             # Ctrl-C: a write in progress was not committed (or was, and is whole)
-            click.echo("interrupted", err=True)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+            _interrupted()
         except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except click.ClickException as exc:

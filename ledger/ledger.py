@@ -317,22 +317,24 @@ class Ledger(Verbs):
         one's receipt or the refusal ``add`` would raise for it (MalformedInputError or a
         VerificationError). Anything else (StoreBusyError, StoreError, an interrupt) is
         raised; writes already committed then stand. Not in a batch (ValueError)."""
-        if not isinstance(signed_statements, list) or not all(
-                isinstance(b, bytes) for b in signed_statements):
+        if not isinstance(signed_statements, list):
+            raise TypeError("add_many takes a list of signed statements' bytes")
+        statements = list(signed_statements)  # walked once, whatever a subclass does
+        if not all(isinstance(b, bytes) for b in statements):
             raise TypeError("add_many takes a list of signed statements' bytes")
         if self._own_batch() is not None:
             raise ValueError("add_many() answers after its commits: call it outside a batch")
         self._not_in_batch()
         refused: dict[int, VerifierError] = {}
         applies: list[Callable[[Any], Any]] = []
-        for k, data in enumerate(signed_statements):
+        for k, data in enumerate(statements):
             try:
                 applies.append(self._group_apply(data, None, None, _proved, check_now=False))
             except VerifierError as exc:
                 refused[k] = exc
         answers = iter(self._committer.submit_many(applies, self.write_timeout))
         out: list[Receipt | VerifierError] = []
-        for k in range(len(signed_statements)):
+        for k in range(len(statements)):
             if k in refused:
                 out.append(refused[k])
                 continue

@@ -63,9 +63,9 @@ class _Parser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, which drops write errors: --help that cannot be written to stdout
         is exit 4 (_OutputError), not a silent 0; a failing stderr is still ignored."""
-        if not message:
+        if not message or file is None:  # the stream it was meant for is closed
             return
-        if file is None or file is sys.stdout:
+        if file is sys.stdout:
             _out(message.rstrip("\n"))
         else:
             try:
@@ -79,6 +79,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self.json_errors:
             _json_error(UsageProblem(message), EXIT_USAGE)
+            raise SystemExit(EXIT_USAGE)
+        if sys.stderr is None:  # closed: argparse would print the usage on stdout
             raise SystemExit(EXIT_USAGE)
         super().error(message)
 
