@@ -287,3 +287,31 @@ def test_hasattr_all_in_a_fresh_interpreter(tmp_path: Path) -> None:
               verifier.__version__)
     """)
     assert done.code == 0 and done.out.split()[:2] == ["True", "True"], str(done)
+
+
+@pytest.mark.parametrize("then", ["hasattr(verifier, 'no_such_name')",
+                                  "from verifier import cli",
+                                  "getattr(verifier, 'startup', None)"])
+def test_a_name_set_on_the_package_stays_set(then: str) -> None:
+    # FINDING (medium): verifier.__getattr__ calls _load() on EVERY miss, and _load() writes all 128 public names back from verifier._api; so a name a program or test set on the package (pytest's monkeypatch.setattr(verifier, "verify_bundle", fake), mock.patch("verifier.verify_bundle")) is silently put back to the original the next time anything asks the package for a name it does not hold -- a hasattr probe, `from verifier import cli` (the import system's fromlist probe; the code base does this), getattr with a default. The eager package kept the set name; _load should run once (and __getattr__ only look names up afterwards)
+    done = py(f"""
+        import verifier
+        verifier.verify_bundle
+        verifier.verify_bundle = "FAKE"
+        {then}
+        print(verifier.verify_bundle)
+    """)
+    assert done.code == 0, str(done)
+    assert done.out.strip() == "FAKE", str(done)
+
+
+def test_a_name_set_before_first_use_stays_set() -> None:
+    # FINDING (medium): same cause as test_a_name_set_on_the_package_stays_set: a name set on the package before any name was used (a test double installed right after `import verifier`) is overwritten by the first use of any other name; the eager package kept it
+    done = py("""
+        import verifier
+        verifier.verify_bundle = "FAKE"
+        verifier.Checkpoint
+        print(verifier.verify_bundle)
+    """)
+    assert done.code == 0, str(done)
+    assert done.out.strip() == "FAKE", str(done)
