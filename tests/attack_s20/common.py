@@ -23,8 +23,8 @@ needs_scripts = pytest.mark.skipif(not (MODELSEAL.exists() and VERIFY.exists()),
 def py(code: str, *, timeout: float = 60, extra_env: dict[str, str] | None = None) -> Done:
     """Run ``code`` in a fresh interpreter (cwd: the repository)."""
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          env=env(**(extra_env or {})), cwd=ROOT, timeout=timeout, capture_output=True,
-                          stdin=subprocess.DEVNULL)
+                          env=env(**(extra_env or {})), cwd=ROOT, timeout=timeout,
+                          capture_output=True, stdin=subprocess.DEVNULL)
     return Done(done.returncode, done.stdout.decode("utf-8", "replace"),
                 done.stderr.decode("utf-8", "replace"))
 

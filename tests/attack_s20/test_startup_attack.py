@@ -80,7 +80,7 @@ def _interrupted(done: Done) -> None:
 
 @pytest.mark.parametrize("script", ["modelseal", "modelseal-verify"])
 def test_ctrl_c_while_the_verifier_package_imports_typing(hook_dir: Path, script: str) -> None:
-    # FINDING (low): the console scripts take SIGINT only after `import verifier` has run, and verifier/__init__.py imports typing and importlib (~10 ms of the ~13 ms before the guard; measured with -X importtime); a Ctrl-C there prints a KeyboardInterrupt traceback through bin/<script> and verifier/__init__.py (exit -SIGINT), which is the script's own loading, not Python's start-up that specs/errors.md §3.2 excuses; it should be 130 and `interrupted` (guard from a module that imports nothing, or import typing lazily)
+    # FINDING (low): the console scripts take SIGINT only after `import verifier` has run, and verifier/__init__.py imports typing and importlib (~10 ms of the ~13 ms before the guard; measured with -X importtime); a Ctrl-C there prints a KeyboardInterrupt traceback through bin/<script> and verifier/__init__.py (exit -SIGINT), which is the script's own loading, not Python's start-up that specs/errors.md §3.2 excuses; it should be 130 and `interrupted` (guard from a module that imports nothing, or import typing lazily)  # noqa: E501
     done = _run([str(BIN / script), "--help"], hook_dir, "typing")
     _interrupted(done)
 
@@ -98,7 +98,7 @@ def test_ctrl_c_while_the_commands_load_is_quiet(hook_dir: Path, script: str,
 
 
 def test_ctrl_c_while_click_parses_the_top_level_options() -> None:
-    # FINDING (medium): a Ctrl-C that lands after the guard is released but while click builds the top-level context (parsing global options, before any command's invoke) is caught by click's standalone main, which prints "Aborted!" and exits 1 -- the code that means "verification failed"; it should be 130 and `interrupted` (specs/errors.md row 130): _Group.main / make_context do not handle KeyboardInterrupt
+    # FINDING (medium): a Ctrl-C that lands after the guard is released but while click builds the top-level context (parsing global options, before any command's invoke) is caught by click's standalone main, which prints "Aborted!" and exits 1 -- the code that means "verification failed"; it should be 130 and `interrupted` (specs/errors.md row 130): _Group.main / make_context do not handle KeyboardInterrupt  # noqa: E501
     code = """
         import os, signal, sys, click
         original = click.Context.__init__
@@ -200,7 +200,7 @@ DELAYS = [i * 0.02 for i in range(0, 40)]
 
 @pytest.mark.parametrize("argv", [["modelseal", "--version"], ["modelseal-verify", "--help"]])
 def test_ctrl_c_sweep_over_start_up(argv: list[str]) -> None:
-    # FINDING (low): same as test_ctrl_c_while_the_verifier_package_imports_typing, met by a real timed Ctrl-C (depends on timing: it failed in most runs here): "Traceback ... File .venv/bin/modelseal, line 5, from cli._entry import modelseal / KeyboardInterrupt" (exit -SIGINT) once Python's start-up is over but before the guard is set; should be 130 and `interrupted`
+    # FINDING (low): same as test_ctrl_c_while_the_verifier_package_imports_typing, met by a real timed Ctrl-C (depends on timing: it failed in most runs here): "Traceback ... File .venv/bin/modelseal, line 5, from cli._entry import modelseal / KeyboardInterrupt" (exit -SIGINT) once Python's start-up is over but before the guard is set; should be 130 and `interrupted`  # noqa: E501
     bad = [(d, r) for d in DELAYS
            if (r := _check_timed(_timed([str(BIN / argv[0]), *argv[1:]], d), (0,)))]
     assert not bad, bad[:3]
@@ -230,3 +230,25 @@ def test_jobs_2_gives_the_same_answer_as_jobs_1(big_bundle: tuple[Path, str],
     one = _run([str(VERIFY), "--jobs", "1", "--key", vkey3, str(bad)])
     two = _run([str(VERIFY), "--jobs", "2", "--key", vkey3, str(bad)])
     assert one.code == two.code == 1 and one.out == two.out, str(two)
+
+
+def test_ctrl_c_sweep_with_a_report_leaves_no_partial_file(
+        big_bundle: tuple[Path, str], tmp_path: Path) -> None:
+    good, vkey = big_bundle
+    bad = []
+    for i, d in enumerate([0.3 + k * 0.1 for k in range(10)]):
+        out_dir = tmp_path / f"r{i}"
+        out_dir.mkdir()
+        report = out_dir / "report.html"
+        done = _timed([str(VERIFY), "--jobs", "2", "--key", vkey, "--report", str(report),
+                       str(good)], d)
+        r = _check_timed(done, (0,))
+        if r:
+            bad.append((d, r))
+        elif done.code == 0:
+            assert report.exists() and done.out.startswith("OK: "), str(done)
+        else:
+            left = sorted(p.name for p in out_dir.iterdir())
+            if left:
+                bad.append((d, f"left {left} after {done}"))
+    assert not bad, bad[:3]
