@@ -252,3 +252,30 @@ def test_ctrl_c_sweep_with_a_report_leaves_no_partial_file(
             if left:
                 bad.append((d, f"left {left} after {done}"))
     assert not bad, bad[:3]
+
+
+def test_serve_started_with_sigint_ignored_keeps_serving_on_sigint(tmp_path: Path) -> None:
+    # FINDING (low): `modelseal serve` started by a parent that ignores SIGINT (nohup, `modelseal serve &` in a non-interactive shell, supervisors) still stops on SIGINT ("stopped", exit 0): uvicorn's signal capture installs its handler whatever the inherited disposition; the start-up guard keeps an ignored SIGINT ignored, the server should too (only SIGTERM stops it then)  # noqa: E501
+    import select
+
+    from tests.attack_s19.common import make_store
+
+    store = make_store(tmp_path, models=1)
+    p = subprocess.Popen([str(MODELSEAL), "serve", "--store", str(store.dir), "--log-key",
+                          str(store.log_key), "--listen", "127.0.0.1:0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), cwd=ROOT,
+                         stdin=subprocess.DEVNULL, preexec_fn=_ignore_sigint)
+    try:
+        assert p.stderr is not None
+        ready, _, _ = select.select([p.stderr], [], [], 30)
+        assert ready, "the server did not start within 30 s"
+        first = os.read(p.stderr.fileno(), 4000)
+        assert first.startswith(b"serving "), first
+        p.send_signal(signal.SIGINT)
+        time.sleep(2)
+        still = p.poll()
+    finally:
+        if p.poll() is None:
+            p.terminate()
+        out, err = p.communicate(timeout=30)
+    assert still is None, f"stopped by an ignored SIGINT: exit {still}, {err[-300:]!r}"
