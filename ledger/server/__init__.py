@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import signal
 import ssl
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -137,6 +139,14 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready: Callable[[], None] | None) -> None:
         super().__init__(config)
         self._ready = ready
+        # started with SIGINT ignored (`serve &` in a script): Ctrl-C in that terminal is
+        # not for this server; SIGTERM still stops it
+        self._sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGINT and self._sigint_ignored:
+            return
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
