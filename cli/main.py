@@ -146,7 +146,7 @@ class _Group(click.Group):
               show_default=True, metavar="SECONDS",
               help="With --server: how long one request may take, whole (connecting, TLS, "
                    "the answer's headers and body) and retries included; an export's "
-                   "bundle, streamed, by each wait for data.")
+                   "bundle, streamed, must bring 64 KiB in each such time.")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, key: str | None, log_key: str | None,
          allow_insecure_key: bool, server: str | None, log_vkey: str | None,

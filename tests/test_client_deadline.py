@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from ledger.client import ServerUnavailableError
 from ledger.client._deadline import DeadlineTransport, _Backend, _Stream, within
-from ledger.client._http import Http
+from ledger.client._http import STREAM_PACE, Http
 from ledger.keys import LogKey
 
 from .cli_support import REPO, assert_no_traceback, Run
@@ -502,3 +502,67 @@ def test_cli_monitor_against_a_trickling_server(log_vkey: str, tmp_path: Path) -
     assert run.code == 4, run
     assert "did not answer" in run.err and "within 1 s" in run.err, run.err
     _one_error_line(run.err)
+
+
+# -- a streamed body through Http.paced: a pace, not a whole-transfer bound -------------------
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_paced_body_ends_a_trickle(retries: int) -> None:
+    """A body trickled a byte a TICK never brings STREAM_PACE bytes in a window: the
+    transfer ends (retried as a transport error, then ServerUnavailableError)."""
+    http_box: list[Http] = []
+
+    def read(resp: httpx.Response) -> int:
+        return sum(len(c) for c in http_box[0].paced(resp))
+
+    with served(trickle_body) as server:
+        http = Http(server.url, timeout=TIMEOUT, retries=retries)
+        http.sleep = lambda s: None  # no backoff: the bound is what the pace gives
+        http_box.append(http)
+        try:
+            exc, took = _timed(lambda: http.stream("GET", "/bundle", read))
+        finally:
+            http.close()
+    assert took < (retries + 1) * (2 * TIMEOUT) + SLACK, took
+    assert "127.0.0.1" in str(exc)
+
+
+def _fast_body(total: int, piece: int, gap: float) -> Handler:
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(HEAD + f"Content-Length: {total}\r\nConnection: close\r\n\r\n".encode())
+        sent = 0
+        while sent < total and not stop.is_set():
+            n = min(piece, total - sent)
+            conn.sendall(b"y" * n)
+            sent += n
+            stop.wait(gap)
+    return handler
+
+
+def test_paced_body_longer_than_the_timeout_at_a_fair_pace_is_read_whole() -> None:
+    """A body that takes several timeouts in all, but brings STREAM_PACE in each, is read
+    whole: the bound is a pace, not a limit on the transfer."""
+    total = 6 * STREAM_PACE
+    got: list[int] = []
+    with served(_fast_body(total, STREAM_PACE // 2, 0.4 * TIMEOUT)) as server:
+        http = Http(server.url, timeout=TIMEOUT, retries=0)
+        try:
+            start = time.monotonic()
+            got.append(http.stream("GET", "/bundle",
+                                   lambda resp: sum(len(c) for c in http.paced(resp))))
+            took = time.monotonic() - start
+        finally:
+            http.close()
+    assert got == [total]
+    assert took > 2 * TIMEOUT  # it did last longer than the timeout
+
+
+def test_paced_small_body_is_read() -> None:
+    with served(normal) as server:
+        http = Http(server.url, timeout=TIMEOUT, retries=0)
+        try:
+            body = http.stream("GET", "/x", lambda resp: b"".join(http.paced(resp)))
+        finally:
+            http.close()
+    assert body == b"hello"

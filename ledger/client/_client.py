@@ -312,7 +312,8 @@ class Client(Writes):
         """Stream the proof bundle (specs/bundle.md) the server makes with these arguments
         (``Ledger.export_bundle``'s) into the binary file ``out``, never whole in memory;
         returns the bytes written. ``timeout`` bounds each attempt until the answer's
-        headers are in, then each wait for data, not the whole transfer. A transfer cut
+        headers are in; then each ``timeout`` must bring 64 KiB (or the rest), so a
+        bundle of any size comes at a fair pace and a trickle ends (Http.paced). A transfer cut
         short is retried from the start if ``out`` can seek, else raises
         ServerUnavailableError. The bundle is not verified here: that is
         ``modelseal-verify``'s work."""
@@ -335,7 +336,7 @@ class Client(Writes):
                 out.seek(start)
                 out.truncate()
                 written[0] = 0
-            for chunk in resp.iter_bytes():
+            for chunk in self._http.paced(resp):
                 out.write(chunk)
                 written[0] += len(chunk)
             return written[0]

@@ -8,7 +8,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ BACKOFF_BASE = 0.2  # seconds before the first retry (at most; full jitter)
 BACKOFF_CAP = 5.0
 RETRY_AFTER_CAP = 30.0
 MAX_ERROR_BODY = 1 << 16
+STREAM_PACE = 1 << 16  # a streamed body brings at least this much in each timeout window
 _NOT_TRANSIENT = frozenset({501, 505, 507})  # retrying cannot change these answers
 
 Sign = Callable[[str, str, Mapping[str, str], bytes], Mapping[str, str]]
@@ -104,10 +105,29 @@ class Http:
                params: Mapping[str, str] | None = None, sign: Sign | None = None) -> T:
         """``call``, handing a success answer open to ``read`` (a transport error in it is
         retried: ``read`` must then start over). The timeout bounds each attempt until
-        the answer's headers are in (connection and TLS included), then each wait for
-        the body's data, not the whole transfer."""
+        the answer's headers are in (connection and TLS included); then ``read`` reads
+        the body through ``paced``, which bounds the pace, not the whole transfer."""
         return self._exchange(method, path, params, None, None, sign, True,
                               lambda resp, deadline: read(resp))
+
+    def paced(self, resp: httpx.Response) -> Iterator[bytes]:
+        """A streamed answer's body (in ``stream``'s ``read``): each ``timeout`` window
+        must bring at least STREAM_PACE bytes, or the rest of the body, else
+        httpx.ReadTimeout (which ``stream`` retries). So a server that trickles a bundle
+        cannot hold the transfer for ever; a body of any size at a fair rate is fine."""
+        chunks = resp.iter_bytes()
+        window_end = time.monotonic() + self.timeout
+        got = 0
+        while True:
+            with within(window_end):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            got += len(chunk)
+            if got >= STREAM_PACE:
+                got = 0
+                window_end = time.monotonic() + self.timeout
+            yield chunk
 
     def _exchange(self, method: str, path: str, params: Mapping[str, str] | None,
                   content: bytes | None, headers: Mapping[str, str] | None,
