@@ -20,6 +20,8 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -191,19 +193,57 @@ class _Body(httpx.SyncByteStream):
                 close()
 
 
+def environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, with ``NO_PROXY`` honoured, as urllib reads them), or None: connect
+    directly."""
+    parts = urllib.parse.urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    url = proxies.get(parts.scheme) or proxies.get("all")
+    if not url or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return url if "://" in url else f"http://{url}"
+
+
+def _proxy_pool(proxy: str, ssl_context: ssl.SSLContext) -> httpcore.HTTPProxy:
+    """An httpcore pool through the HTTP proxy ``proxy`` (CONNECT for https targets),
+    on the deadline's backend. ValueError for a proxy that is not http:// or https://."""
+    parts = urllib.parse.urlsplit(proxy)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the proxy {parts.scheme}://{parts.hostname or ''} (from the "
+                         "environment) is not an http:// or https:// proxy; only those "
+                         "are supported")
+    auth = None
+    if parts.username is not None:
+        auth = (urllib.parse.unquote(parts.username),
+                urllib.parse.unquote(parts.password or ""))
+    return httpcore.HTTPProxy(
+        proxy_url=httpcore.URL(scheme=parts.scheme, host=parts.hostname,
+                               port=parts.port, target="/"),
+        proxy_auth=auth, ssl_context=ssl_context,
+        max_connections=_LIMITS.max_connections,
+        max_keepalive_connections=_LIMITS.max_keepalive_connections,
+        keepalive_expiry=_LIMITS.keepalive_expiry,
+        http1=True, http2=False, retries=0, network_backend=_Backend())
+
+
 class DeadlineTransport(httpx.BaseTransport):
     """httpx's default transport (HTTP/1.1, TLS verified against the system's or
     ``SSL_CERT_FILE``'s roots, httpx's pool limits, no retries of its own), its
-    connections bounded by the deadline ``within`` holds. It connects directly: no
-    proxy from the environment. Thread-safe, as httpcore's pool is."""
+    connections bounded by the deadline ``within`` holds; through the HTTP ``proxy``
+    if given (see ``environment_proxy``), else directly. Thread-safe, as httpcore's
+    pool is."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context if ssl_context is not None else httpx.create_ssl_context(),
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            http1=True, http2=False, retries=0, network_backend=_Backend())
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
+                 proxy: str | None = None) -> None:
+        context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._pool: httpcore.ConnectionPool = (
+            _proxy_pool(proxy, context) if proxy is not None else httpcore.ConnectionPool(
+                ssl_context=context,
+                max_connections=_LIMITS.max_connections,
+                max_keepalive_connections=_LIMITS.max_keepalive_connections,
+                keepalive_expiry=_LIMITS.keepalive_expiry,
+                http1=True, http2=False, retries=0, network_backend=_Backend()))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.SyncByteStream):

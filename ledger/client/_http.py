@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import httpx
 
-from ._deadline import DeadlineTransport, within
+from ._deadline import DeadlineTransport, environment_proxy, within
 from ._errors import ServerMisbehaviourError, ServerUnavailableError, error_from_answer
 
 T = TypeVar("T")
@@ -79,7 +79,8 @@ class Http:
         self.retries = retries
         self._client = httpx.Client(base_url=self.base_url,
                                     transport=(transport if transport is not None
-                                               else DeadlineTransport()),
+                                               else DeadlineTransport(
+                                                   proxy=environment_proxy(self.base_url))),
                                     follow_redirects=False, timeout=timeout,
                                     headers={"User-Agent": "modelseal-client/1"})
         self.sleep: Callable[[float], None] = time.sleep  # tests replace it

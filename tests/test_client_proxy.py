@@ -1,0 +1,126 @@
+"""The client goes through the HTTP proxy the environment names (HTTP_PROXY, HTTPS_PROXY,
+ALL_PROXY; NO_PROXY honoured), on the same deadline transport: a proxy that trickles is
+bounded like a server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from ledger.client._deadline import DeadlineTransport, environment_proxy
+from ledger.client._errors import ServerUnavailableError
+from ledger.client._http import Http
+
+from .test_client_deadline import HEAD, SLACK, TIMEOUT, RawServer, trickle_head
+
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+class _Proxy(RawServer):
+    """Answers every request itself ("via-proxy"), keeping the request heads it saw."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer, read_first=False)
+        self.heads: list[bytes] = []
+
+    def _answer(self, conn: socket.socket, stop: threading.Event) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 1 << 16:
+            got = conn.recv(4096)
+            if not got:
+                return
+            data += got
+        self.heads.append(data.split(b"\r\n\r\n", 1)[0])
+        conn.sendall(HEAD + b"Content-Length: 9\r\nConnection: close\r\n\r\nvia-proxy")
+
+
+def test_environment_proxy_reads_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert environment_proxy("http://log.example:8080") is None
+    monkeypatch.setenv("HTTP_PROXY", "proxy.example:3128")
+    assert environment_proxy("http://log.example:8080") == "http://proxy.example:3128"
+    assert environment_proxy("https://log.example") is None  # HTTPS_PROXY not set
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3129")
+    assert environment_proxy("https://log.example") == "http://user:pw@proxy.example:3129"
+    monkeypatch.setenv("NO_PROXY", "log.example,localhost")
+    assert environment_proxy("http://log.example:8080") is None
+    assert environment_proxy("https://log.example") is None
+    assert environment_proxy("http://other.example") == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", "*")
+    assert environment_proxy("http://other.example") is None
+
+
+def test_requests_go_through_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        http = Http("http://log.invalid:8080", timeout=TIMEOUT, retries=0)
+        try:
+            answer = http.call("GET", "/checkpoint")
+        finally:
+            http.close()
+    assert answer.body == b"via-proxy"
+    assert proxy.heads and proxy.heads[0].startswith(
+        b"GET http://log.invalid:8080/checkpoint HTTP/1.1\r\n")
+
+
+def test_proxy_credentials_are_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://ci%40x:s3cret@"))
+        http = Http("http://log.invalid:8080", timeout=TIMEOUT, retries=0)
+        try:
+            http.call("GET", "/checkpoint")
+        finally:
+            http.close()
+    # base64("ci@x:s3cret")
+    assert b"Proxy-Authorization: Basic Y2lAeDpzM2NyZXQ=" in proxy.heads[0]
+
+
+def test_no_proxy_connects_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "log.invalid")
+        http = Http("http://log.invalid:8080", timeout=TIMEOUT, retries=0)
+        try:
+            with pytest.raises(ServerUnavailableError):
+                http.call("GET", "/checkpoint")  # log.invalid does not resolve
+        finally:
+            http.close()
+    assert proxy.heads == []
+
+
+def test_a_trickling_proxy_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    with RawServer(trickle_head) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        http = Http("http://log.invalid:8080", timeout=TIMEOUT, retries=1)
+        http.sleep = lambda s: None
+        start = time.monotonic()
+        try:
+            with pytest.raises(ServerUnavailableError):
+                http.call("GET", "/checkpoint")
+        finally:
+            http.close()
+    assert time.monotonic() - start < TIMEOUT + SLACK
+
+
+@pytest.mark.parametrize("proxy", ["socks5://127.0.0.1:1080", "ftp://proxy.example:21"])
+def test_an_unsupported_proxy_is_refused(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    with pytest.raises(ValueError, match="only those are supported"):
+        Http("http://log.example:8080", timeout=TIMEOUT, retries=0)
+
+
+def test_a_transport_without_proxy_connects_directly() -> None:
+    transport = DeadlineTransport()
+    try:
+        assert type(transport._pool).__name__ == "ConnectionPool"
+    finally:
+        transport.close()
