@@ -18,7 +18,7 @@ from ledger.client import Client
 from ledger.client import ServerMisbehaviourError, ServerUnavailableError
 from ledger.keys import LogKey
 from tests.cli_support import REPO, Run, assert_no_traceback
-from tests.test_client_deadline import LIFE, RawServer
+from tests.test_client_deadline import Handler, LIFE, RawServer
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
               "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
@@ -58,8 +58,8 @@ def _client(url: str, vkey: str, retries: int = 0) -> Client:
 
 
 @pytest.mark.parametrize("handler", [chunked_cut, length_cut])
-def test_a_framed_cut_is_an_error(handler: object, log_vkey: str) -> None:
-    with RawServer(handler) as server:  # type: ignore[arg-type]
+def test_a_framed_cut_is_an_error(handler: Handler, log_vkey: str) -> None:
+    with RawServer(handler) as server:
         client = _client(server.url, log_vkey)
         try:
             with pytest.raises(ServerUnavailableError):

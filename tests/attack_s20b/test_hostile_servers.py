@@ -16,7 +16,7 @@ import pytest
 
 from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import STREAM_PACE, Http
-from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer
+from tests.test_client_deadline import Handler, HEAD, LIFE, SLACK, TIMEOUT, RawServer
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
               "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
@@ -78,8 +78,8 @@ def redirect(conn: socket.socket, stop: threading.Event) -> None:
 
 @pytest.mark.parametrize("handler", [continue_flood, endless_header, chunk_extension,
                                      trickled_chunk_sizes])
-def test_hostile_answers_end_within_the_timeout(handler: object) -> None:
-    with RawServer(handler) as server:  # type: ignore[arg-type]
+def test_hostile_answers_end_within_the_timeout(handler: Handler) -> None:
+    with RawServer(handler) as server:
         exc, took = _bounded_call(server.url)
     assert isinstance(exc, ServerUnavailableError), repr(exc)
     assert took < TIMEOUT + SLACK, took

@@ -58,6 +58,10 @@ class _Recorder(RawServer):
         self.heads: list[bytes] = []
         self.reply = answer
 
+    def __enter__(self) -> _Recorder:
+        super().__enter__()
+        return self
+
     def _answer(self, conn: socket.socket, stop: threading.Event) -> None:
         self.heads.append(_head(conn))
         conn.sendall(self.reply)

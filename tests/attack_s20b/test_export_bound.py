@@ -1,0 +1,57 @@
+"""Session 20b attack: `modelseal export --timeout S` against a server that never sends
+its answer's headers. The CLI's help and docs/pipelines.md say --timeout bounds a request
+"whole ... retries included"; only the streamed bundle's body is held to a pace instead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import LogKey
+from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.test_client_deadline import SLACK, RawServer, silent, trickle_head
+
+from .test_proxies import PROXY_VARS
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _run(tmp_path: Path, url: str, *command: str) -> tuple[Run, float]:
+    vkey = LogKey.generate("attack-s20b.example/log").vkey
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
+         "--server", url, "--log-vkey", vkey, "--timeout", "1",
+         "--client-state", str(tmp_path / "state.json"), *command],
+        cwd=REPO, capture_output=True, timeout=90, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)})
+    took = time.monotonic() - start
+    run = Run([], proc.returncode, proc.stdout.decode("utf-8", "replace"),
+              proc.stderr.decode("utf-8", "replace"), proc.stdout)
+    assert_no_traceback(run)
+    return run, took
+
+
+@pytest.mark.parametrize("handler", [silent, trickle_head])
+def test_cli_export_headers_are_bounded_whole(tmp_path: Path, handler: object) -> None:
+    # FINDING (medium): Http.stream gives every attempt a fresh deadline, so `modelseal
+    # export --timeout 1` against a server that never finishes its headers runs for
+    # (retries + 1) timeouts plus backoff (about 6-7 s here, 3 min at the default 30 s)
+    # before exit 4, where --help, docs/pipelines.md and specs/errors.md promise the
+    # request bounded whole, retries included (only the body's pace is per window).
+    with RawServer(handler) as server:  # type: ignore[arg-type]
+        control, base = _run(tmp_path, server.url, "checkpoint")
+        run, took = _run(tmp_path, server.url, "export", "-o", str(tmp_path / "b.json"))
+    assert control.code == 4 and run.code == 4, (control, run)
+    assert not (tmp_path / "b.json").exists()
+    # `checkpoint` (bounded whole) measures the interpreter's start-up plus --timeout
+    assert base < 1 + SLACK + 5, base
+    assert took < base + SLACK, (took, base)
