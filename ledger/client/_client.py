@@ -329,6 +329,12 @@ class Client(Writes):
         written = [0]
 
         def read(resp: httpx.Response) -> int:
+            framed = ("content-length" in resp.headers
+                      or "chunked" in resp.headers.get("transfer-encoding", "").lower())
+            if not framed:  # its end would be the connection's: a cut would look whole
+                raise ServerMisbehaviourError("the bundle's answer has neither a length nor "
+                                              "chunked framing, so a cut could not be told "
+                                              "from its end")
             if written[0]:
                 if start is None:
                     raise ServerUnavailableError("the bundle's transfer broke off and the "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import queue
 import socket
 import ssl
 import threading
@@ -86,29 +85,51 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+class _Lookup:
+    """One name lookup under way, shared by every caller that wants the same name."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: list[str] | OSError = OSError("no answer")
+
+
+_LOOKUPS: dict[tuple[str, int], _Lookup] = {}
+_LOOKUPS_LOCK = threading.Lock()
+
+
+def _look_up(key: tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        found = socket.getaddrinfo(key[0], key[1], type=socket.SOCK_STREAM)
+        lookup.result = [str(addr[0]) for *_, addr in found]
+    except OSError as exc:
+        lookup.result = exc
+    finally:
+        with _LOOKUPS_LOCK:
+            _LOOKUPS.pop(key, None)
+        lookup.done.set()
+
+
 def _addresses(host: str, port: int, timeout: float | None) -> list[str]:
     """The IP addresses of ``host``, looked up in a daemon thread waited for at most
-    ``timeout`` seconds (a lookup still running then is left to end on its own)."""
+    ``timeout`` seconds. A lookup still running then is left to end on its own, and
+    callers that want the same name meanwhile wait for it rather than start another,
+    so a name that hangs costs one thread, not one a call."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
         return [host]
-    answer: queue.Queue[list[str] | OSError] = queue.Queue(1)
-
-    def look_up() -> None:
-        try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            answer.put([str(addr[0]) for *_, addr in found])
-        except OSError as exc:
-            answer.put(exc)
-
-    threading.Thread(target=look_up, name="modelseal-resolve", daemon=True).start()
-    try:
-        got = answer.get(timeout=timeout)
-    except queue.Empty:
-        raise httpcore.ConnectTimeout(f"looking up {host} took too long") from None
+    key = (host, port)
+    with _LOOKUPS_LOCK:
+        lookup = _LOOKUPS.get(key)
+        if lookup is None:
+            lookup = _LOOKUPS[key] = _Lookup()
+            threading.Thread(target=_look_up, args=(key, lookup), name="modelseal-resolve",
+                             daemon=True).start()
+    if not lookup.done.wait(timeout):
+        raise httpcore.ConnectTimeout(f"looking up {host} took too long")
+    got = lookup.result
     if isinstance(got, OSError):
         raise httpcore.ConnectError(str(got)) from got
     return got
@@ -200,26 +221,70 @@ def environment_proxy(base_url: str) -> str | None:
     parts = urllib.parse.urlsplit(base_url)
     proxies = urllib.request.getproxies()
     url = proxies.get(parts.scheme) or proxies.get("all")
-    if not url or urllib.request.proxy_bypass(parts.hostname or ""):
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if not url or _no_proxy(proxies.get("no", ""), host, port) \
+            or urllib.request.proxy_bypass(host):
         return None
     return url if "://" in url else f"http://{url}"
+
+
+def _no_proxy(entries: str, host: str, port: int | None) -> bool:
+    """Whether NO_PROXY's comma-separated ``entries`` exclude ``host`` (lower case, IPv6
+    without brackets) on ``port``: ``*``; a name, which also covers its subdomains (a
+    leading dot is dropped); an IP address, bracketed for IPv6; a CIDR range; each with
+    an optional ``:port``."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = \
+            ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in (e.strip().lower() for e in entries.split(",")):
+        if entry == "*":
+            return True
+        if entry.startswith("["):  # [v6] or [v6]:port
+            name, _, rest = entry[1:].partition("]")
+            wanted = rest[1:] if rest.startswith(":") else ""
+        elif entry.count(":") == 1:  # name:port or v4:port (a bare v6 has more colons)
+            name, wanted = entry.split(":")
+        else:
+            name, wanted = entry, ""
+        if not name or (wanted and wanted != str(port)):
+            continue
+        if "/" in name:
+            try:
+                if address is not None and address in ipaddress.ip_network(name,
+                                                                          strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = name.lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def _proxy_pool(proxy: str, ssl_context: ssl.SSLContext) -> httpcore.HTTPProxy:
     """An httpcore pool through the HTTP proxy ``proxy`` (CONNECT for https targets),
     on the deadline's backend. ValueError for a proxy that is not http:// or https://."""
-    parts = urllib.parse.urlsplit(proxy)
+    try:
+        parts = urllib.parse.urlsplit(proxy)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"the proxy the environment names (HTTP_PROXY, HTTPS_PROXY or "
+                         f"ALL_PROXY) is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"the proxy {parts.scheme}://{parts.hostname or ''} (from the "
                          "environment) is not an http:// or https:// proxy; only those "
                          "are supported")
     auth = None
-    if parts.username is not None:
-        auth = (urllib.parse.unquote(parts.username),
-                urllib.parse.unquote(parts.password or ""))
+    if parts.username is not None:  # Basic credentials, UTF-8 (RFC 7617)
+        auth = (urllib.parse.unquote_to_bytes(parts.username),
+                urllib.parse.unquote_to_bytes(parts.password or ""))
     return httpcore.HTTPProxy(
         proxy_url=httpcore.URL(scheme=parts.scheme, host=parts.hostname,
-                               port=parts.port, target="/"),
+                               port=port, target="/"),
         proxy_auth=auth, ssl_context=ssl_context,
         max_connections=_LIMITS.max_connections,
         max_keepalive_connections=_LIMITS.max_keepalive_connections,
@@ -237,6 +302,7 @@ class DeadlineTransport(httpx.BaseTransport):
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
                  proxy: str | None = None) -> None:
         context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._proxied = proxy is not None
         self._pool: httpcore.ConnectionPool = (
             _proxy_pool(proxy, context) if proxy is not None else httpcore.ConnectionPool(
                 ssl_context=context,
@@ -249,9 +315,12 @@ class DeadlineTransport(httpx.BaseTransport):
         if not isinstance(request.stream, httpx.SyncByteStream):
             raise TypeError("DeadlineTransport sends a synchronous request body only")
         url = request.url
+        host = url.raw_host
+        if self._proxied and b":" in host:  # an IPv6 literal in the proxy's request line
+            host = b"[" + host + b"]"
         core = httpcore.Request(
             method=request.method,
-            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+            url=httpcore.URL(scheme=url.raw_scheme, host=host, port=url.port,
                              target=url.raw_path),
             headers=request.headers.raw, content=request.stream,
             extensions=request.extensions)

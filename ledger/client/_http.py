@@ -22,6 +22,7 @@ BACKOFF_BASE = 0.2  # seconds before the first retry (at most; full jitter)
 BACKOFF_CAP = 5.0
 RETRY_AFTER_CAP = 30.0
 MAX_ERROR_BODY = 1 << 16
+MAX_DESCRIBED = 200  # characters of a transport error's text in a message
 STREAM_PACE = 1 << 16  # a streamed body brings at least this much in each timeout window
 _NOT_TRANSIENT = frozenset({501, 505, 507})  # retrying cannot change these answers
 
@@ -105,28 +106,29 @@ class Http:
     def stream(self, method: str, path: str, read: Callable[[httpx.Response], T], *,
                params: Mapping[str, str] | None = None, sign: Sign | None = None) -> T:
         """``call``, handing a success answer open to ``read`` (a transport error in it is
-        retried: ``read`` must then start over). The timeout bounds each attempt until
-        the answer's headers are in (connection and TLS included); then ``read`` reads
-        the body through ``paced``, which bounds the pace, not the whole transfer."""
+        retried: ``read`` must then start over). The timeout bounds the call until the
+        answer's headers are in (connection, TLS and retries included); then ``read``
+        reads the body through ``paced``, which bounds the pace, not the whole transfer.
+        A transfer that breaks off after its body began gives its retry a fresh timeout."""
         return self._exchange(method, path, params, None, None, sign, True,
                               lambda resp, deadline: read(resp))
 
     def paced(self, resp: httpx.Response) -> Iterator[bytes]:
         """A streamed answer's body (in ``stream``'s ``read``): each ``timeout`` window
-        must bring at least STREAM_PACE bytes, or the rest of the body, else
+        must bring at least STREAM_PACE bytes as sent (before content decoding), or the
+        rest of the body, else
         httpx.ReadTimeout (which ``stream`` retries). So a server that trickles a bundle
         cannot hold the transfer for ever; a body of any size at a fair rate is fine."""
         chunks = resp.iter_bytes()
         window_end = time.monotonic() + self.timeout
-        got = 0
+        mark = resp.num_bytes_downloaded  # counted on the wire, before any decoding
         while True:
             with within(window_end):
                 chunk = next(chunks, None)
             if chunk is None:
                 return
-            got += len(chunk)
-            if got >= STREAM_PACE:
-                got = 0
+            if resp.num_bytes_downloaded - mark >= STREAM_PACE:
+                mark = resp.num_bytes_downloaded
                 window_end = time.monotonic() + self.timeout
             yield chunk
 
@@ -134,11 +136,12 @@ class Http:
                   content: bytes | None, headers: Mapping[str, str] | None,
                   sign: Sign | None, per_read: bool,
                   read: Callable[[httpx.Response, float], T]) -> T:
+        # one deadline for the whole call; in a stream, a transfer that broke off once its
+        # body had begun gives the next attempt a fresh one (the body itself is paced)
         deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
-            if per_read:
-                deadline = time.monotonic() + self.timeout
+            reading = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
@@ -159,6 +162,7 @@ class Http:
                         if 200 <= status < 300:  # a transport error in read is retried
                             if not per_read:
                                 return read(resp, deadline)
+                            reading = True
                             with within(None):
                                 return read(resp, deadline)
                         body = _bounded(resp, MAX_ERROR_BODY, deadline, path, strict=False)
@@ -178,7 +182,7 @@ class Http:
                     raise ServerUnavailableError(
                         f"TLS with {self.base_url} failed: "
                         f"{getattr(tls, 'reason', None) or tls}") from None
-                if not per_read and isinstance(exc, httpx.TimeoutException) \
+                if not reading and isinstance(exc, httpx.TimeoutException) \
                         and time.monotonic() >= deadline:  # the call's time is spent
                     raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
                                                  f"{path} within {self.timeout:g} s"
@@ -189,7 +193,7 @@ class Http:
                         f"{attempt + 1} attempt(s)") from None
                 last = exc
             attempt += 1
-            if per_read:
+            if reading:
                 deadline = time.monotonic() + self.timeout
             if wait is None:
                 wait = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt))
@@ -208,7 +212,10 @@ def _describe(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectError):
         text = str(exc) or "connection failed"
         return "connection refused" if "refused" in text.lower() else text
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = str(exc)
+    if len(text) > MAX_DESCRIBED:  # a hostile server's bytes do not fill the error line
+        text = text[:MAX_DESCRIBED] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _bounded(resp: httpx.Response, limit: int, deadline: float, path: str,

@@ -105,14 +105,13 @@ def test_proxy_userinfo_is_decoded(monkeypatch: pytest.MonkeyPatch, userinfo: st
     assert _auth(proxy.heads[0]) == expected
 
 
-def test_a_non_ascii_proxy_password_is_a_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # FINDING (medium): a proxy URL whose userinfo %-decodes to non-ASCII (HTTP_PROXY=
-    # http://us%C3%A9r:pw@proxy:3128) makes Http() raise httpcore's TypeError ("proxy_auth
-    # strings may not include unicode characters"); the CLI then prints "internal error
-    # (a bug)" and exits 70. It should be refused like a SOCKS proxy: ValueError, exit 2.
-    monkeypatch.setenv("HTTP_PROXY", "http://us%C3%A9r:pw@127.0.0.1:9")
-    with pytest.raises(ValueError):
-        Http("http://log.invalid:8080", timeout=TIMEOUT, retries=0).close()
+def test_a_non_ascii_proxy_user_is_sent_as_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was a finding (medium): userinfo that %-decodes to non-ASCII made Http() raise
+    # httpcore's TypeError (CLI exit 70). Basic credentials are UTF-8 (RFC 7617): sent so.
+    with _Recorder() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("//", "//us%C3%A9r:p%C3%A4ss@"))
+        assert _get("http://log.invalid:8080") is None
+    assert _auth(proxy.heads[0]) == "us\u00e9r:p\u00e4ss"
 
 
 # -- the request through the proxy ---------------------------------------------------
@@ -253,13 +252,12 @@ def _checkpoint(tmp_path: Path, proxy: str, vkey: str) -> Run:
                 "--timeout", "1", "--client-state", f"{tmp_path}/state.json", "checkpoint")
 
 
-def test_cli_non_ascii_proxy_credentials_are_a_usage_error(tmp_path: Path,
-                                                           log_vkey: str) -> None:
-    # FINDING (medium): see test_a_non_ascii_proxy_password_is_a_value_error; through the
-    # CLI this is "error: internal error (a bug): TypeError ..." with exit 70, where a
-    # proxy variable the client cannot use should be exit 2 naming HTTP_PROXY.
+def test_cli_non_ascii_proxy_credentials_are_no_internal_error(tmp_path: Path,
+                                                               log_vkey: str) -> None:
+    # Was a finding (medium): exit 70 "internal error (a bug): TypeError". Now the
+    # credentials are sent as UTF-8; the proxy (a closed port) is unreachable: exit 4.
     run = _checkpoint(tmp_path, "http://us%C3%A9r:pw@127.0.0.1:9", log_vkey)
-    assert run.code == 2, run
+    assert run.code == 4, run
     assert "internal error" not in run.err, run.err
 
 
