@@ -561,7 +561,9 @@ def test_an_export_cut_short_starts_over(fake: FakeServer, client: Client, led: 
     def handle(request: httpx.Request) -> httpx.Response:
         resp = original(request)
         if request.url.path == "/bundle" and next(cuts, False):
-            return httpx.Response(200, stream=Cut(resp.content))
+            # framed as a streamed answer is (chunked), and cut part way
+            return httpx.Response(200, headers={"Transfer-Encoding": "chunked"},
+                                  stream=Cut(resp.content))
         return resp
 
     c = Client("http://log.test", log_key=led.log_vkey, actor=client.actor,
