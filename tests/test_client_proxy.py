@@ -9,10 +9,12 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.client._deadline import DeadlineTransport, environment_proxy
 from ledger.client._errors import ServerUnavailableError
-from ledger.client._http import Http
+from ledger.client._http import Http, _without_userinfo
 
 from .test_client_deadline import HEAD, SLACK, TIMEOUT, RawServer, trickle_head
 
@@ -124,3 +126,45 @@ def test_a_transport_without_proxy_connects_directly() -> None:
         assert type(transport._pool).__name__ == "ConnectionPool"
     finally:
         transport.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_without_its_credentials(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://ci:s3cret@127.0.0.1:{port}")
+    http = Http("http://log.invalid:8080", timeout=TIMEOUT, retries=0)
+    try:
+        with pytest.raises(ServerUnavailableError) as caught:
+            http.call("GET", "/checkpoint")
+    finally:
+        http.close()
+    text = str(caught.value)
+    assert f"through the proxy http://127.0.0.1:{port}" in text, text
+    assert "http://log.invalid:8080" in text and "s3cret" not in text and "ci:" not in text
+
+
+def test_without_a_proxy_only_the_server_is_named() -> None:
+    port = _closed_port()
+    http = Http(f"http://127.0.0.1:{port}", timeout=TIMEOUT, retries=0)
+    try:
+        with pytest.raises(ServerUnavailableError) as caught:
+            http.call("GET", "/checkpoint")
+    finally:
+        http.close()
+    assert "proxy" not in str(caught.value) and f"127.0.0.1:{port}" in str(caught.value)
+
+
+@given(user=st.text(st.characters(blacklist_characters="/"), max_size=12),
+       password=st.text(st.characters(blacklist_characters="/"), min_size=4, max_size=12)
+       .map(lambda p: f"pw{p}"),
+       path=st.sampled_from(["", "/", "/x?y=1"]))
+def test_proxy_credentials_never_reach_the_error_line(user: str, password: str,
+                                                      path: str) -> None:
+    shown = _without_userinfo(f"http://{user}:{password}@proxy.example:3128{path}")
+    assert shown == f"http://proxy.example:3128{path}"

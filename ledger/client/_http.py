@@ -78,10 +78,13 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        self._client = httpx.Client(base_url=self.base_url,
-                                    transport=(transport if transport is not None
-                                               else DeadlineTransport(
-                                                   proxy=environment_proxy(self.base_url))),
+        proxy = environment_proxy(self.base_url) if transport is None else None
+        if transport is None:
+            transport = DeadlineTransport(proxy=proxy)  # a bad proxy URL: ValueError here
+        # what failure messages name: the server, and the proxy when one stands between
+        self._where = self.base_url if proxy is None else \
+            f"{self.base_url} through the proxy {_without_userinfo(proxy)}"
+        self._client = httpx.Client(base_url=self.base_url, transport=transport,
                                     follow_redirects=False, timeout=timeout,
                                     headers={"User-Agent": "modelseal-client/1"})
         self.sleep: Callable[[float], None] = time.sleep  # tests replace it
@@ -144,7 +147,7 @@ class Http:
             reading = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
+                raise ServerUnavailableError(f"{self._where} did not answer {method} "
                                              f"{path} within {self.timeout:g} s")
             wait: float | None = None
             last: BaseException
@@ -168,7 +171,7 @@ class Http:
                         body = _bounded(resp, MAX_ERROR_BODY, deadline, path, strict=False)
                     finally:
                         resp.close()
-                last = error_from_answer(status, body, self.base_url)
+                last = error_from_answer(status, body, self._where)
                 if status < 500 or status in _NOT_TRANSIENT or attempt >= self.retries:
                     raise last
                 if status == 503:
@@ -180,16 +183,16 @@ class Http:
                 tls = _tls_failure(exc)
                 if tls is not None:
                     raise ServerUnavailableError(
-                        f"TLS with {self.base_url} failed: "
+                        f"TLS with {self._where} failed: "
                         f"{getattr(tls, 'reason', None) or tls}") from None
                 if not reading and isinstance(exc, httpx.TimeoutException) \
                         and time.monotonic() >= deadline:  # the call's time is spent
-                    raise ServerUnavailableError(f"{self.base_url} did not answer {method} "
+                    raise ServerUnavailableError(f"{self._where} did not answer {method} "
                                                  f"{path} within {self.timeout:g} s"
                                                  ) from None
                 if attempt >= self.retries:
                     raise ServerUnavailableError(
-                        f"cannot reach {self.base_url} ({_describe(exc)}) after "
+                        f"cannot reach {self._where} ({_describe(exc)}) after "
                         f"{attempt + 1} attempt(s)") from None
                 last = exc
             attempt += 1
@@ -200,10 +203,18 @@ class Http:
             if wait >= deadline - time.monotonic():
                 if isinstance(last, httpx.TransportError):
                     raise ServerUnavailableError(
-                        f"cannot reach {self.base_url} ({_describe(last)}) within "
+                        f"cannot reach {self._where} ({_describe(last)}) within "
                         f"{self.timeout:g} s") from None
                 raise last
             self.sleep(wait)
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without its ``user:password@`` part: a proxy's credentials never reach an
+    error line."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _describe(exc: httpx.TransportError) -> str:
