@@ -1,0 +1,117 @@
+"""What the docs (and --help) tell a new user, against what the commands do."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import verifier as v
+from ledger import Ledger, LogKey
+from tests.attack_s21.common import WRITER, Done, proc
+from tests.cli_support import MODEL, Store, init_store, ok
+from tests.client_support import RealServer
+from tests.test_cosignature import Witness
+
+
+def _no_traceback(done: Done) -> None:
+    assert "Traceback" not in done.out + done.err, str(done)
+
+
+# FINDING (low): a pipeline's writer key reading through the server (docs/pipelines.md: a
+# reader needs a second key with the reader role) is refused with exit 1 and the hint of a
+# refused *write*: "only granted, unrevoked writer and admin keys may write ... an admin
+# grants with: modelseal grant <vkey> --role writer" (cli/errors.py, AuthorizationError's
+# row also catches httpsig's ForbiddenRoleError). A new user is told to grant a writer role
+# to a key that already is a writer; the hint should name the reader (or admin) role.
+def test_a_read_refused_for_its_role_hints_at_the_reader_role(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    writer = store.writer("ml-pipeline")
+    ledger = Ledger.open(store.dir, log_key=LogKey.load(store.log_key))
+    try:
+        with RealServer(ledger) as server:
+            done = proc([*WRITER, "inventory"], timeout=60, extra_env={
+                "MODELSEAL_SERVER": server.url, "MODELSEAL_LOG_VKEY": store.log_vkey,
+                "MODELSEAL_KEY": str(writer),
+                "MODELSEAL_CLIENT_STATE": str(tmp_path / "state.json")})
+    finally:
+        ledger.close()
+    _no_traceback(done)
+    assert done.code == 1, str(done)
+    assert "may not read" in done.err, str(done)
+    hints = [line for line in done.err.splitlines() if line.startswith("hint: ")]
+    assert hints, str(done)
+    assert "reader" in hints[0] and "--role writer" not in hints[0], str(done)
+
+
+def _cosign_latest(store: Store, witness: Witness) -> bytes:
+    """Store a witness's cosignature of the store's latest checkpoint; return the note."""
+    ledger = Ledger.open(store.dir, log_key=LogKey.load(store.log_key))
+    try:
+        note = ledger.checkpoint()
+        cp = v.Checkpoint.parse_note(note, [v.VerifierKey.parse(ledger.log_vkey)])
+        assert cp.time is not None
+        text = v.parse_note(note).text
+        added = ledger.add_cosignatures(note + witness.line(text, cp.time // 10**9 + 5),
+                                        [witness.key])
+        assert len(added) == 1
+        cosigned = ledger.cosigned()
+        assert cosigned is not None
+        return cosigned
+    finally:
+        ledger.close()
+
+
+# FINDING (low): `modelseal export --help` says of --at "[default: the last entry]; the first
+# checkpoint witnesses cosigned after it is used where the store holds one", and README
+# says `checkpoint` shows "the latest cosigned one where witnesses cosigned"; but without
+# --at, export writes the latest checkpoint *without* the cosignatures the store holds for
+# that very tree (Ledger.iter_bundle looks for a cosigned one only when `at` is given). The
+# examiner's `modelseal-verify --witness ...` (docs/examiners.md) then fails
+# (WitnessError, "cosigned: none") although the witnesses did cosign it.
+def test_export_without_at_carries_the_cosignatures_the_store_holds(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    ok(store.run("register", "fraud_scoring", *MODEL))
+    w1 = Witness("witness.example.com/w1")
+    cosigned = _cosign_latest(store, w1)
+    shown = proc([*WRITER, "checkpoint"], extra_env=store.env)
+    assert shown.code == 0 and shown.out.encode() == cosigned, str(shown)  # what README says
+    out = tmp_path / "bundle.json"
+    done = proc([*WRITER, "export", "-o", str(out)], extra_env=store.env)
+    _no_traceback(done)
+    assert done.code == 0, str(done)
+    checkpoint = json.loads(out.read_bytes())["checkpoint"].encode()
+    assert checkpoint == cosigned, (checkpoint, cosigned)
+
+
+# FINDING (low): docs/quickstart.md: `--csv` gives "exact values, nothing cut". With a
+# standard output that is not UTF-8 (PYTHONIOENCODING=latin-1, a non-UTF-8 locale), names
+# outside it are written as `\u03bc` escapes, so the models `μ` and `\u03bc` (a legal,
+# printable-ASCII name) get the same cell: the CSV no longer tells them apart. (The text
+# tables escape the same way, which the docs allow for the terminal; a CSV is data.)
+def test_csv_cells_stay_exact_whatever_the_output_encoding(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    for name in ("μ", "\\u03bc"):
+        ok(store.run("register", name, *MODEL))
+    done = proc([*WRITER, "inventory", "--csv"],
+                extra_env={**store.env, "PYTHONIOENCODING": "latin-1"})
+    _no_traceback(done)
+    assert done.code == 0, str(done)
+    rows = [line.split(",")[0] for line in done.out.splitlines()[1:] if line]
+    assert len(rows) == 2, str(done)
+    assert rows[0] != rows[1], f"two models, one CSV cell: {rows}"
+
+
+# FINDING (low): docs/quickstart.md (and `modelseal --help`): exit 3 is malformed input and
+# 4 an I/O error. `policy set FILE` gives 2 (usage) both for a file that is not TOML/JSON
+# and for one that cannot be read, where `findings --profile` gives 3 and 4 for the same
+# faults; a script cannot tell a bad policy file from a mistyped option.
+def test_policy_file_faults_have_the_documented_exit_codes(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    bad = tmp_path / "policy.toml"
+    bad.write_text('[events.validated\nrequired = ["result"]\n')
+    malformed = proc([*WRITER, "policy", "set", str(bad)], extra_env=store.env)
+    missing = proc([*WRITER, "policy", "set", str(tmp_path / "missing.toml")],
+                   extra_env=store.env)
+    for done in (malformed, missing):
+        _no_traceback(done)
+        assert done.err.startswith("error: "), str(done)
+    assert (malformed.code, missing.code) == (3, 4), f"{malformed}\n{missing}"
