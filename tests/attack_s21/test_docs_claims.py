@@ -131,3 +131,23 @@ def test_verify_help_lists_every_exit_code_it_uses() -> None:
                  "70 internal error"):
         assert code in text, (code, text)  # the control: these are listed
     assert "5 " in text.split("Exit codes:")[1], text
+
+
+# FINDING (low): docs/pipelines.md's CI recipe writes the key file from a secret with
+# `printf '%s\n' "${{ secrets.ML_PIPELINE_KEY }}"`. A secret saved with the file's own final
+# newline (as `cat ml-pipeline.key` copies it) gives a file ending in a blank line, and a
+# secret pasted from a Windows editor has CRLF line ends; modelseal refuses both, as
+# "damaged: its key block cannot be read" / "not a modelseal actor key file", with a hint
+# about path, mode and passphrase that does not point at the cause (ledger/keys.py reads
+# the text byte-exact). Whitespace outside the key block carries nothing to check.
+def test_a_key_file_from_a_ci_secret_with_a_trailing_blank_line_loads(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    ok(store.run("register", "fraud_scoring", *MODEL))
+    key = store.writer("ml-pipeline")
+    copied = tmp_path / "from-secret.key"
+    copied.write_bytes(key.read_bytes() + b"\n")  # printf '%s\n' of a text ending in \n
+    copied.chmod(0o600)
+    done = proc([*WRITER, "record", "fraud_scoring", "--event", "retrained"],
+                extra_env={**store.env, "MODELSEAL_KEY": str(copied)})
+    _no_traceback(done)
+    assert done.code == 0, str(done)
