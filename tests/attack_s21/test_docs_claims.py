@@ -151,3 +151,29 @@ def test_a_key_file_from_a_ci_secret_with_a_trailing_blank_line_loads(tmp_path: 
                 extra_env={**store.env, "MODELSEAL_KEY": str(copied)})
     _no_traceback(done)
     assert done.code == 0, str(done)
+
+
+# FINDING (low): docs/deploy.md: "`--recheck` compares every file already present, not only
+# those the new checkpoint adds", and a file "with other bytes than the log's (...
+# tampering) stops the run with exit code 1". Partial tiles of earlier checkpoints are kept
+# on purpose (ledger/_publish.py: "a client holding an older checkpoint may still fetch
+# them"), yet --recheck walks only the files of the new checkpoint: a tampered
+# `tile/0/000.p/<old size>` is never compared, the run says "0 present files checked" and
+# exits 0, and the altered tile stays published for those older clients.
+def test_publish_recheck_compares_kept_partial_tiles_too(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    www = tmp_path / "www"
+    ok(store.run("register", "fraud_scoring", *MODEL))
+    first = proc([*WRITER, "publish", str(www), "--store", str(store.dir)])
+    assert first.code == 0, str(first)
+    old = sorted((www / "tile" / "0").glob("000.p/*"))
+    assert len(old) == 1, old
+    ok(store.run("register", "churn_model", *MODEL))
+    second = proc([*WRITER, "publish", str(www), "--store", str(store.dir)])
+    assert second.code == 0, str(second)
+    tile = bytearray(old[0].read_bytes())
+    tile[3] ^= 0x01
+    old[0].write_bytes(bytes(tile))
+    done = proc([*WRITER, "publish", str(www), "--store", str(store.dir), "--recheck"])
+    _no_traceback(done)
+    assert done.code == 1, str(done)
