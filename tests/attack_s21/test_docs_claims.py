@@ -177,3 +177,30 @@ def test_publish_recheck_compares_kept_partial_tiles_too(tmp_path: Path) -> None
     done = proc([*WRITER, "publish", str(www), "--store", str(store.dir), "--recheck"])
     _no_traceback(done)
     assert done.code == 1, str(done)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# FINDING (low): docs/pipelines.md: the client goes through the proxy HTTPS_PROXY/HTTP_PROXY
+# name. When that proxy cannot be reached, the error names only the server: "cannot reach
+# https://models-log.example.com (connection refused) after 6 attempt(s)", hint "check
+# --server (MODELSEAL_SERVER) and that the server runs" (ledger/client/_http.py). The
+# server is fine; the proxy (set by the CI image, unseen by the user) is what refused, and
+# nothing in the output says a proxy was used at all.
+def test_an_unreachable_proxy_is_named_in_the_error(tmp_path: Path) -> None:
+    store = init_store(tmp_path)
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    done = proc([*WRITER, "--timeout", "10", "checkpoint"], timeout=60, extra_env={
+        "MODELSEAL_SERVER": "http://models-log.example.com", "MODELSEAL_LOG_VKEY":
+        store.log_vkey, "MODELSEAL_CLIENT_STATE": str(tmp_path / "state.json"),
+        "HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": "",
+        "ALL_PROXY": "", "all_proxy": ""})
+    _no_traceback(done)
+    assert done.code == 4, str(done)
+    assert proxy.removeprefix("http://") in done.err or "proxy" in done.err, str(done)
