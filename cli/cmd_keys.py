@@ -15,6 +15,7 @@ from verifier import (
     OPS,
     ROLES,
     KeyRecord,
+    MalformedInputError,
     Policy,
     describe_scope,
     from_ns,
@@ -25,6 +26,7 @@ from verifier import (
 from ledger._store import removed_on_failure
 
 from .context import Settings, UsageProblem
+from .infile import SMALL_FILE_LIMIT, read_at_most
 from .output import emit_csv, emit_json, iso, table
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -251,13 +253,26 @@ def keys(settings: Settings, show_all: bool, as_json: bool, as_csv: bool) -> Non
            "revoked by", "revoked at", "entry", "reason"])
 
 
+class PolicyFileError(MalformedInputError):
+    """A policy file that does not parse, is no policy or is too large (exit 3)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def read_policy(path: Path) -> Policy:
     """The policy in a TOML (``.toml``) or JSON file: ``{"events": {TYPE: {"required":
-    [FIELD, ...]}}}``. UsageProblem for a file that cannot be read or is no policy."""
+    [FIELD, ...]}}}``. OSError for a file that cannot be read (exit 4); PolicyFileError
+    for one that is no policy (exit 3), as ``findings --profile`` does for a profile."""
     try:
-        data = path.read_bytes()
+        data = read_at_most(path, SMALL_FILE_LIMIT)
     except OSError as exc:
-        raise UsageProblem(f"cannot read the policy file {path}: {exc.strerror}") from None
+        raise OSError(exc.errno, f"cannot read the policy file {path}: "
+                                 f"{exc.strerror or exc}") from None
+    if len(data) > SMALL_FILE_LIMIT:
+        raise PolicyFileError(f"the policy file {path} is larger than {SMALL_FILE_LIMIT:,} "
+                              "bytes; a policy is a short list of event types")
     try:
         if path.suffix.lower() == ".toml":
             doc = tomllib.loads(data.decode("utf-8"))
@@ -265,11 +280,11 @@ def read_policy(path: Path) -> Policy:
             doc = json.loads(data)
         return policy_from_doc(doc)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise UsageProblem(f"the policy file {path} does not parse: {exc}") from None
+        raise PolicyFileError(f"the policy file {path} does not parse: {exc}") from None
     except ValueError as exc:  # json.JSONDecodeError included
-        raise UsageProblem(f"the policy file {path} is not a policy: {exc}",
-                           'write {"events": {"validated": {"required": ["result"]}}} '
-                           "or its TOML form") from None
+        raise PolicyFileError(f"the policy file {path} is not a policy: {exc}",
+                              'write {"events": {"validated": {"required": ["result"]}}} '
+                              "or its TOML form") from None
 
 
 @click.group()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .context import Settings, UsageProblem
+from .infile import SMALL_FILE_LIMIT, read_at_most
 from .output import log_line
 
 if TYPE_CHECKING:
@@ -72,7 +73,11 @@ def _witnesses(args: tuple[str, ...], file: Path | None) -> list[WitnessEndpoint
                                "1234abcd+BK...") from None
     if file is not None:
         try:
-            found += read_witness_file(file.read_text(encoding="utf-8"))
+            data = read_at_most(file, SMALL_FILE_LIMIT)
+            if len(data) > SMALL_FILE_LIMIT:
+                raise UsageProblem(f"--witness-file {file} is larger than "
+                                   f"{SMALL_FILE_LIMIT:,} bytes; it lists a few witnesses")
+            found += read_witness_file(data.decode("utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageProblem(f"cannot read --witness-file {file}: {exc}") from None
         except ValueError as exc:

@@ -11,10 +11,11 @@ import click
 
 from ledger import Snapshot
 from ledger.client import Client
-from verifier import parse_entry
+from verifier import MAX_ENTRY_SIZE, parse_entry
 from verifier.canonical import check_json_value
 
 from .context import Log, Settings, UsageProblem
+from .infile import PAYLOAD_LIMIT, read_at_most
 from .output import emit_json
 from .remote import snapshot_of
 
@@ -24,7 +25,7 @@ _json_flag = click.option("--json", "as_json", is_flag=True, help="Print the res
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_twice)
     except RecursionError:
         raise UsageProblem(f"{what} is nested too deeply to read (a log value may nest at "
                            "most 32 levels)") from None
@@ -46,15 +47,21 @@ def _payload_text(payload: str | None, payload_file: Path | None) -> str | None:
         return None
     data: bytes
     if payload_file is not None:
-        data, source = payload_file.read_bytes(), str(payload_file)
+        data, source = read_at_most(payload_file, PAYLOAD_LIMIT), str(payload_file)
     elif payload == "-":
         if sys.stdin is None:
             raise UsageProblem("--payload - reads standard input, which is closed",
                                "pipe the payload in, or use --payload-file")
-        data, source = sys.stdin.buffer.read(), "standard input"
+        data, source = read_at_most(sys.stdin.buffer, PAYLOAD_LIMIT), "standard input"
     else:
         assert payload is not None
         data, source = payload.encode("utf-8", "surrogateescape"), "--payload"
+    if len(data) > PAYLOAD_LIMIT:
+        raise UsageProblem(
+            f"the payload from {source} is larger than {PAYLOAD_LIMIT:,} bytes; nothing was "
+            f"recorded (it was not read further)",
+            f"an entry holds at most {MAX_ENTRY_SIZE:,} bytes: record a digest or a summary "
+            "of large results, not the results themselves")
     if not data.strip():
         raise UsageProblem(
             f"the payload from {source} is empty; nothing was recorded",
@@ -69,6 +76,17 @@ def _payload_text(payload: str | None, payload_file: Path | None) -> str | None:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _no_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every member name is given once (JSON itself would keep the last
+    of two silently, which is not what the writer meant either time)."""
+    value: dict[str, Any] = {}
+    for key, member in pairs:
+        if key in value:
+            raise ValueError(f"the member {key!r} is given twice in one object")
+        value[key] = member
+    return value
 
 
 def _done(snap: Snapshot | Any, as_json: bool, verb: str) -> None:

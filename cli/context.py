@@ -26,6 +26,7 @@ from ledger.errors import EncryptedKeyError, InsecureKeyFileError
 from ledger._queries import MIN_PREFIX
 from verifier.exitcodes import UsageProblem
 
+from .infile import SMALL_FILE_LIMIT, read_at_most
 from .output import is_terminal
 
 __all__ = ["InsecureKeyFile", "Log", "Settings", "UsageProblem", "default_client_state",
@@ -75,7 +76,12 @@ def passphrase_from_env(kind: str) -> str | None:
         if os.environ.get(name + "_FILE"):  # e.g. a systemd credential
             source = Path(os.environ[name + "_FILE"])
             try:
-                return source.read_text(encoding="utf-8").rstrip("\r\n")
+                data = read_at_most(source, SMALL_FILE_LIMIT)
+                if len(data) > SMALL_FILE_LIMIT:
+                    raise UsageProblem(f"{name}_FILE {source} is larger than "
+                                       f"{SMALL_FILE_LIMIT:,} bytes: it is no passphrase",
+                                       "give the file that holds only the passphrase")
+                return data.decode("utf-8").rstrip("\r\n")
             except (OSError, UnicodeDecodeError) as exc:
                 raise UsageProblem(f"cannot read {name}_FILE {source}: {exc}",
                                    "give a readable UTF-8 file holding the passphrase") from None

@@ -381,8 +381,8 @@ def test_cli_policy_and_scoped_grant(tmp_path: Path) -> None:
                  json.dumps({"result": "pass", "validator": "mrm"})))
     bad = tmp_path / "bad.json"
     bad.write_text('{"events": {"validated": {"required": "result"}}}', encoding="utf-8")
-    refused(store.run("policy", "set", bad), 2, "is not a policy")
-    refused(store.run("policy", "set", tmp_path / "missing.toml"), 2, "cannot read")
+    refused(store.run("policy", "set", bad), 3, "is not a policy")  # malformed input
+    refused(store.run("policy", "set", tmp_path / "missing.toml"), 4, "cannot read")  # I/O
     assert "no policy in force" in ok(store.run("policy", "clear")).out
     ok(store.run("record", "fraud", "--event", "deployed"))
 
@@ -447,5 +447,5 @@ def test_cli_init_with_a_policy(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[events\n", encoding="utf-8")
     refused(cli("init", tmp_path / "t", "--origin", "example.com/models", "--policy", bad),
-            2, "does not parse")
+            3, "does not parse")  # malformed input, as policy set
     assert not (tmp_path / "t").exists() and not (tmp_path / "t-keys").exists()

@@ -45,6 +45,7 @@ from .exitcodes import (
     lookup,
 )
 from .findings import Findings, evaluate
+from .note import MAX_NOTE_SIZE
 from .keys import VerifierKey
 from .profile import Profile, ProfileError, builtin_profiles, is_profile_path, load_profile
 from .report import render_report
@@ -90,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="modelseal-verify",
         description="Verify a modelseal proof bundle offline, with only the log's public key.",
         epilog="Exit codes: 0 verified, 1 verification failed, 2 usage, 3 malformed input, "
-        "4 I/O error, 6 findings (only with --fail-on-findings), 70 internal error (a bug).",
+        "4 I/O error, 5 not completed (a signature worker died), 6 findings (only with "
+        "--fail-on-findings), 70 internal error (a bug).",
     )
     p.add_argument("bundle", help="the bundle file exported by the log (JSON or compact, "
                    "told by its first bytes; - reads standard input)")
@@ -127,11 +129,18 @@ def _stdin() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def _read(path: str) -> bytes:
+def _read_note(path: str) -> bytes:
+    """The note at ``path`` (``-``: standard input), read up to MAX_NOTE_SIZE + 1 bytes so
+    that a huge or endless file is refused (MalformedInputError), never held whole."""
     if path == "-":
-        return _stdin().read()
-    with open(path, "rb") as fh:
-        return fh.read()
+        data = _stdin().read(MAX_NOTE_SIZE + 1)
+    else:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_NOTE_SIZE + 1)
+    if len(data) > MAX_NOTE_SIZE:
+        raise MalformedInputError(f"the trusted checkpoint {path} is larger than the "
+                                  f"{MAX_NOTE_SIZE} bytes a signed note may be")
+    return data
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -414,10 +423,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(EXIT_IO, f"cannot read profile {exc.filename}: {exc.strerror}", args.json,
                      exc)
     try:
-        trusted_note = _read(args.trusted) if args.trusted else None
+        trusted_note = _read_note(args.trusted) if args.trusted else None
         fh = _stdin() if args.bundle == "-" else open(args.bundle, "rb")  # noqa: SIM115
     except OSError as exc:
         return _fail(EXIT_IO, f"cannot read {exc.filename}: {exc.strerror}", args.json, exc)
+    except MalformedInputError as exc:
+        return _fail(EXIT_MALFORMED, f"malformed input: {exc}", args.json, exc)
     try:
         trusted = Checkpoint.parse_note(trusted_note, keys) if trusted_note is not None else None
         result = verify_bundle_file(fh, keys, trusted=trusted,
