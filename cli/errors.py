@@ -20,6 +20,7 @@ import click
 from ledger.client import (
     ArgumentRefusedError,
     NotFoundError,
+    ReadForbiddenError,
     ServerError,
     ServerMisbehaviourError,
     ServerUnavailableError,
@@ -122,6 +123,10 @@ TABLE: tuple[Row, ...] = (
         "the directory holds files that are not this log's: keep them as evidence, or "
         "move the directory aside and publish again"),
     Row(PublishBusyError, EXIT_IO, "wait for the other publish to finish, then run again"),
+    Row(ReadForbiddenError, EXIT_FAILED,
+        "reads through --server need a key granted the reader or admin role (a writer's key "
+        "only writes): pass that key with --key, or an admin grants one with: modelseal "
+        "grant <vkey> --role reader"),
     Row(AuthorizationError, EXIT_FAILED,
         "only granted, unrevoked writer and admin keys may write (reader keys never do), "
         "each within its grant's scope (`modelseal keys`), and grant/revoke/policy need an "

@@ -26,6 +26,7 @@ from ledger.client import (
     Client,
     ForkError,
     NotFoundError,
+    ReadForbiddenError,
     RollbackError,
     ServerError,
     ServerMisbehaviourError,
@@ -412,7 +413,7 @@ def test_connection_refused_on_a_real_socket(led: Ledger, admin: ActorKey) -> No
     (401, "ExpiredSignatureError", UnauthenticatedError),
     (400, "MalformedRequestError", v.MalformedInputError),
     (400, "ArgumentError", ArgumentRefusedError),
-    (403, "ForbiddenRoleError", v.AuthorizationError),
+    (403, "ForbiddenRoleError", ReadForbiddenError),  # an AuthorizationError
     (503, "NonceCacheFullError", StoreBusyError),
     (403, "AuthorizationError", v.AuthorizationError),
     (403, "SignatureError", v.SignatureError),

@@ -7,6 +7,7 @@ from ._errors import (
     ArgumentRefusedError,
     ForkError,
     NotFoundError,
+    ReadForbiddenError,
     RollbackError,
     ServerError,
     ServerMisbehaviourError,
@@ -18,6 +19,6 @@ from ._wire import LogInfo
 
 __all__ = [
     "ArgumentRefusedError", "Client", "ForkError", "LogInfo", "NotFoundError",
-    "RollbackError", "ServerError", "ServerMisbehaviourError", "ServerUnavailableError",
-    "StateFileError", "UnauthenticatedError",
+    "ReadForbiddenError", "RollbackError", "ServerError", "ServerMisbehaviourError",
+    "ServerUnavailableError", "StateFileError", "UnauthenticatedError",
 ]

@@ -59,6 +59,11 @@ class UnauthenticatedError(AuthorizationError):
     """``401``: a protected read was unsigned, or its signature, key or time refused."""
 
 
+class ReadForbiddenError(AuthorizationError):
+    """``403 ForbiddenRoleError``: the read's signature is good, but its key's role may not
+    read (a writer's key: reads need the reader or admin role)."""
+
+
 class ServerMisbehaviourError(VerificationError):
     """The server's answer fails the client's checks: a receipt that does not prove the
     statement sent, a checkpoint not signed by the pinned log key, an answer that is not
@@ -86,7 +91,7 @@ _BY_NAME: dict[str, tuple[type[Exception], frozenset[int]]] = {
     "ArgumentError": (ArgumentRefusedError, frozenset({400})),
     "Unauthenticated": (UnauthenticatedError, frozenset({401})),
     "AuthorizationError": (AuthorizationError, frozenset({403})),
-    "ForbiddenRoleError": (AuthorizationError, frozenset({403})),  # §6.3 step 15
+    "ForbiddenRoleError": (ReadForbiddenError, frozenset({403})),  # §6.3 step 15
     "SignatureError": (SignatureError, frozenset({403})),
     "NotFound": (NotFoundError, frozenset({404})),
     "RuleError": (RuleError, frozenset({409})),
