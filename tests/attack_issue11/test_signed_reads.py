@@ -16,7 +16,9 @@ from ledger import ActorKey, httpsig
 from ledger.httpsig import keyid_of, sign_request, signature_base
 from ledger.server import build_app
 
-from .common import BASE, World, assert_problem
+from tests.server_support import BASE
+
+from .common import World, assert_problem
 
 
 @pytest.fixture
@@ -88,8 +90,9 @@ def test_a_signature_covering_extra_headers_is_refused(w: World) -> None:
     import base64
     si = "sig1=(" + " ".join(f'"{c}"' for c in comps) + ")" + "".join(
         f";{k}={v}" if isinstance(v, int) else f';{k}="{v}"' for k, v in params)
+    signature = f"sig1=:{base64.b64encode(sig).decode()}:"
     r = _client(w).get("/entry/0", headers={**headers, "Signature-Input": si,
-                                            "Signature": f"sig1=:{base64.b64encode(sig).decode()}:"})
+                                            "Signature": signature})
     assert_problem(r, 401, "ProfileError")
 
 
