@@ -5,14 +5,12 @@ asks for a fixture, so that the verifier's tests load without the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from ledger import Ledger
     from tests.ledger_support import Clock, Keys
 
 
@@ -33,14 +31,3 @@ def clock() -> Clock:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "store"
-
-
-@pytest.fixture
-def led(tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh ``pipeline_ledger`` (signer ``ml-pipeline``, model ``m0``), closed afterwards.
-    A test module that defines its own ``led`` fixture uses that one instead."""
-    from tests.ledger_support import pipeline_ledger
-
-    ledger = pipeline_ledger(tmp_path / "store")
-    yield ledger
-    ledger.close()

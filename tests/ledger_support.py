@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, sign_statement
 
@@ -69,6 +71,15 @@ def pipeline_ledger(path: Path) -> Ledger:
     ledger.signer = pipe
     register(ledger, "m0")
     return ledger
+
+
+@pytest.fixture
+def led(tmp_path: Path) -> Iterator[Ledger]:
+    """Fixture: a fresh ``pipeline_ledger``, closed afterwards (a test module binds it to
+    the name ``led``)."""
+    ledger = pipeline_ledger(tmp_path / "store")
+    yield ledger
+    ledger.close()
 
 
 def event(ledger: Ledger, model: str = "m0", **payload: Any) -> bytes:

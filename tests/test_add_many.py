@@ -16,7 +16,10 @@ from ledger import Ledger, Receipt, StoreError
 from ledger._commit import GroupCommitter
 from ledger.errors import StoreBusyError
 from ledger.server._writer import Writer
+from tests import ledger_support
 from tests.ledger_support import event, forged
+
+led = ledger_support.led  # the shared pytest fixture (signer ml-pipeline, model m0)
 
 
 def _verifies(led: Ledger, r: Receipt) -> None:

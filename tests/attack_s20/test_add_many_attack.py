@@ -11,7 +11,10 @@ import pytest
 
 import verifier as v
 from ledger import Ledger, Receipt
+from tests import ledger_support
 from tests.ledger_support import event, forged
+
+led = ledger_support.led  # the shared pytest fixture (signer ml-pipeline, model m0)
 
 
 def _stored(led: Ledger, r: Receipt | v.VerifierError, body: bytes) -> None:
