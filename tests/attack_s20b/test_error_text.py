@@ -8,19 +8,9 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from ledger.keys import LogKey
 from tests.cli_support import REPO, Run, assert_no_traceback
 from tests.test_client_deadline import RawServer
-
-from .test_proxies import PROXY_VARS
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 def _long_bad_status(conn: socket.socket, stop: threading.Event) -> None:

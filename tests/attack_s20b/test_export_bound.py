@@ -15,14 +15,6 @@ from ledger.keys import LogKey
 from tests.cli_support import REPO, Run, assert_no_traceback
 from tests.test_client_deadline import SLACK, RawServer, silent, trickle_head
 
-from .test_proxies import PROXY_VARS
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
 
 def _run(tmp_path: Path, url: str, *command: str) -> tuple[Run, float]:
     vkey = LogKey.generate("attack-s20b.example/log").vkey

@@ -20,16 +20,8 @@ from ledger.keys import LogKey
 from tests.cli_support import REPO, Run, assert_no_traceback
 from tests.test_client_deadline import Handler, LIFE, RawServer
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
 PART = b'{"format": "modelseal-bundle/1", "entries": [' + b" " * 70_000
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")
