@@ -86,6 +86,23 @@ def real(*args: Any, env: dict[str, str] | None = None, input: bytes | None = No
     return run
 
 
+def bare(home: Path, *args: Any, extra_env: dict[str, str] | None = None,
+         timeout: float = 60) -> Run:
+    """Run ``modelseal ARGS`` through its console entry point (``cli._entry``) as a real
+    process whose environment is only PATH, HOME and XDG_STATE_HOME (``home``) and
+    ``extra_env``; at most ``timeout`` seconds. No traceback may show."""
+    argv = [str(a) for a in args]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_STATE_HOME": str(home),
+           **(extra_env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", *argv],
+        cwd=REPO, capture_output=True, timeout=timeout, check=False, env=env)
+    run = Run(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+              proc.stderr.decode("utf-8", "replace"), proc.stdout)
+    assert_no_traceback(run)
+    return run
+
+
 def ok(run: Run) -> Run:
     """Assert exit 0 and nothing on stderr."""
     assert run.code == 0, str(run)

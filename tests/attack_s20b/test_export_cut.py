@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from ledger.client import Client
 from ledger.client import ServerMisbehaviourError, ServerUnavailableError
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.cli_support import bare
 from tests.test_client_deadline import Handler, LIFE, RawServer
 
 PART = b'{"format": "modelseal-bundle/1", "entries": [' + b" " * 70_000
@@ -143,14 +141,6 @@ def test_cli_export_of_a_close_delimited_cut(tmp_path: Path, log_vkey: str) -> N
     # leave nothing.
     out = tmp_path / "bundle.json"
     with RawServer(close_delimited) as server:
-        proc = subprocess.run(
-            [sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
-             "--server", server.url, "--log-vkey", log_vkey, "--timeout", "1",
-             "--client-state", str(tmp_path / "state.json"), "export", "-o", str(out)],
-            cwd=REPO, capture_output=True, timeout=60, check=False,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                 "XDG_STATE_HOME": str(tmp_path)})
-    run = Run([], proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
+        run = bare(tmp_path, "--server", server.url, "--log-vkey", log_vkey, "--timeout", "1",
+                   "--client-state", tmp_path / "state.json", "export", "-o", out)
     assert run.code != 0 and not out.exists(), (run, out.exists())

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from ledger.client._deadline import environment_proxy
 from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import Http
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.cli_support import Run, bare
 from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer, read_head
 
 def _head(conn: socket.socket) -> bytes:
@@ -207,14 +205,7 @@ def test_no_proxy_forms_missed(monkeypatch: pytest.MonkeyPatch, no_proxy: str, u
 
 def _cli(home: Path, proxy: str, *argv: str) -> Run:
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", *argv],
-        cwd=REPO, capture_output=True, timeout=60, check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_STATE_HOME": str(home),
-             "HTTP_PROXY": proxy})
-    run = Run(list(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
+    run = bare(home, *argv, extra_env={"HTTP_PROXY": proxy})
     assert time.monotonic() - start < 20
     return run
 
