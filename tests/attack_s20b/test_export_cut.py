@@ -75,9 +75,9 @@ def test_a_close_delimited_cut_is_not_a_whole_bundle(log_vkey: str) -> None:
             client.close()
 
 
-def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
-    """A non-seekable output: the first attempt's bytes are out; the retry must not
-    append a second copy after them but fail."""
+def _cut_then_whole() -> Handler:
+    """A handler whose first connection is cut short (``length_cut``) and whose later ones
+    get a whole ``{}`` answer."""
     served = [0]
 
     def cut_then_whole(conn: socket.socket, stop: threading.Event) -> None:
@@ -87,6 +87,13 @@ def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
         else:
             conn.sendall(OK + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
 
+    return cut_then_whole
+
+
+def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
+    """A non-seekable output: the first attempt's bytes are out; the retry must not
+    append a second copy after them but fail."""
+    cut_then_whole = _cut_then_whole()
     read_fd, write_fd = os.pipe()
     got = bytearray()
 
@@ -114,15 +121,7 @@ def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
 
 
 def test_a_cut_into_a_file_is_rewound(log_vkey: str) -> None:
-    served = [0]
-
-    def cut_then_whole(conn: socket.socket, stop: threading.Event) -> None:
-        served[0] += 1
-        if served[0] == 1:
-            length_cut(conn, stop)
-        else:
-            conn.sendall(OK + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
-
+    cut_then_whole = _cut_then_whole()
     out = io.BytesIO(b"keep:")
     out.seek(5)
     with RawServer(cut_then_whole) as server:
