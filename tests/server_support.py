@@ -1,13 +1,16 @@
 """A served world for the log server's tests: a store with an admin, a writer, a reader
-and a registered model ``m0``, served in process by Starlette's TestClient. Test-only."""
+and a registered model ``m0``, served in process by Starlette's TestClient, and its
+fixture ``w``. Test-only."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from ledger import ActorKey, Ledger, LogKey, sign_statement
@@ -68,3 +71,12 @@ class World:
         if self.client is not None:
             self.client.close()
         self.led.close()
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> Iterator[World]:
+    """Fixture: a World under ``tmp_path``, closed afterwards (a test module binds it to
+    the name ``w``)."""
+    world = World(tmp_path / "store")
+    yield world
+    world.close()

@@ -23,13 +23,11 @@ import verifier as v
 from ledger import ActorKey, Ledger, sign_statement
 from ledger.httpsig import keyid_of, sign_request
 from ledger.server import build_app, check_public_url
+from tests import server_support
 from tests.server_support import BASE, ORIGIN, World
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _error(r: httpx.Response, status: int, name: str) -> None:

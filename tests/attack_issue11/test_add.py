@@ -8,24 +8,20 @@ import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
-import pytest
 
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, sign_statement
-
+from tests import server_support
 from tests.server_support import ORIGIN
 
 from .common import ThreadServer, asgi_call, World, assert_problem, http_response, raw
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _state(led: Ledger) -> tuple[bytes, int]:

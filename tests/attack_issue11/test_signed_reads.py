@@ -6,8 +6,6 @@ import time
 
 import secrets
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,17 +13,14 @@ from starlette.testclient import TestClient
 from ledger import ActorKey, httpsig
 from ledger.httpsig import keyid_of, sign_request, signature_base
 from ledger.server import build_app
-
+from tests import server_support
 from tests.server_support import BASE
 
 from .common import World, assert_problem
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _client(w: World) -> TestClient:
