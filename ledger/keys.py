@@ -30,6 +30,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -165,6 +166,15 @@ class _SigningKey:
         return target
 
     @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
+        *, allow_insecure: bool = False,
+    ) -> Self:
+        """Read a key file written by ``save`` (of this class's ``kind``)."""
+        key, name = cls._read(path, passphrase, allow_insecure)
+        return cls(key, name)
+
+    @classmethod
     def _read(
         cls, path: str | os.PathLike[str], passphrase: str | bytes | None, allow_insecure: bool
     ) -> tuple[Ed25519PrivateKey, str]:
@@ -286,15 +296,6 @@ class ActorKey(_SigningKey):
         """A fresh random key for actor ``name``."""
         return cls(Ed25519PrivateKey.generate(), name)
 
-    @classmethod
-    def load(
-        cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
-        *, allow_insecure: bool = False,
-    ) -> ActorKey:
-        """Read a key file written by ``save``."""
-        key, name = cls._read(path, passphrase, allow_insecure)
-        return cls(key, name)
-
 
 class LogKey(_SigningKey):
     """The log's checkpoint key. Its name is the log's origin (set at Ledger.create)."""
@@ -312,15 +313,6 @@ class LogKey(_SigningKey):
             raise ValueError(f"the log key is named {self.name!r}, not {name!r}")
         self.name = self.name or check_key_name(name)
         return self
-
-    @classmethod
-    def load(
-        cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
-        *, allow_insecure: bool = False,
-    ) -> LogKey:
-        """Read a key file written by ``save``."""
-        key, name = cls._read(path, passphrase, allow_insecure)
-        return cls(key, name)
 
 
 class WitnessSigner(_SigningKey):
@@ -363,12 +355,3 @@ class WitnessSigner(_SigningKey):
     def generate(cls, name: str) -> WitnessSigner:
         """A fresh random witness key named ``name`` (a schema-less URL, by convention)."""
         return cls(Ed25519PrivateKey.generate(), name)
-
-    @classmethod
-    def load(
-        cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None,
-        *, allow_insecure: bool = False,
-    ) -> WitnessSigner:
-        """Read a key file written by ``save``."""
-        key, name = cls._read(path, passphrase, allow_insecure)
-        return cls(key, name)

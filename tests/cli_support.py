@@ -11,11 +11,14 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from click.testing import CliRunner
 
 from cli.main import main
+
+if TYPE_CHECKING:
+    from ledger import ActorKey, LogKey
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGIN = "example.com/models"
@@ -77,6 +80,23 @@ def real(*args: Any, env: dict[str, str] | None = None, input: bytes | None = No
     proc = subprocess.run(
         [sys.executable, "-c", "from cli.main import main; main()", *argv], cwd=REPO, env=full,
         input=input if input is not None else b"", capture_output=True, timeout=60, check=False)
+    run = Run(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+              proc.stderr.decode("utf-8", "replace"), proc.stdout)
+    assert_no_traceback(run)
+    return run
+
+
+def bare(home: Path, *args: Any, extra_env: dict[str, str] | None = None,
+         timeout: float = 60) -> Run:
+    """Run ``modelseal ARGS`` through its console entry point (``cli._entry``) as a real
+    process whose environment is only PATH, HOME and XDG_STATE_HOME (``home``) and
+    ``extra_env``; at most ``timeout`` seconds. No traceback may show."""
+    argv = [str(a) for a in args]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_STATE_HOME": str(home),
+           **(extra_env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", *argv],
+        cwd=REPO, capture_output=True, timeout=timeout, check=False, env=env)
     run = Run(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
               proc.stderr.decode("utf-8", "replace"), proc.stdout)
     assert_no_traceback(run)
@@ -183,6 +203,16 @@ def init_store(base: Path, name: str = "store", env: dict[str, str] | None = Non
                  doc["log_vkey"], doc["admin_vkey"])
 
 
+def saved_store(store_dir: Path, keys: Path, log_key: LogKey, admin: ActorKey) -> Store:
+    """The Store of a ledger at ``store_dir`` written through the Ledger API: its log and
+    admin keys saved (unencrypted) as ``log.key`` and ``risk-admin.key`` in the new
+    directory ``keys`` (0700)."""
+    keys.mkdir(mode=0o700)
+    log_key.save(keys / "log.key")
+    admin.save(keys / "risk-admin.key")
+    return Store(store_dir, keys / "log.key", keys / "risk-admin.key", log_key.vkey, admin.vkey)
+
+
 def timed_store(base: Path) -> Store:
     """A store written through the Ledger API on a simulated clock (DemoClock: set a
     time, then 7 s per reading), so that --at answers are exact:
@@ -204,7 +234,6 @@ def timed_store(base: Path) -> Store:
     log_key, admin = LogKey.generate(ORIGIN), ActorKey.generate("risk-admin")
     clock = DemoClock(at(9, 30, 12))
     store_dir, keys = base / "timed", base / "timed-keys"
-    keys.mkdir(mode=0o700)
     led = Ledger.create(store_dir, origin=ORIGIN, log_key=log_key, admin=admin, clock=clock)
     with led:
         clock.set(at(9, 30, 23, 30))
@@ -221,6 +250,4 @@ def timed_store(base: Path) -> Store:
         led.add_member("suite", "early", role="champion")
         clock.set(at(10, 2, 10))
         led.remove_member("suite", "early", reason="replaced")
-    log_key.save(keys / "log.key")
-    admin.save(keys / "risk-admin.key")
-    return Store(store_dir, keys / "log.key", keys / "risk-admin.key", log_key.vkey, admin.vkey)
+    return saved_store(store_dir, keys, log_key, admin)

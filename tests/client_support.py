@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
+import pytest
 
 import verifier as v
 from ledger import Ledger
@@ -24,6 +25,18 @@ Answer = tuple[int, dict[str, str], bytes]
 PROTECTED = ("/entry/", "/entries", "/history/", "/inventory", "/proof/inclusion", "/bundle")
 _STATUS = {"MalformedInputError": 400, "AuthorizationError": 403, "SignatureError": 403,
            "RuleError": 409, "ChainError": 409, "TimeBoundError": 409}
+
+
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+"""The environment variables that choose a proxy (REQUEST_METHOD: httpx ignores the
+proxy variables under CGI)."""
+
+
+def clear_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every PROXY_VARS variable for this test (so the host's proxy never applies)."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 def error(status: int, name: str, message: str, **headers: str) -> Answer:

@@ -16,6 +16,20 @@ from tests.logsim import Log, Signer
 ACCEPTED = (v.MalformedInputError, v.VerificationError)
 
 
+def model_doc(name: str, tier: str = "high", model_type: str = "ml_model") -> dict[str, Any]:
+    """The body of a ``register`` statement for ``name``."""
+    return dict(name=name, owner="risk-team", model_type=model_type, tier=tier,
+                purpose=f"scores {name}", status="active", metadata={})
+
+
+def scope_doc(**kw: Any) -> dict[str, Any]:
+    """A scope as a statement carries it (plain JSON), built by make_scope; ``ops``
+    defaults to every writer op (event, membership, register, tag)."""
+    kw.setdefault("ops", ["event", "membership", "register", "tag"])
+    out: dict[str, Any] = msgspec.to_builtins(v.make_scope(**kw))
+    return out
+
+
 def sign_text(text: bytes, *signers: Signer) -> bytes:
     """A signed note over ``text`` (which must end in a newline) by each signer, in order."""
     lines = [v.signature_line(s.name, s.key.key_id, s.sign(text)) for s in signers]

@@ -3,14 +3,17 @@ state fingerprints and raw LMDB access. Test-only."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import verifier as v
-from ledger import ActorKey, Ledger, LogKey
+from ledger import ActorKey, Ledger, LogKey, sign_statement
 
 ORIGIN = "example.com/models"
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -56,6 +59,41 @@ def register(ledger: Ledger, name: str, **over: Any) -> Any:
                                   purpose=f"scores {name}")
     fields.update(over)
     return ledger.register(name=name, **fields)
+
+
+def pipeline_ledger(path: Path) -> Ledger:
+    """A new ledger at ``path`` (system clock) whose signer is the writer ``ml-pipeline``,
+    with model ``m0`` registered. The caller closes it."""
+    keys = Keys()
+    ledger = Ledger.create(path, origin=ORIGIN, log_key=keys.log, admin=keys.admin)
+    pipe = ActorKey.generate("ml-pipeline")
+    ledger.grant(pipe.vkey, role="writer")
+    ledger.signer = pipe
+    register(ledger, "m0")
+    return ledger
+
+
+@pytest.fixture
+def led(tmp_path: Path) -> Iterator[Ledger]:
+    """Fixture: a fresh ``pipeline_ledger``, closed afterwards (a test module binds it to
+    the name ``led``)."""
+    ledger = pipeline_ledger(tmp_path / "store")
+    yield ledger
+    ledger.close()
+
+
+def event(ledger: Ledger, model: str = "m0", **payload: Any) -> bytes:
+    """A signed ``evaluated`` event statement for ``model``, by ``ledger.signer``, claimed now."""
+    assert ledger.signer is not None
+    return sign_statement(ledger.signer, ORIGIN, "event", log_id=ledger.log_id,
+                          claimed_at=v.from_ns(time.time_ns()), model=model,
+                          event_type="evaluated", payload=payload)
+
+
+def forged(data: bytes) -> bytes:
+    """A signed statement with one bit of its signature flipped."""
+    _, st_bytes, key_id, sig = v.parse_signed_statement(data)
+    return v.signed_statement_bytes(st_bytes, key_id, bytes([sig[0] ^ 1]) + sig[1:])
 
 
 def entries(ledger: Ledger, n: int | None = None) -> list[bytes]:

@@ -80,6 +80,21 @@ class Log:
         st_bytes = self.statement(signer, op, **body)
         return self.append(st_bytes, signer.key.key_id, signer.sign(st_bytes))
 
+    def outcome(self, signer: Signer, op: str, **body: Any) -> v.VerifierError | None:
+        """Replay the log, then sign, append and apply one more statement: None if it is
+        accepted (it stays in the log), else the VerifierError (the entry is taken out again;
+        the clock and the statement counter stay moved on). The replay before it must pass."""
+        inv = v.replay(self.entries)
+        heads = dict(self.heads)
+        data = self.submit(signer, op, **body)
+        try:
+            inv.apply(data)
+        except v.VerifierError as exc:
+            self.entries.pop()
+            self.heads = heads
+            return exc
+        return None
+
     def append(self, st_bytes: bytes, key_id: bytes, sig: bytes,
                prev: str | None | bool = True) -> bytes:
         st = v.parse_statement(st_bytes)
@@ -132,7 +147,8 @@ class Log:
         # a whole-log bundle for a later time gets a checkpoint signed then, as the ledger does
         cp_time = max(t, self.time_after(s)) if s == len(self.entries) else None
         return v.encode_bundle(
-            checkpoint=self.checkpoint(s, time=cp_time), size=n, time=t, root=ref.mth(self.entries[:n]),
+            checkpoint=self.checkpoint(s, time=cp_time), size=n, time=t,
+            root=ref.mth(self.entries[:n]),
             consistency=self.consistency(n, s), entries=self.entries[:n], next_entry=nxt,
             next_proof=self.inclusion(n, s) if nxt is not None else [],
             from_trusted=None if trusted is None else (trusted, self.consistency(trusted, s)),

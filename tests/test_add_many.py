@@ -7,42 +7,19 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import verifier as v
-from ledger import ActorKey, Ledger, Receipt, StoreError, sign_statement
+from ledger import Ledger, Receipt, StoreError
 from ledger._commit import GroupCommitter
 from ledger.errors import StoreBusyError
 from ledger.server._writer import Writer
-from tests.ledger_support import ORIGIN, Keys, register
+from tests import ledger_support
+from tests.ledger_support import event, forged
 
-
-@pytest.fixture
-def led(tmp_path: Path) -> Any:
-    keys = Keys()
-    ledger = Ledger.create(tmp_path / "store", origin=ORIGIN, log_key=keys.log,
-                           admin=keys.admin)
-    pipe = ActorKey.generate("ml-pipeline")
-    ledger.grant(pipe.vkey, role="writer")
-    ledger.signer = pipe
-    register(ledger, "m0")
-    yield ledger
-    ledger.close()
-
-
-def _event(led: Ledger, model: str = "m0", **payload: Any) -> bytes:
-    assert led.signer is not None
-    return sign_statement(led.signer, ORIGIN, "event", log_id=led.log_id,
-                          claimed_at=v.from_ns(time.time_ns()), model=model,
-                          event_type="evaluated", payload=payload)
-
-
-def _forged(data: bytes) -> bytes:
-    _, st_bytes, key_id, sig = v.parse_signed_statement(data)
-    return v.signed_statement_bytes(st_bytes, key_id, bytes([sig[0] ^ 1]) + sig[1:])
+led = ledger_support.led  # the shared pytest fixture (signer ml-pipeline, model m0)
 
 
 def _verifies(led: Ledger, r: Receipt) -> None:
@@ -51,10 +28,10 @@ def _verifies(led: Ledger, r: Receipt) -> None:
 
 
 def test_each_statement_gets_its_own_outcome_in_order(led: Ledger) -> None:
-    first = _event(led, k=0)
+    first = event(led, k=0)
     old = led.add(first)
-    bodies = [_event(led, k=1), b"not a statement", _forged(_event(led, k=2)),
-              _event(led, model="no_such_model"), first, _event(led, k=3)]
+    bodies = [event(led, k=1), b"not a statement", forged(event(led, k=2)),
+              event(led, model="no_such_model"), first, event(led, k=3)]
     before = led.size
     out = led.add_many(bodies)
     assert len(out) == len(bodies)
@@ -73,7 +50,7 @@ def test_each_statement_gets_its_own_outcome_in_order(led: Ledger) -> None:
 
 
 def test_the_same_bytes_twice_in_one_call_are_one_entry(led: Ledger) -> None:
-    body = _event(led)
+    body = event(led)
     before = led.size
     a, b = led.add_many([body, body])
     assert isinstance(a, Receipt) and isinstance(b, Receipt)
@@ -84,12 +61,12 @@ def test_the_same_bytes_twice_in_one_call_are_one_entry(led: Ledger) -> None:
 def test_misuse(led: Ledger) -> None:
     assert led.add_many([]) == []
     with pytest.raises(TypeError):
-        led.add_many((_event(led),))  # type: ignore[arg-type]
+        led.add_many((event(led),))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         led.add_many(["text"])  # type: ignore[list-item]
     with led.batch():
         with pytest.raises(ValueError):
-            led.add_many([_event(led)])
+            led.add_many([event(led)])
 
 
 def test_many_threads_mixing_add_and_add_many(led: Ledger) -> None:
@@ -98,14 +75,14 @@ def test_many_threads_mixing_add_and_add_many(led: Ledger) -> None:
 
     def many(k: int) -> None:
         for j in range(5):
-            out = led.add_many([_event(led, t=k, j=j, n=n) for n in range(4)])
+            out = led.add_many([event(led, t=k, j=j, n=n) for n in range(4)])
             assert all(isinstance(r, Receipt) for r in out)
             with lock:
                 got.extend(r for r in out if isinstance(r, Receipt))
 
     def one(k: int) -> None:
         for j in range(10):
-            r = led.add(_event(led, t=k, j=j, single=True))
+            r = led.add(event(led, t=k, j=j, single=True))
             with lock:
                 got.append(r)
 
@@ -129,7 +106,7 @@ def test_a_store_held_by_a_batch_makes_add_many_busy_and_writes_nothing(led: Led
     with led.batch():
         def other() -> None:
             try:
-                led.add_many([_event(led, k=1), _event(led, k=2)])
+                led.add_many([event(led, k=1), event(led, k=2)])
             except StoreBusyError as exc:
                 errors.append(exc)
         t = threading.Thread(target=other)
@@ -343,7 +320,7 @@ def test_server_answers_503_when_a_write_is_not_answered_in_time(
     monkeypatch.setattr(led, "add_many", slow)
     monkeypatch.setattr(app_module, "ANSWER_MARGIN", 0.3)
     led.write_timeout = 0.2
-    body = _event(led, late=True)
+    body = event(led, late=True)
     with TestClient(build_app(led), raise_server_exceptions=False) as client:
         r = client.post("/add", content=body, headers={"Content-Type": "application/json"})
         assert r.status_code == 503 and r.json()["error"] == "Busy"

@@ -39,13 +39,16 @@ SLACK = 1.5  # seconds allowed past the timeout (thread start, connection close,
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 
 
-def _read_request(conn: socket.socket) -> None:
+def read_head(conn: socket.socket) -> bytes | None:
+    """Read a request up to the blank line ending its head (or 64 KiB): the bytes read,
+    or None if the peer closed first."""
     data = b""
     while b"\r\n\r\n" not in data and len(data) < 1 << 16:
         got = conn.recv(4096)
         if not got:
-            return
+            return None
         data += got
+    return data
 
 
 def _trickle(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
@@ -83,19 +86,22 @@ Handler = Callable[[socket.socket, threading.Event], None]
 
 
 class RawServer:
-    """A socket server on 127.0.0.1 (a free port) running ``handler`` for each connection
-    in its own thread, after reading its request unless not ``read_first``; every loop
-    is bounded and ``stop`` ends them all."""
+    """A socket server on 127.0.0.1 (::1 for ``family`` AF_INET6; a free port) running
+    ``handler`` for each connection in its own thread, after reading its request unless
+    not ``read_first``; every loop is bounded and ``stop`` ends them all."""
 
-    def __init__(self, handler: Handler, *, read_first: bool = True) -> None:
+    def __init__(self, handler: Handler, *, read_first: bool = True,
+                 family: socket.AddressFamily = socket.AF_INET) -> None:
         self.handler = handler
         self.read_first = read_first
         self.stop = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        self.sock = socket.socket(family)
+        self.sock.bind((host, 0))
         self.sock.listen(16)
         self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        netloc = f"[{host}]" if family == socket.AF_INET6 else host
+        self.url = f"http://{netloc}:{self.sock.getsockname()[1]}"
         self.connections = 0
         self._threads: list[threading.Thread] = []
         self._accepter = threading.Thread(target=self._accept, daemon=True)
@@ -116,7 +122,7 @@ class RawServer:
         with conn, contextlib.suppress(OSError):
             conn.settimeout(5.0)
             if self.read_first:
-                _read_request(conn)
+                read_head(conn)
             self.handler(conn, self.stop)
 
     def __enter__(self) -> RawServer:
@@ -395,7 +401,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.S
 def _over_tls(context: ssl.SSLContext, then: Handler) -> Handler:
     def handler(conn: socket.socket, stop: threading.Event) -> None:
         with context.wrap_socket(conn, server_side=True) as wrapped:
-            _read_request(wrapped)
+            read_head(wrapped)
             then(wrapped, stop)
     return handler
 

@@ -16,16 +16,12 @@ from ledger.client._deadline import DeadlineTransport, environment_proxy
 from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import Http, _without_userinfo
 
-from .test_client_deadline import HEAD, SLACK, TIMEOUT, RawServer, trickle_head
-
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
-
+from .client_support import clear_proxy_env
+from .test_client_deadline import HEAD, SLACK, TIMEOUT, RawServer, read_head, trickle_head
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
+    clear_proxy_env(monkeypatch)
 
 
 class _Proxy(RawServer):
@@ -36,12 +32,9 @@ class _Proxy(RawServer):
         self.heads: list[bytes] = []
 
     def _answer(self, conn: socket.socket, stop: threading.Event) -> None:
-        data = b""
-        while b"\r\n\r\n" not in data and len(data) < 1 << 16:
-            got = conn.recv(4096)
-            if not got:
-                return
-            data += got
+        data = read_head(conn)
+        if data is None:
+            return
         self.heads.append(data.split(b"\r\n\r\n", 1)[0])
         conn.sendall(HEAD + b"Content-Length: 9\r\nConnection: close\r\n\r\nvia-proxy")
 

@@ -18,7 +18,7 @@ from cli.scenario import DemoClock
 from ledger import ActorKey, Ledger, LogKey
 from ledger.diff import diff_inventories
 
-from .cli_support import ORIGIN, REPO, Run, Store, cli, ok, refused, refused_json
+from .cli_support import ORIGIN, REPO, Run, Store, cli, ok, refused, refused_json, saved_store
 from .client_support import FakeServer, SocketServer
 
 
@@ -57,12 +57,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         led.tag("a", "production")
         led.tag("c", "staging")
         led.revoke("pipe", reason="rotated")
-    keys = base / "keys"
-    keys.mkdir(mode=0o700)
-    log_key.save(keys / "log.key")
-    admin.save(keys / "risk-admin.key")
-    return Store(base / "s", keys / "log.key", keys / "risk-admin.key", log_key.vkey,
-                 admin.vkey)
+    return saved_store(base / "s", base / "keys", log_key, admin)
 
 
 def _csv(run: Run) -> list[list[str]]:

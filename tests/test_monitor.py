@@ -6,11 +6,8 @@ file never changes on a failure."""
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -43,39 +40,13 @@ from ledger.monitor._run import describe
 from ledger.monitor._sources import _entries_page
 from tests.cli_support import cli, ok, refused
 from tests.client_support import RealServer
-from tests.ledger_support import T0, Clock, Keys, make_ledger, register
+from tests import monitor_support
+from tests.ledger_support import T0, Clock, Keys
+from tests.monitor_support import Log, grow, start_follow, write_log_dir
 from verifier.cosignature import WitnessKey, cosignature_line, cosignature_message
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def grow(ledger: Ledger, to: int, prefix: str = "model") -> None:
-    with ledger.batch():
-        while ledger.size < to:
-            register(ledger, f"{prefix}-{ledger.size}")
-
-
-class Log:
-    """A test log: its store, keys and a directory it publishes to."""
-
-    def __init__(self, base: Path, keys: Keys | None = None) -> None:
-        self.base = base
-        self.keys = keys or Keys()
-        self.ledger = make_ledger(base / "store", self.keys)
-        self.vkey = self.ledger.log_vkey
-        self.key = v.VerifierKey.parse(self.vkey)
-
-    def publish(self, name: str = "pub", **kw: bool) -> Path:
-        out = self.base / name
-        publish(self.ledger, out, **kw)
-        return out
-
-
-@pytest.fixture()
-def log(tmp_path: Path) -> Log:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 def check(source: Path | str, log: Log, state: MemoryState, **kw: object) -> object:
@@ -270,28 +241,6 @@ def test_signatures_and_witnesses(log: Log, tmp_path: Path) -> None:
 
 
 # -- a hand-made log whose entries break a rule -----------------------------------------------
-
-def write_log_dir(root: Path, entries: list[bytes], log: Log, at: int) -> None:
-    """A tlog-tiles directory of ``entries`` (any bytes), with tiles, bundles and a
-    checkpoint signed by the log key: what a log that broke its own rules would publish."""
-    nodes: dict[tuple[int, int], bytes] = {}
-    for i, e in enumerate(entries):
-        tree.append_leaf(lambda lv, ix: nodes[(lv, ix)],
-                         lambda lv, ix, h: nodes.__setitem__((lv, ix), h), i, v.leaf_hash(e))
-    get = lambda lv, ix: nodes[(lv, ix)]  # noqa: E731
-    for level, index, width in _tiles.tiles_of(len(entries)):
-        path = root / "tile" / _tiles.tile_path(level, index, width)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_tiles.tile_bytes(get, level, index, width))
-        if level == 0:
-            bundle = root / "tile/entries" / _tiles.tile_path(0, index, width)[2:]
-            bundle.parent.mkdir(parents=True, exist_ok=True)
-            part = entries[index * 256:index * 256 + width]
-            bundle.write_bytes(b"".join(len(e).to_bytes(2, "big") + e for e in part))
-    note = sign_checkpoint(log.keys.log.named(log.ledger.origin), log.ledger.origin,
-                           len(entries), tree.root(get, len(entries)), at)
-    (root / "checkpoint").write_bytes(note)
-
 
 def test_a_rule_violation_in_the_entries_is_caught(log: Log, tmp_path: Path) -> None:
     grow(log.ledger, 8)
@@ -489,12 +438,7 @@ def test_cli_fork_and_rule_codes(log: Log, tmp_path: Path) -> None:
 def test_cli_follow_polls_and_stops_on_ctrl_c(log: Log, tmp_path: Path) -> None:
     grow(log.ledger, 5)
     out = log.publish()
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("MODELSEAL_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor", str(out),
-         "--key", log.vkey, "--follow", "--interval", "1"], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_follow(out, log.vkey)
     try:
         lines = []
         deadline = time.monotonic() + 30
@@ -511,17 +455,25 @@ def test_cli_follow_polls_and_stops_on_ctrl_c(log: Log, tmp_path: Path) -> None:
     assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err + out_rest
 
 
-def test_cli_witnesses_on_a_published_cosigned_checkpoint(log: Log, tmp_path: Path) -> None:
-    grow(log.ledger, 10)
+def _cosign_latest(log: Log) -> WitnessKey:
+    """A new witness ``witness.example/w1`` cosigns the log's latest checkpoint (5 s after
+    its time); the cosignature is added to the ledger. Returns the witness's key."""
     note = log.ledger.checkpoint()
     wkey = Ed25519PrivateKey.generate()
     witness = WitnessKey.from_public("witness.example/w1", wkey.public_key().public_bytes_raw())
     cp = v.Checkpoint.parse_note(note, [log.key])
     assert cp.time is not None
     at = cp.time // 10**9 + 5
-    line = cosignature_line(witness, at, wkey.sign(cosignature_message(v.parse_note(note).text,
-                                                                       at)))
-    log.ledger.add_cosignatures(note + line, [witness])
+    text = v.parse_note(note).text
+    log.ledger.add_cosignatures(
+        note + cosignature_line(witness, at, wkey.sign(cosignature_message(text, at))),
+        [witness])
+    return witness
+
+
+def test_cli_witnesses_on_a_published_cosigned_checkpoint(log: Log, tmp_path: Path) -> None:
+    grow(log.ledger, 10)
+    witness = _cosign_latest(log)
     grow(log.ledger, 20)
     out = log.publish()  # the cosigned checkpoint (size 10), not the latest
     second = WitnessKey.from_public("witness.example/w2",
@@ -598,16 +550,7 @@ def test_cli_server_url_reader_writer_and_unreachable(log: Log, tmp_path: Path) 
 
 def test_cli_witnesses_through_a_server(log: Log, tmp_path: Path) -> None:
     grow(log.ledger, 40)
-    note = log.ledger.checkpoint()
-    wkey = Ed25519PrivateKey.generate()
-    witness = WitnessKey.from_public("witness.example/w1", wkey.public_key().public_bytes_raw())
-    cp = v.Checkpoint.parse_note(note, [log.key])
-    assert cp.time is not None
-    at = cp.time // 10**9 + 5
-    text = v.parse_note(note).text
-    log.ledger.add_cosignatures(
-        note + cosignature_line(witness, at, wkey.sign(cosignature_message(text, at))),
-        [witness])
+    witness = _cosign_latest(log)
     grow(log.ledger, 50)
     state = tmp_path / "state.json"
     with RealServer(log.ledger) as server:

@@ -4,11 +4,8 @@ such a run refuses exactly what a run replaying the whole log refuses."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +16,12 @@ import verifier as v
 from ledger.client._state import FileState, MemoryState
 from ledger.monitor import DirSource, Follow, RuleViolationError, TileMismatchError, run_once
 from ledger.monitor._run import describe
-from tests.test_monitor import REPO, Log, grow, write_log_dir
+from tests import monitor_support
+from tests.monitor_support import Log, grow, start_follow, write_log_dir
 
 
-@pytest.fixture()
-def log(tmp_path: Path) -> Iterator[Log]:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 class Spy:
@@ -188,12 +183,7 @@ def test_a_state_moved_by_another_process_means_a_full_replay(log: Log, tmp_path
 def test_cli_follow_replays_only_what_was_added(log: Log, tmp_path: Path) -> None:
     grow(log.ledger, 5)
     out = log.publish(with_entries=True)
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("MODELSEAL_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", "monitor", str(out),
-         "--key", log.vkey, "--follow", "--interval", "1"], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_follow(out, log.vkey)
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline()]

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import verifier as v
 from ledger import ActorKey, AuditError, Ledger
 from tests.cli_support import MODEL, cli, init_store, ok, refused, refused_json
+from tests.helpers import model_doc
 from tests.ledger_support import Clock, Keys, fingerprint, make_ledger, register
 from tests.logsim import CLAIM_SKEW, CLAIM_WINDOW, Log, Signer
 from verifier.policy import MAX_POLICY_EVENTS
@@ -31,11 +32,6 @@ VOCAB: dict[str, Any] = {"events": {"validated": {"required": ["profile", "resul
                     "retrained": {"required": []}, "retired": {"required": []},
                     "reactivated": {"required": []}, "updated": {"required": []}}}
 FULL = {"profile": "sr_11_7", "result": "pass", "validator": "mrm-team"}
-
-
-def _model(name: str) -> dict[str, Any]:
-    return dict(name=name, owner="risk-team", model_type="ml_model", tier="high",
-                purpose=f"scores {name}", status="active", metadata={})
 
 
 class Scene:
@@ -53,7 +49,7 @@ class Scene:
         self.pipe = Signer("ml-pipeline", b"policy-pipe")
         log.submit(log.admin, "grant", key=self.pipe.vkey, role="writer")
         for name in ("a", "b", "g"):
-            log.submit(self.pipe, "register", **_model(name))
+            log.submit(self.pipe, "register", **model_doc(name))
 
     def event(self, model: str, event_type: str, payload: dict[str, Any] | None = None
               ) -> tuple[str, dict[str, Any]]:
@@ -63,16 +59,7 @@ class Scene:
                 ) -> Exception | None:
         """Apply one more statement after replaying the scene: None if accepted (it stays
         in the log), else the exception (it is taken out again)."""
-        inv = v.replay(self.log.entries)
-        heads = dict(self.log.heads)
-        data = self.log.submit(signer or self.pipe, op, **body)
-        try:
-            inv.apply(data)
-        except v.VerifierError as exc:
-            self.log.entries.pop()
-            self.log.heads = heads
-            return exc
-        return None
+        return self.log.outcome(signer or self.pipe, op, **body)
 
     def ok(self, op: str, body: dict[str, Any], signer: Signer | None = None) -> None:
         got = self.outcome(op, body, signer)
@@ -275,16 +262,6 @@ def test_policy_statement_parser_never_fails_otherwise(doc: dict[str, Any]) -> N
 
 
 # -- the writer ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import verifier as v
 from ledger import ActorKey, Ledger, StoreError, sign_statement
 from ledger._codec import active_keys
 from tests.cli_support import MODEL, Store, cli, init_store, ok, refused, refused_json
+from tests.helpers import model_doc
 from tests.ledger_support import Clock, Keys, fingerprint, make_ledger, raw_write, register
 from tests.logsim import Log, Signer
 from verifier import cli as verify_cli
@@ -46,7 +47,7 @@ class Scene:
         log.submit(log.admin, "grant", key=self.pipe.vkey, role="writer")
         log.submit(log.admin, "grant", key=self.actor.vkey, role=role)
         for name in ("a", "b", "g"):
-            self.first = log.submit(self.pipe, "register", **_model(name))
+            self.first = log.submit(self.pipe, "register", **model_doc(name))
             if name == "a":
                 self.a_registered = v.snapshot_hash(self.first)
         log.submit(self.pipe, "member_add", group="g", member="a", role=None)
@@ -54,15 +55,10 @@ class Scene:
         self.prefix = len(log.entries)
 
 
-def _model(name: str) -> dict[str, Any]:
-    return dict(name=name, owner="risk-team", model_type="ml_model", tier="high",
-                purpose=f"scores {name}", status="active", metadata={})
-
-
 # Every kind of statement but the genesis (which only the genesis admin key signs), each
 # valid against a Scene: what 'dashboard' signs.
 KINDS: dict[str, Callable[[Scene], dict[str, Any]]] = {
-    "register": lambda s: _model("c"),
+    "register": lambda s: model_doc("c"),
     "event": lambda s: dict(model="a", event_type="retrained", payload={"rows": 7}),
     "event_updated": lambda s: dict(model="a", event_type="updated", payload={"tier": "low"}),
     "event_retired": lambda s: dict(model="b", event_type="retired", payload={}),
@@ -184,7 +180,7 @@ def test_keyring_of_readers_grant_revoke_regrant() -> None:
     log.submit(log.admin, "grant", key=r2.vkey, role="reader")
     log.submit(log.admin, "revoke", name="auditor", reason=None)
     log.submit(log.admin, "grant", key=r1.vkey, role="writer")  # the old key, now a writer
-    log.submit(r1, "register", **_model("m"))  # and it writes
+    log.submit(r1, "register", **model_doc("m"))  # and it writes
     inv = v.replay(log.entries)
     hist = [(r.name, r.role, r.vkey, r.revoked_index is not None) for r in inv.key_history]
     assert hist == [("risk-admin", "admin", log.admin.vkey, False),
@@ -277,7 +273,7 @@ def test_random_keyring_histories(steps: list[tuple[Any, ...]]) -> None:
     one active key per actor, never the last admin revoked), refuses the rest with the
     model's reason, and ends with the model's keyring."""
     log = Log.create(seed="keyring-fuzz")
-    log.submit(log.admin, "register", **_model("m"))
+    log.submit(log.admin, "register", **model_doc("m"))
     inv = v.replay(log.entries)
     active = {"risk-admin": "admin"}
     keys: dict[str, Signer] = {"risk-admin": log.admin}

@@ -90,16 +90,7 @@ class Scene:
     def outcome(self, signer: Signer, op: str, **body: Any) -> Exception | None:
         """Replay the scene, then apply one more statement: None if accepted (kept), else
         the exception (the statement is taken out again)."""
-        inv = v.replay(self.log.entries)
-        heads = dict(self.log.heads)
-        data = self.log.submit(signer, op, **body)
-        try:
-            inv.apply(data)
-        except v.VerifierError as exc:
-            self.log.entries.pop()
-            self.log.heads = heads
-            return exc
-        return None
+        return self.log.outcome(signer, op, **body)
 
 
 def _made(scope: dict[str, Any] | None) -> v.Scope | None:
@@ -204,16 +195,6 @@ def test_verify_bundle_refuses_an_escalating_grant() -> None:
 # -- the writer -----------------------------------------------------------------------------
 
 BOSS = ActorKey.generate("boss")
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys()
 
 
 @pytest.fixture

@@ -22,24 +22,13 @@ from hypothesis import strategies as st
 
 import verifier as v
 from ledger import ActorKey, Ledger
+from tests.helpers import model_doc, scope_doc
 from tests.ledger_support import Clock, Keys, fingerprint, make_ledger, register
 from tests.logsim import Log, Signer, sample_log
 from verifier.report import render_report
 from verifier.scope import MAX_SCOPE_ITEMS, scope_problem
 
 # -- hand-built logs: the verifier's replay -------------------------------------------------
-
-
-def _model(name: str, tier: str = "high") -> dict[str, Any]:
-    return dict(name=name, owner="risk-team", model_type="ml_model", tier=tier,
-                purpose=f"scores {name}", status="active", metadata={})
-
-
-def _scope(**kw: Any) -> dict[str, Any]:
-    """A scope as the statement carries it (plain JSON), built by make_scope."""
-    kw.setdefault("ops", ["event", "membership", "register", "tag"])
-    out: dict[str, Any] = msgspec.to_builtins(v.make_scope(**kw))
-    return out
 
 
 class Scene:
@@ -56,7 +45,7 @@ class Scene:
         self.grant_entry = log.submit(log.admin, "grant", key=self.actor.vkey, role=role,
                                       **body)
         for name, tier in (("fraud_a", "high"), ("credit_b", "low"), ("fraud_g", "high")):
-            log.submit(self.pipe, "register", **_model(name, tier))
+            log.submit(self.pipe, "register", **model_doc(name, tier))
         self.event = log.submit(self.pipe, "event", model="fraud_a", event_type="retrained",
                                 payload={})
 
@@ -67,22 +56,13 @@ class Scene:
     def outcome(self, signer: Signer | None, op: str, **body: Any) -> Exception | None:
         """Replay the scene, then apply one more statement: None if accepted, else the
         exception. The replay of everything before it must succeed."""
-        inv = v.replay(self.log.entries)
-        heads = dict(self.log.heads)
-        data = self.log.submit(signer or self.actor, op, **body)
-        try:
-            inv.apply(data)
-        except v.VerifierError as exc:
-            self.log.entries.pop()  # keep the scene valid for the next statement
-            self.log.heads = heads
-            return exc
-        return None
+        return self.log.outcome(signer or self.actor, op, **body)
 
 
 # One statement of each kind the dimensions bear on; bodies use the scene's models.
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "register_high": ("register", _model("fraud_new", "high")),
-    "register_low": ("register", _model("credit_new", "low")),
+    "register_high": ("register", model_doc("fraud_new", "high")),
+    "register_low": ("register", model_doc("credit_new", "low")),
     "event_validated": ("event", dict(model="fraud_a", event_type="validated", payload={})),
     "event_retrained": ("event", dict(model="fraud_a", event_type="retrained", payload={})),
     "event_low": ("event", dict(model="credit_b", event_type="validated", payload={})),
@@ -105,19 +85,19 @@ def _run(scene: Scene, case: str) -> Exception | None:
 
 # scope -> (case -> allowed?)
 DIMENSIONS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
-    "ops": (_scope(ops=["event"]), {
+    "ops": (scope_doc(ops=["event"]), {
         "register_high": False, "event_validated": True, "tag_production": False,
         "member_add": False, "event_retrained": True}),
-    "event_types": (_scope(event_types=["validated", "validation_failed"]), {
+    "event_types": (scope_doc(event_types=["validated", "validation_failed"]), {
         "event_validated": True, "event_retrained": False, "register_high": True,
         "tag_production": True}),
-    "tags": (_scope(tags=["production"]), {
+    "tags": (scope_doc(tags=["production"]), {
         "tag_production": True, "tag_staging": False, "event_retrained": True}),
-    "models": (_scope(models=["fraud_*"]), {
+    "models": (scope_doc(models=["fraud_*"]), {
         "register_high": True, "register_low": False, "event_validated": True,
         "event_low": False, "member_add": True, "member_add_credit": False,
         "tag_production": True}),
-    "tiers": (_scope(tiers=["high"]), {
+    "tiers": (scope_doc(tiers=["high"]), {
         "register_high": True, "register_low": False, "event_validated": True,
         "event_low": False, "update_tier": False, "member_add": True,
         "member_add_credit": False}),
@@ -180,11 +160,11 @@ def test_keyring_op_and_role_bounds() -> None:
     s = Scene(None)
     friend = Signer("friend", b"scopes-friend")
     got = s.outcome(s.log.admin, "grant", key=friend.vkey, role="writer",
-                    scope=_scope(ops=["keyring", "tag"]))
+                    scope=scope_doc(ops=["keyring", "tag"]))
     assert type(got) is v.RuleError and "a writer scope cannot allow keyring" in str(got)
-    got = s.outcome(s.log.admin, "grant", key=friend.vkey, role="reader", scope=_scope(ops=[]))
+    got = s.outcome(s.log.admin, "grant", key=friend.vkey, role="reader", scope=scope_doc(ops=[]))
     assert got is None
-    s2 = Scene(_scope(ops=["tag"]), role="admin")
+    s2 = Scene(scope_doc(ops=["tag"]), role="admin")
     got = s2.outcome(None, "grant", key=friend.vkey, role="writer")
     assert type(got) is v.AuthorizationError and "allows ops tag, not 'keyring'" in str(got)
     got = s2.outcome(None, "revoke", name="ml-pipeline", reason=None)
@@ -194,7 +174,7 @@ def test_keyring_op_and_role_bounds() -> None:
 def test_scope_check_comes_before_signature_and_rules() -> None:
     """Step 9b precedes the id, signature and inventory checks: an out-of-scope statement
     with a bad signature is AuthorizationError, not SignatureError."""
-    s = Scene(_scope(tags=["production"]))
+    s = Scene(scope_doc(tags=["production"]))
     inv = v.replay(s.log.entries)
     st_bytes = s.log.statement(s.actor, "tag", model="fraud_a", tag="staging",
                                target=s.snap("fraud_a"))
@@ -207,14 +187,14 @@ def test_scope_change_over_time_is_enforced_at_each_point() -> None:
     """approver may move only staging; an entry moving production is refused at that point.
     After a revoke and a new grant with production, the same move is accepted; a whole log
     holding a production move before the widening is refused at exactly that index."""
-    s = Scene(_scope(ops=["tag"], tags=["staging"]))
+    s = Scene(scope_doc(ops=["tag"], tags=["staging"]))
     target = s.snap("fraud_a")
     assert type(s.outcome(None, "tag", model="fraud_a", tag="production", target=target)) \
         is v.AuthorizationError
     assert s.outcome(None, "tag", model="fraud_a", tag="staging", target=target) is None
     s.log.submit(s.log.admin, "revoke", name="approver", reason="now approves production")
     s.log.submit(s.log.admin, "grant", key=s.actor.vkey, role="writer",
-                 scope=_scope(ops=["tag"], tags=["production", "staging"]))
+                 scope=scope_doc(ops=["tag"], tags=["production", "staging"]))
     assert s.outcome(None, "tag", model="fraud_a", tag="production", target=target) is None
     inv = v.replay(s.log.entries)
     history = [r for r in inv.key_history if r.name == "approver"]
@@ -223,12 +203,12 @@ def test_scope_change_over_time_is_enforced_at_each_point() -> None:
     assert history[0].revoked_index is not None and history[1].revoked_index is None
 
     # a forged history: the production move placed before the widening
-    bad = Scene(_scope(ops=["tag"], tags=["staging"]))
+    bad = Scene(scope_doc(ops=["tag"], tags=["staging"]))
     at = len(bad.log.entries)
     bad.log.submit(bad.actor, "tag", model="fraud_a", tag="production", target=target)
     bad.log.submit(bad.log.admin, "revoke", name="approver", reason=None)
     bad.log.submit(bad.log.admin, "grant", key=bad.actor.vkey, role="writer",
-                   scope=_scope(ops=["tag"], tags=["production", "staging"]))
+                   scope=scope_doc(ops=["tag"], tags=["production", "staging"]))
     inv = v.Inventory()
     for i, data in enumerate(bad.log.entries):
         if i == at:
@@ -388,16 +368,6 @@ PIPE = ActorKey.generate("ml-pipeline")
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys()
-
-
-@pytest.fixture
 def ledger(path: Path, keys: Keys) -> Iterator[Ledger]:
     led = make_ledger(path, keys, Clock())
     led.grant(PIPE.vkey, role="writer")
@@ -484,7 +454,7 @@ def test_keyring_and_audit_carry_scopes(ledger: Ledger, path: Path, keys: Keys) 
 
 
 def test_report_shows_scopes() -> None:
-    s = Scene(_scope(ops=["tag"], tags=["production"]))
+    s = Scene(scope_doc(ops=["tag"], tags=["production"]))
     t = s.log.time_after(len(s.log.entries))
     result = v.verify_bundle(s.log.bundle(t), [s.log.log_key.key])
     html = render_report(result)
@@ -500,7 +470,7 @@ def test_a_bundle_with_an_out_of_scope_entry_fails_verification() -> None:
     """The examiner's path: verify_bundle over a hand-built log in which the approver moved
     a tag its scope did not allow is refused (AuthorizationError); the same log cut just
     before that entry verifies."""
-    s = Scene(_scope(ops=["tag"], tags=["production"]))
+    s = Scene(scope_doc(ops=["tag"], tags=["production"]))
     good = len(s.log.entries)
     s.log.submit(s.actor, "tag", model="fraud_a", tag="staging", target=s.snap("fraud_a"))
     t_all = s.log.time_after(len(s.log.entries))

@@ -14,63 +14,20 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 import verifier as v
-from ledger import ActorKey, Ledger, LogKey, sign_statement
+from ledger import ActorKey, Ledger, sign_statement
 from ledger.httpsig import keyid_of, sign_request
-from ledger.server import Limits, build_app, check_public_url
+from ledger.server import build_app, check_public_url
+from tests import server_support
+from tests.server_support import BASE, ORIGIN, World
 
-ORIGIN = "example.org/served"
-BASE = "http://testserver"
-
-
-class World:
-    """A served ledger: admin, a writer, a reader; the log key pinned by clients."""
-
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
-        self.log_key = LogKey.generate()
-        self.admin = ActorKey.generate("risk-admin")
-        self.writer = ActorKey.generate("ml-pipeline")
-        self.reader = ActorKey.generate("examiner")
-        self.path = path
-        self.led = Ledger.create(path, origin=ORIGIN, log_key=self.log_key, admin=self.admin)
-        self.led.signer = self.admin
-        self.led.grant(self.writer.vkey, role="writer")
-        self.led.grant(self.reader.vkey, role="reader")
-        self.led.register(name="m0", owner="risk", model_type="ml_model", tier="high",
-                          purpose="scores")
-        self.client = TestClient(build_app(self.led, limits), base_url=BASE,
-                                 raise_server_exceptions=False)
-
-    def statement(self, actor: ActorKey | None = None, model: str = "m0", **over: Any) -> bytes:
-        body: dict[str, Any] = dict(model=model, event_type="evaluated", payload={"auc": 0.9})
-        body.update(over)
-        return sign_statement(actor or self.writer, ORIGIN, "event", log_id=self.led.log_id,
-                              claimed_at=datetime.now(timezone.utc), **body)
-
-    def post(self, data: bytes, ctype: str = "application/json") -> httpx.Response:
-        return self.client.post("/add", content=data, headers={"Content-Type": ctype})
-
-    def signed_get(self, path: str, key: ActorKey | None = None,
-                   now: datetime | None = None, **extra: str) -> httpx.Response:
-        key = key or self.reader
-        url = BASE + path
-        headers = sign_request(key, keyid_of(key.key), "GET", url, {}, None,
-                               now or datetime.now(timezone.utc), **extra)
-        return self.client.get(path, headers=headers)
-
-
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.client.close()
-    world.led.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _error(r: httpx.Response, status: int, name: str) -> None:
@@ -294,8 +251,9 @@ def served(tmp_path: Path) -> Iterator[tuple[World, str, subprocess.Popen[str]]]
     world.led.close()
     keyfile = world.log_key.save(tmp_path / "log.key")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--store", str(tmp_path / "store"),
-         "--log-key", str(keyfile), "--listen", "127.0.0.1:0"],
+        [sys.executable, "-c", "from cli.main import main; main()", "serve",
+         "--store", str(tmp_path / "store"), "--log-key", str(keyfile),
+         "--listen", "127.0.0.1:0"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_free_env(),
         cwd=str(Path(__file__).resolve().parent.parent))
     assert proc.stderr is not None

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -27,64 +27,16 @@ from ledger.errors import StoreError
 from ledger.keys import LogKey, WitnessSigner
 from ledger.witness import MAX_BODY, Refused, Witness, WitnessState, build_app, parse_request
 from tests import reference as ref
+from tests import witness_support
+from tests.witness_support import ORIGIN, T0, Clock, FakeLog
 from verifier.cosignature import WitnessKey, verify_cosignatures
 from verifier.encoding import b64encode
 
-ORIGIN = "example.com/log"
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class FakeLog:
-    """A log in memory: leaves, and checkpoints signed by its key (tests/reference.py)."""
-
-    def __init__(self, origin: str = ORIGIN, key: LogKey | None = None, tag: bytes = b"") -> None:
-        self.origin = origin
-        self.key = key or LogKey.generate(origin)
-        self.tag = tag
-        self.leaves: list[bytes] = []
-
-    def grow(self, n: int) -> None:
-        start = len(self.leaves)
-        self.leaves += [b"%s leaf %d" % (self.tag, i) for i in range(start, start + n)]
-
-    def note(self, size: int | None = None, extra_sig: bytes = b"") -> bytes:
-        n = len(self.leaves) if size is None else size
-        text = v.checkpoint_text(self.origin, n, ref.mth(self.leaves[:n]))
-        line = v.signature_line(self.key.name or self.origin, self.key.key_id, self.key.sign(text))
-        return text + b"\n" + line + extra_sig
-
-    def body(self, old: int, size: int | None = None) -> bytes:
-        n = len(self.leaves) if size is None else size
-        return v.format_add_checkpoint(old, ref.proof(old, self.leaves[:n]), self.note(n))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def signer() -> WitnessSigner:
-    return WitnessSigner.generate("witness.example/w1")
-
-
-@pytest.fixture
-def log() -> FakeLog:
-    f = FakeLog()
-    f.grow(5)
-    return f
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[WitnessState]:
-    s = WitnessState(tmp_path / "w")
-    yield s
-    s.close()
+# the witness fixtures shared with tests/attack_issue12 (pytest finds them by these names)
+signer, log, state = witness_support.signer, witness_support.log, witness_support.state
 
 
 @pytest.fixture

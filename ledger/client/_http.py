@@ -119,9 +119,9 @@ class Http:
     def paced(self, resp: httpx.Response) -> Iterator[bytes]:
         """A streamed answer's body (in ``stream``'s ``read``): each ``timeout`` window
         must bring at least STREAM_PACE bytes as sent (before content decoding), or the
-        rest of the body, else
-        httpx.ReadTimeout (which ``stream`` retries). So a server that trickles a bundle
-        cannot hold the transfer for ever; a body of any size at a fair rate is fine."""
+        rest of the body, else httpx.ReadTimeout (which ``stream`` retries). So a server
+        that trickles a bundle cannot hold the transfer for ever; a body of any size at a
+        fair rate is fine."""
         chunks = resp.iter_bytes()
         window_end = time.monotonic() + self.timeout
         mark = resp.num_bytes_downloaded  # counted on the wire, before any decoding

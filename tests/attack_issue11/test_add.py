@@ -8,22 +8,20 @@ import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
-import pytest
 
 import verifier as v
 from ledger import ActorKey, Ledger, LogKey, sign_statement
+from tests import server_support
+from tests.server_support import ORIGIN
 
-from .common import ORIGIN, ThreadServer, asgi_call, World, assert_problem, http_response, raw
+from .common import ThreadServer, asgi_call, World, assert_problem, http_response, raw
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _state(led: Ledger) -> tuple[bytes, int]:
@@ -131,7 +129,8 @@ def test_huge_and_chunked_bodies_on_the_wire(tmp_path: Path) -> None:
             out = raw(srv.url, head + b"Content-Length: 70000\r\n\r\n", 10)
             assert http_response(out)[0] == 413
             chunk = b"%x\r\n%s\r\n" % (8192, b"a" * 8192)
-            out = raw(srv.url, head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 9 + b"0\r\n\r\n", 10)
+            out = raw(srv.url, head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 9
+                      + b"0\r\n\r\n", 10)
             status, headers, body = http_response(out)
             assert status == 413 and json.loads(body)["error"] == "TooLarge"
         assert _state(w.led) == before

@@ -6,21 +6,18 @@ import socket
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
 import verifier as v
+from tests import server_support
 
 from .common import ThreadServer, World, assert_problem, open_reader_txns
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _z(t: datetime) -> str:

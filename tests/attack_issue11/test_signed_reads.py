@@ -6,8 +6,6 @@ import time
 
 import secrets
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,15 +13,14 @@ from starlette.testclient import TestClient
 from ledger import ActorKey, httpsig
 from ledger.httpsig import keyid_of, sign_request, signature_base
 from ledger.server import build_app
+from tests import server_support
+from tests.server_support import BASE
 
-from .common import BASE, World, assert_problem
+from .common import World, assert_problem
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 def _client(w: World) -> TestClient:
@@ -88,8 +85,9 @@ def test_a_signature_covering_extra_headers_is_refused(w: World) -> None:
     import base64
     si = "sig1=(" + " ".join(f'"{c}"' for c in comps) + ")" + "".join(
         f";{k}={v}" if isinstance(v, int) else f';{k}="{v}"' for k, v in params)
+    signature = f"sig1=:{base64.b64encode(sig).decode()}:"
     r = _client(w).get("/entry/0", headers={**headers, "Signature-Input": si,
-                                            "Signature": f"sig1=:{base64.b64encode(sig).decode()}:"})
+                                            "Signature": signature})
     assert_problem(r, 401, "ProfileError")
 
 

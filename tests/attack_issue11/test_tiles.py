@@ -3,22 +3,18 @@ read while the log grows (C2SP tlog-tiles, specs/api.md §3)."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import verifier as v
+from tests import server_support
 from verifier.merkle import root_from_leaf_hashes
 
 from .common import World, assert_problem
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path / "store")
-    yield world
-    world.close()
+# the shared served-world fixture (tests/server_support.py; pytest finds it by this name)
+w = server_support.w
 
 
 @pytest.mark.parametrize("path,status", [

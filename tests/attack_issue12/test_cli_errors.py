@@ -4,23 +4,20 @@ documented exit code, one `error:` line and never a traceback."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger.keys import WitnessSigner
 from tests.cli_support import cli
-from tests.test_monitor import Log, grow
+from tests import monitor_support
+from tests.monitor_support import Log, grow
 
 PASS = {"MODELSEAL_WITNESS_KEY_PASSPHRASE": "correct horse battery"}
 
 
-@pytest.fixture()
-def log(tmp_path: Path) -> Iterator[Log]:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 @pytest.fixture()

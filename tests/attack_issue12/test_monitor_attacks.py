@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,14 @@ from ledger._tiles import tile_path
 from ledger.client._state import FileState, MemoryState
 from ledger.monitor import DirSource, RollbackDetectedError, run_once
 from tests.cli_support import cli, ok, refused
-from tests.test_monitor import Log, grow, write_log_dir
+from tests import monitor_support
+from tests.monitor_support import Log, grow, write_log_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def log(tmp_path: Path) -> Iterator[Log]:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 def _env() -> dict[str, str]:

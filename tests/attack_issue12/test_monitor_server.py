@@ -10,24 +10,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ledger._tiles import tile_path, tiles_of
 from tests.cli_support import cli
-from tests.test_monitor import Log, grow
+from tests import monitor_support
+from tests.monitor_support import Log, grow
 
 REPO = Path(__file__).resolve().parents[2]
 Answer = tuple[int, dict[str, str], bytes]
 
 
-@pytest.fixture()
-def log(tmp_path: Path) -> Iterator[Log]:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 class _Server:

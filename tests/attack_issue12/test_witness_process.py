@@ -13,7 +13,8 @@ import httpx
 
 from ledger.keys import WitnessSigner
 from tests import reference as ref
-from tests.test_witness import FakeLog, _start
+from tests.test_witness import _start
+from tests.witness_support import FakeLog
 from verifier.cosignature import verify_cosignatures
 
 

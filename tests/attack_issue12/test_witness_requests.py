@@ -16,29 +16,15 @@ from ledger.keys import LogKey, WitnessSigner
 from ledger.witness import Refused, Witness, WitnessState, build_app
 from ledger.witness import _state as wstate
 from tests import reference as ref
-from tests.test_witness import ORIGIN, Clock, FakeLog
+from tests import witness_support
+from tests.witness_support import ORIGIN, Clock, FakeLog
 from verifier.encoding import b64encode
 
 PATH = f"/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint"
 
 
-@pytest.fixture
-def signer() -> WitnessSigner:
-    return WitnessSigner.generate("witness.example/w1")
-
-
-@pytest.fixture
-def log() -> FakeLog:
-    f = FakeLog()
-    f.grow(5)
-    return f
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[WitnessState]:
-    s = WitnessState(tmp_path / "w")
-    yield s
-    s.close()
+# the witness fixtures shared with tests/test_witness.py (pytest finds them by these names)
+signer, log, state = witness_support.signer, witness_support.log, witness_support.state
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import verifier as v
 from cli.scenario import DemoClock
 from ledger import ActorKey, Ledger, LogKey
 from ledger.mlimport import import_model_ledger
-from tests.cli_support import init_store
+from tests.cli_support import init_store, saved_store
 from tests.logsim import DAY, Log, Signer
 from verifier import cli as vcli
 from verifier.findings import add_months, evaluate
@@ -249,7 +249,6 @@ def test_relabelling_a_model_as_a_group_does_not_erase_its_findings() -> None:
 
 def test_operator_findings_default_time_is_not_the_last_entry(tmp_path: Path) -> None:
     # FINDING: low: `modelseal findings` without --at evaluates as of the last entry, so after a quiet year an overdue revalidation (due 12 months after the last validation) is not reported although the fresh checkpoint proves nothing was logged since  # noqa: E501
-    from tests.cli_support import Store
     origin = "example.com/models"
     log_key, admin = LogKey.generate(origin), ActorKey.generate("risk-admin")
     clock = DemoClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -257,12 +256,7 @@ def test_operator_findings_default_time_is_not_the_last_entry(tmp_path: Path) ->
                        clock=clock) as led:
         led.register(name="m", owner="o", model_type="ml_model", tier="high", purpose="p")
         led.record("m", "validated", {})
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    log_key.save(keys / "log.key")
-    admin.save(keys / "risk-admin.key")
-    store = Store(tmp_path / "s", keys / "log.key", keys / "risk-admin.key", log_key.vkey,
-                  admin.vkey)
+    store = saved_store(tmp_path / "s", tmp_path / "keys", log_key, admin)
     run = store.run("findings", "--profile", "sr_11_7", "--json")
     assert run.code == 0, run.err
     rules = [f["rule"] for f in run.json()["items"]]

@@ -15,7 +15,7 @@ import pytest
 import verifier as v
 from cli.scenario import DemoClock
 from ledger import ActorKey, Ledger, LogKey
-from tests.cli_support import ORIGIN, REPO, Run, Store, ok
+from tests.cli_support import ORIGIN, REPO, Run, Store, ok, saved_store
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example/\",\"click\")", "+SUM(1+1)*cmd|' /C calc'!A0",
             "-2+3+cmd|' /C calc'!A0", "@SUM(1,1)"]
@@ -51,12 +51,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         with led.batch() as batch:
             for i in range(0, 400, 2):
                 batch.revoke(f"bot{i:04d}", reason="rotated")
-    keys = base / "keys"
-    keys.mkdir(mode=0o700)
-    log_key.save(keys / "log.key")
-    admin.save(keys / "risk-admin.key")
-    return Store(base / "s", keys / "log.key", keys / "risk-admin.key", log_key.vkey,
-                 admin.vkey)
+    return saved_store(base / "s", base / "keys", log_key, admin)
 
 
 def _csv(run: Run) -> list[list[str]]:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 import verifier as v
+from tests.helpers import model_doc, scope_doc
 from tests.logsim import Log, Signer
 from verifier.policy import make_policy, policy_from_doc
 
-from .common import Scene, model, scope
+from .common import Scene
 
 
 def _is(exc: Exception | None, cls: type[Exception]) -> None:
@@ -22,7 +23,7 @@ def _is(exc: Exception | None, cls: type[Exception]) -> None:
 def test_membership_cannot_reach_outside_the_glob() -> None:
     """A key scoped to fraud_* cannot put its model into (or take it out of) a group
     outside the glob, nor pull an outside model into its own group."""
-    s = Scene(scope(models=["fraud_*"]), models={"fraud_a": "high", "credit_g": "high",
+    s = Scene(scope_doc(models=["fraud_*"]), models={"fraud_a": "high", "credit_g": "high",
                                                  "fraud_g": "high", "credit_b": "low"})
     _is(s.try_(None, "member_add", group="credit_g", member="fraud_a", role=None),
         v.AuthorizationError)
@@ -37,7 +38,7 @@ def test_membership_cannot_reach_outside_the_glob() -> None:
 def test_a_group_tag_is_judged_by_the_group_not_its_members() -> None:
     """Tag moves on a group whose members are all in scope are still refused when the
     group itself is outside the models glob or tiers."""
-    s = Scene(scope(ops=["tag"], models=["fraud_*"], tiers=["low"]),
+    s = Scene(scope_doc(ops=["tag"], models=["fraud_*"], tiers=["low"]),
               models={"fraud_a": "low", "grp": "low", "fraud_hi": "high"})
     s.ok(s.pipe, "member_add", group="grp", member="fraud_a", role=None)
     _is(s.try_(None, "tag", model="grp", tag="production", target=s.head("grp")),
@@ -50,9 +51,9 @@ def test_a_group_tag_is_judged_by_the_group_not_its_members() -> None:
 def test_register_then_update_cannot_change_tier_out_of_scope() -> None:
     """Register inside the scope (name matches, tier low), then try to raise the tier by an
     `updated` event, with the tier key alone and among other keys."""
-    s = Scene(scope(models=["fraud_*"], tiers=["low"]))
-    s.ok(None, "register", **model("fraud_x", "low"))
-    _is(s.try_(None, "register", **model("fraud_y", "high")), v.AuthorizationError)
+    s = Scene(scope_doc(models=["fraud_*"], tiers=["low"]))
+    s.ok(None, "register", **model_doc("fraud_x", "low"))
+    _is(s.try_(None, "register", **model_doc("fraud_y", "high")), v.AuthorizationError)
     for payload in ({"tier": "high"}, {"owner": "me", "tier": "high"},
                     {"tier": "high", "purpose": "x"}):
         _is(s.try_(None, "event", model="fraud_x", event_type="updated", payload=payload),
@@ -70,8 +71,8 @@ def test_register_then_update_cannot_change_tier_out_of_scope() -> None:
     ("fraud_", True), ("fraud_a", True), ("fraud_*", True), ("Fraud_a", False),
     ("xfraud_a", False), ("fraud", False), ("fraud-a", False)])
 def test_glob_edges_on_register(name: str, allowed: bool) -> None:
-    s = Scene(scope(models=["fraud_*"]))
-    got = s.try_(None, "register", **model(name))
+    s = Scene(scope_doc(models=["fraud_*"]))
+    got = s.try_(None, "register", **model_doc(name))
     if allowed:
         assert got is None, got
     else:
@@ -79,7 +80,7 @@ def test_glob_edges_on_register(name: str, allowed: bool) -> None:
 
 
 def test_event_type_scope_cannot_retire_reactivate_or_update() -> None:
-    s = Scene(scope(ops=["event"], event_types=["retired", "validated"]),
+    s = Scene(scope_doc(ops=["event"], event_types=["retired", "validated"]),
               models={"m": "high"})
     s.ok(None, "event", model="m", event_type="validated", payload={})
     _is(s.try_(None, "event", model="m", event_type="updated", payload={"tier": "low"}),
@@ -93,7 +94,7 @@ def test_event_type_scope_cannot_retire_reactivate_or_update() -> None:
 
 
 def test_scoped_admin_without_keyring_cannot_touch_the_keyring_or_policy() -> None:
-    s = Scene(scope(), role="admin", models={"m": "high"})
+    s = Scene(scope_doc(), role="admin", models={"m": "high"})
     other = Signer("other", b"attack13-other")
     _is(s.try_(None, "grant", key=other.vkey, role="writer"), v.AuthorizationError)
     _is(s.try_(None, "revoke", name="ml-pipeline", reason=None), v.AuthorizationError)
@@ -105,8 +106,8 @@ def test_scoped_admin_without_keyring_cannot_touch_the_keyring_or_policy() -> No
 
 
 def test_empty_ops_scope_writes_nothing() -> None:
-    s = Scene(scope(ops=[]), models={"m": "high"})
-    for op, body in (("register", model("n")),
+    s = Scene(scope_doc(ops=[]), models={"m": "high"})
+    for op, body in (("register", model_doc("n")),
                      ("event", dict(model="m", event_type="validated", payload={})),
                      ("tag", dict(model="m", tag="production", target=s.head("m"))),
                      ("member_add", dict(group="m", member="m", role=None))):
@@ -117,14 +118,14 @@ def test_writer_scope_with_keyring_is_refused_and_reader_scope_too() -> None:
     s = Scene(None, models={"m": "high"})
     k = Signer("k", b"attack13-k")
     _is(s.try_(s.log.admin, "grant", key=k.vkey, role="writer",
-               scope=scope(ops=["event", "keyring"])), v.RuleError)
-    _is(s.try_(s.log.admin, "grant", key=k.vkey, role="reader", scope=scope(ops=["event"])),
+               scope=scope_doc(ops=["event", "keyring"])), v.RuleError)
+    _is(s.try_(s.log.admin, "grant", key=k.vkey, role="reader", scope=scope_doc(ops=["event"])),
         v.RuleError)
 
 
 def test_revoke_and_regrant_wider_does_not_revalidate_the_past() -> None:
     """An out-of-scope entry followed by a wider grant: the log stays invalid."""
-    s = Scene(scope(ops=["tag"], tags=["production"]), models={"m": "high"})
+    s = Scene(scope_doc(ops=["tag"], tags=["production"]), models={"m": "high"})
     good = list(s.log.entries)
     s.log.submit(s.x, "tag", model="m", tag="staging", target=s.head("m"))
     s.log.submit(s.log.admin, "revoke", name="scoped-x", reason=None)

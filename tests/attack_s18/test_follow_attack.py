@@ -25,15 +25,13 @@ from ledger.monitor import (
     run_once,
 )
 from tests.client_support import RealServer
-from tests.test_monitor import Log, grow, write_log_dir
+from tests import monitor_support
+from tests.monitor_support import Log, grow, write_log_dir
 from tests.test_monitor_follow import Spy
 
 
-@pytest.fixture()
-def log(tmp_path: Path) -> Iterator[Log]:
-    made = Log(tmp_path)
-    yield made
-    made.ledger.close()
+# the shared log fixture (tests/monitor_support.py; pytest finds it by this name)
+log = monitor_support.log
 
 
 def _verdict(src: object, log: Log, state: MemoryState, follow: Follow | None = None

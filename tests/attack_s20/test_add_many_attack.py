@@ -5,39 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import verifier as v
-from ledger import ActorKey, Ledger, Receipt, sign_statement
-from tests.ledger_support import ORIGIN, Keys, register
+from ledger import Ledger, Receipt
+from tests import ledger_support
+from tests.ledger_support import event, forged
 
-
-@pytest.fixture
-def led(tmp_path: Path) -> Any:
-    keys = Keys()
-    ledger = Ledger.create(tmp_path / "store", origin=ORIGIN, log_key=keys.log,
-                           admin=keys.admin)
-    pipe = ActorKey.generate("ml-pipeline")
-    ledger.grant(pipe.vkey, role="writer")
-    ledger.signer = pipe
-    register(ledger, "m0")
-    yield ledger
-    ledger.close()
-
-
-def _event(led: Ledger, model: str = "m0", **payload: Any) -> bytes:
-    assert led.signer is not None
-    return sign_statement(led.signer, ORIGIN, "event", log_id=led.log_id,
-                          claimed_at=v.from_ns(time.time_ns()), model=model,
-                          event_type="evaluated", payload=payload)
-
-
-def _forged(data: bytes) -> bytes:
-    _, st_bytes, key_id, sig = v.parse_signed_statement(data)
-    return v.signed_statement_bytes(st_bytes, key_id, bytes([sig[0] ^ 1]) + sig[1:])
+led = ledger_support.led  # the shared pytest fixture (signer ml-pipeline, model m0)
 
 
 def _stored(led: Ledger, r: Receipt | v.VerifierError, body: bytes) -> None:
@@ -50,8 +27,8 @@ def _stored(led: Ledger, r: Receipt | v.VerifierError, body: bytes) -> None:
 
 
 def test_refusals_at_both_ends_and_in_a_row(led: Ledger) -> None:
-    good = [_event(led, k=i) for i in range(4)]
-    bodies = [b"", _forged(good[0]), good[1], b"x", b"y", _event(led, model="nope"), good[2],
+    good = [event(led, k=i) for i in range(4)]
+    bodies = [b"", forged(good[0]), good[1], b"x", b"y", event(led, model="nope"), good[2],
               good[1], good[3], b"\x00" * 3]
     before = led.size
     out = led.add_many(bodies)
@@ -74,7 +51,7 @@ def test_refusals_at_both_ends_and_in_a_row(led: Ledger) -> None:
 
 def test_everything_refused_writes_nothing(led: Ledger) -> None:
     before, cp = led.size, led.checkpoint()
-    out = led.add_many([b"nope", _forged(_event(led)), _event(led, model="none")])
+    out = led.add_many([b"nope", forged(event(led)), event(led, model="none")])
     assert [type(x) for x in out] == [v.MalformedInputError, v.SignatureError, v.RuleError]
     assert led.size == before and led.checkpoint() == cp
 
@@ -91,7 +68,7 @@ def test_empty_list_writes_nothing(led: Ledger) -> None:
                               "str", "memoryview"])
 def test_misuse_raises_type_error_and_writes_nothing(led: Ledger, bad: Any) -> None:
     before = led.size
-    good = _event(led)
+    good = event(led)
     if isinstance(bad, list):
         bad = [good, *bad]
     with pytest.raises(TypeError):
@@ -103,7 +80,7 @@ def test_a_bytes_subclass_is_stored_as_exact_bytes(led: Ledger) -> None:
     class Body(bytes):
         pass
 
-    body = _event(led, sub=1)
+    body = event(led, sub=1)
     (r,) = led.add_many([Body(body)])
     _stored(led, r, body)
     assert isinstance(r, Receipt)
@@ -120,7 +97,7 @@ def test_a_bytes_subclass_that_lies_when_sliced(led: Ledger) -> None:
                 return got[:-1] + bytes([got[-1] ^ 1])
             return got
 
-    body = _event(led, lie=1)
+    body = event(led, lie=1)
     before = led.size
     (r,) = led.add_many([Liar(body)])
     if isinstance(r, Receipt):  # accepted: then the entry holds what was checked
@@ -136,7 +113,7 @@ def test_a_list_subclass_whose_length_differs_from_its_items(led: Ledger) -> Non
         def __len__(self) -> int:
             return 0
 
-    bodies = Odd([_event(led, k=1), _event(led, k=2)])
+    bodies = Odd([event(led, k=1), event(led, k=2)])
     before = led.size
     out = led.add_many(bodies)
     assert led.size == before + 2
@@ -145,7 +122,7 @@ def test_a_list_subclass_whose_length_differs_from_its_items(led: Ledger) -> Non
 
 def test_a_huge_list_in_order(led: Ledger) -> None:
     n = 2000
-    bodies = [_event(led, k=i) for i in range(n)]
+    bodies = [event(led, k=i) for i in range(n)]
     bodies[n // 2] = b"broken"
     before = led.size
     start = time.monotonic()
@@ -161,8 +138,8 @@ def test_a_huge_list_in_order(led: Ledger) -> None:
 
 
 def test_two_threads_with_overlapping_lists(led: Ledger) -> None:
-    shared = [_event(led, s=i) for i in range(30)]
-    mine = [[_event(led, t=t, i=i) for i in range(30)] for t in range(2)]
+    shared = [event(led, s=i) for i in range(30)]
+    mine = [[event(led, t=t, i=i) for i in range(30)] for t in range(2)]
     answers: list[list[Any]] = [[], []]
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.attack_s19.common import Done, env
+from tests.attack_s19.common import Done, env, interrupt
 
 from .common import BIN, MODELSEAL, ROOT, VERIFY, bundle_files, needs_scripts
 
@@ -155,20 +155,7 @@ def test_ignored_sigint_during_a_long_verification_with_workers(
 # -- timed Ctrl-C, as a terminal sends it to the process group -----------------------------
 
 def _timed(argv: list[str], delay: float) -> Done:
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, env=env(), cwd=ROOT, start_new_session=True)
-    time.sleep(delay)
-    try:
-        os.killpg(p.pid, signal.SIGINT)
-    except ProcessLookupError:
-        pass
-    try:
-        out, err = p.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate(timeout=10)
-        raise AssertionError(f"{argv} did not end within 120 s of Ctrl-C") from None
-    return Done(p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    return interrupt(argv, delay, timeout=120)
 
 
 def _after_python_start(done: Done) -> bool:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.cli_support import bare
 from tests.test_client_deadline import RawServer
-
-from .test_proxies import PROXY_VARS
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 def _long_bad_status(conn: socket.socket, stop: threading.Event) -> None:
@@ -36,16 +24,8 @@ def test_cli_error_line_from_a_protocol_error_is_short(tmp_path: Path) -> None:
     # project's own CLI tests hold it under 200 characters) and the server's bytes cut.
     vkey = LogKey.generate("attack-s20b.example/log").vkey
     with RawServer(_long_bad_status) as server:
-        proc = subprocess.run(
-            [sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
-             "--server", server.url, "--log-vkey", vkey, "--timeout", "1",
-             "--client-state", str(tmp_path / "state.json"), "checkpoint"],
-            cwd=REPO, capture_output=True, timeout=60, check=False,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                 "XDG_STATE_HOME": str(tmp_path)})
-    run = Run([], proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
+        run = bare(tmp_path, "--server", server.url, "--log-vkey", vkey, "--timeout", "1",
+                   "--client-state", tmp_path / "state.json", "checkpoint")
     assert run.code == 4, run
     assert "\x1b" not in run.err
     first = run.err.splitlines()[0]

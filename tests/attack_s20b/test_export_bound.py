@@ -4,40 +4,22 @@ its answer's headers. The CLI's help and docs/pipelines.md say --timeout bounds 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.cli_support import Run, bare
 from tests.test_client_deadline import SLACK, RawServer, silent, trickle_head
-
-from .test_proxies import PROXY_VARS
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 def _run(tmp_path: Path, url: str, *command: str) -> tuple[Run, float]:
     vkey = LogKey.generate("attack-s20b.example/log").vkey
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
-         "--server", url, "--log-vkey", vkey, "--timeout", "1",
-         "--client-state", str(tmp_path / "state.json"), *command],
-        cwd=REPO, capture_output=True, timeout=90, check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)})
-    took = time.monotonic() - start
-    run = Run([], proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
-    return run, took
+    run = bare(tmp_path, "--server", url, "--log-vkey", vkey, "--timeout", "1",
+               "--client-state", tmp_path / "state.json", *command, timeout=90)
+    return run, time.monotonic() - start
 
 
 @pytest.mark.parametrize("handler", [silent, trickle_head])

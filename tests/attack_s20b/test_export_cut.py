@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,19 +15,11 @@ import pytest
 from ledger.client import Client
 from ledger.client import ServerMisbehaviourError, ServerUnavailableError
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
+from tests.cli_support import bare
 from tests.test_client_deadline import Handler, LIFE, RawServer
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
 PART = b'{"format": "modelseal-bundle/1", "entries": [' + b" " * 70_000
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +75,9 @@ def test_a_close_delimited_cut_is_not_a_whole_bundle(log_vkey: str) -> None:
             client.close()
 
 
-def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
-    """A non-seekable output: the first attempt's bytes are out; the retry must not
-    append a second copy after them but fail."""
+def _cut_then_whole() -> Handler:
+    """A handler whose first connection is cut short (``length_cut``) and whose later ones
+    get a whole ``{}`` answer."""
     served = [0]
 
     def cut_then_whole(conn: socket.socket, stop: threading.Event) -> None:
@@ -97,6 +87,13 @@ def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
         else:
             conn.sendall(OK + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
 
+    return cut_then_whole
+
+
+def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
+    """A non-seekable output: the first attempt's bytes are out; the retry must not
+    append a second copy after them but fail."""
+    cut_then_whole = _cut_then_whole()
     read_fd, write_fd = os.pipe()
     got = bytearray()
 
@@ -124,15 +121,7 @@ def test_a_cut_into_a_pipe_is_an_error_and_says_so(log_vkey: str) -> None:
 
 
 def test_a_cut_into_a_file_is_rewound(log_vkey: str) -> None:
-    served = [0]
-
-    def cut_then_whole(conn: socket.socket, stop: threading.Event) -> None:
-        served[0] += 1
-        if served[0] == 1:
-            length_cut(conn, stop)
-        else:
-            conn.sendall(OK + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
-
+    cut_then_whole = _cut_then_whole()
     out = io.BytesIO(b"keep:")
     out.seek(5)
     with RawServer(cut_then_whole) as server:
@@ -151,14 +140,6 @@ def test_cli_export_of_a_close_delimited_cut(tmp_path: Path, log_vkey: str) -> N
     # leave nothing.
     out = tmp_path / "bundle.json"
     with RawServer(close_delimited) as server:
-        proc = subprocess.run(
-            [sys.executable, "-c", "from cli._entry import modelseal; modelseal()",
-             "--server", server.url, "--log-vkey", log_vkey, "--timeout", "1",
-             "--client-state", str(tmp_path / "state.json"), "export", "-o", str(out)],
-            cwd=REPO, capture_output=True, timeout=60, check=False,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                 "XDG_STATE_HOME": str(tmp_path)})
-    run = Run([], proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
+        run = bare(tmp_path, "--server", server.url, "--log-vkey", log_vkey, "--timeout", "1",
+                   "--client-state", tmp_path / "state.json", "export", "-o", out)
     assert run.code != 0 and not out.exists(), (run, out.exists())

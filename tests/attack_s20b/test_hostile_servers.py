@@ -18,16 +18,6 @@ from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import STREAM_PACE, Http
 from tests.test_client_deadline import Handler, HEAD, LIFE, SLACK, TIMEOUT, RawServer
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
 def _bounded_call(url: str, retries: int = 1) -> tuple[BaseException | None, float]:
     http = Http(url, timeout=TIMEOUT, retries=retries)
     start = time.monotonic()

@@ -13,14 +13,6 @@ from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import Http
 from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer
 
-from .test_proxies import PROXY_VARS
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
 
 def _never_reads(conn: socket.socket, stop: threading.Event) -> None:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -64,13 +56,7 @@ def test_a_trickled_tls_handshake_is_bounded() -> None:
 
 class _V6(RawServer):
     def __init__(self) -> None:
-        super().__init__(self._ok)
-        self.sock.close()
-        self.sock = socket.socket(socket.AF_INET6)
-        self.sock.bind(("::1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.url = f"http://[::1]:{self.sock.getsockname()[1]}"
+        super().__init__(self._ok, family=socket.AF_INET6)
 
     def _ok(self, conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(HEAD + b"Content-Length: 2\r\nConnection: close\r\n\r\nok")

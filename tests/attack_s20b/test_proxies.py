@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,27 +17,11 @@ from ledger.client._deadline import environment_proxy
 from ledger.client._errors import ServerUnavailableError
 from ledger.client._http import Http
 from ledger.keys import LogKey
-from tests.cli_support import REPO, Run, assert_no_traceback
-from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer
-
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
+from tests.cli_support import Run, bare
+from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer, read_head
 
 def _head(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data and len(data) < 1 << 16:
-        got = conn.recv(4096)
-        if not got:
-            break
-        data += got
-    return data.split(b"\r\n\r\n", 1)[0]
+    return (read_head(conn) or b"").split(b"\r\n\r\n", 1)[0]
 
 
 class _Recorder(RawServer):
@@ -47,14 +29,7 @@ class _Recorder(RawServer):
 
     def __init__(self, answer: bytes = HEAD + b"Content-Length: 2\r\nConnection: close"
                  b"\r\n\r\nok", *, family: socket.AddressFamily = socket.AF_INET) -> None:
-        super().__init__(self._answer, read_first=False)
-        if family == socket.AF_INET6:
-            self.sock.close()
-            self.sock = socket.socket(socket.AF_INET6)
-            self.sock.bind(("::1", 0))
-            self.sock.listen(16)
-            self.sock.settimeout(0.1)
-            self.url = f"http://[::1]:{self.sock.getsockname()[1]}"
+        super().__init__(self._answer, read_first=False, family=family)
         self.heads: list[bytes] = []
         self.reply = answer
 
@@ -230,14 +205,7 @@ def test_no_proxy_forms_missed(monkeypatch: pytest.MonkeyPatch, no_proxy: str, u
 
 def _cli(home: Path, proxy: str, *argv: str) -> Run:
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", "from cli._entry import modelseal; modelseal()", *argv],
-        cwd=REPO, capture_output=True, timeout=60, check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_STATE_HOME": str(home),
-             "HTTP_PROXY": proxy})
-    run = Run(list(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"),
-              proc.stderr.decode("utf-8", "replace"), proc.stdout)
-    assert_no_traceback(run)
+    run = bare(home, *argv, extra_env={"HTTP_PROXY": proxy})
     assert time.monotonic() - start < 20
     return run
 

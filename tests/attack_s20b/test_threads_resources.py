@@ -14,29 +14,16 @@ import pytest
 from ledger.client._deadline import _DEADLINE, within
 from ledger.client._errors import ServerError, ServerUnavailableError
 from ledger.client._http import Http
-from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer
-
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
+from tests.test_client_deadline import HEAD, LIFE, SLACK, TIMEOUT, RawServer, read_head
 
 def _by_path(conn: socket.socket, stop: threading.Event) -> None:
     """/silent: says nothing; /trickle: a byte per 0.2 s; /busy: 500; else 200 'ok'.
     Keeps the connection for further requests (keep-alive)."""
     end = time.monotonic() + LIFE
     while not stop.is_set() and time.monotonic() < end:
-        data = b""
-        while b"\r\n\r\n" not in data and len(data) < 1 << 16:
-            got = conn.recv(4096)
-            if not got:
-                return
-            data += got
+        data = read_head(conn)
+        if data is None:
+            return
         path = data.split(b" ", 2)[1]
         if path.startswith(b"/silent"):
             stop.wait(LIFE)
