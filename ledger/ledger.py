@@ -722,6 +722,13 @@ class Ledger(Verbs):
         """The latest checkpoint's time (the meta row the writer keeps; audit checks it)."""
         return from_u64(self._store.need(txn, "meta", b"cp_at"))
 
+    def _cosigned_of(self, txn: lmdb.Transaction, n: int, t: int) -> bytes | None:
+        """The stored cosigned checkpoint of size ``n`` with the most cosignatures, if it
+        can prove the log at ``t`` (signed, and first cosigned, no earlier); else None."""
+        row = _cosigned.best([r for r in _cosigned.of_size(self._store, txn, n)
+                              if r.time >= t and _cosigned.earliest(r.note) * 10**9 >= t])
+        return None if row is None else row.note
+
     def _note_time(self, note: bytes) -> int:
         cp = Checkpoint.parse_note(note, [VerifierKey.parse(self.log_vkey)])
         if cp.time is None:
@@ -786,7 +793,8 @@ class Ledger(Verbs):
 
         With ``at`` and no ``size``, the first cosigned checkpoint that can prove ``at``
         (``first_cosigned_after``, holding ``trusted_size`` if given) is used, byte for
-        byte, where the store has one.
+        byte, where the store has one; otherwise the checkpoint of the bundle's size
+        carries the cosignatures the store holds for it, if they can prove the time.
         A checkpoint proves the log only up to the time it was signed: a time ``at``
         after the checkpoint used raises ValueError, except that without ``size`` a
         ledger holding the log key first signs a fresh checkpoint (``sign_checkpoint``).
@@ -835,13 +843,13 @@ class Ledger(Verbs):
         ``note``: the checkpoint to use (a cosigned one of ``size``), else the stored one."""
         s = self._size_arg(txn, size)
         get = q.getter(self._store, txn)
-        if note is None:
-            note = self._note_for(txn, s)
-        cp_time = self._note_time(note)
         if t_req is None:
             t = parse_entry(q.entry(self._store, txn, s - 1)).entry.recorded_at
         else:
             t = t_req
+        if note is None:
+            note = self._cosigned_of(txn, s, t) or self._note_for(txn, s)
+        cp_time = self._note_time(note)
         if t > cp_time:
             raise ArgumentError(
                 f"the checkpoint of size {s} was signed at {iso(cp_time)}, so it cannot "
