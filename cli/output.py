@@ -74,17 +74,23 @@ def csv_cell(value: Any) -> str:
 def emit_csv(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
     """Print ``rows`` as RFC 4180 CSV (CRLF line ends, fields quoted when needed) with a
     header row: no truncation; a cell a spreadsheet would run as a formula gets a leading
-    apostrophe (``csv_cell``); otherwise exact values."""
+    apostrophe (``csv_cell``); otherwise exact values, in UTF-8 whatever the terminal's
+    encoding (an escape such as ``\u03bc`` would be a different, valid name)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(headers)
     for n, row in enumerate(rows, 1):
         writer.writerow([csv_cell(c) for c in row])
         if n % 1000 == 0:
-            click.echo(buf.getvalue(), nl=False)
-            buf.seek(0)
-            buf.truncate()
-    click.echo(buf.getvalue(), nl=False)
+            _emit_utf8(buf)
+    _emit_utf8(buf)
+
+
+def _emit_utf8(buf: io.StringIO) -> None:
+    """Write ``buf``'s text to stdout's bytes as UTF-8, then empty it."""
+    click.echo(buf.getvalue().encode("utf-8", "backslashreplace"), nl=False)
+    buf.seek(0)
+    buf.truncate()
 
 
 def short(hash_hex: str | None) -> str:
