@@ -179,7 +179,9 @@ class _SigningKey:
         cls, path: str | os.PathLike[str], passphrase: str | bytes | None, allow_insecure: bool
     ) -> tuple[Ed25519PrivateKey, str]:
         target = Path(path)
-        data = _read_private(target, allow_insecure)
+        # CRLF line ends (a secret pasted on Windows) are the same text: the file is
+        # written with LF, so this gives back its exact bytes (the head is authenticated)
+        data = _read_private(target, allow_insecure).replace(b"\r\n", b"\n")
         head, sep, rest = data.partition(b"-----BEGIN ")
         try:
             lines = head.decode("utf-8").split("\n")
@@ -247,7 +249,9 @@ def _read_private(target: Path, allow_insecure: bool) -> bytes:
 def _block(rest: bytes, label: str) -> bytes | None:
     """The base64 payload of ``<rest of BEGIN line> ... END`` for ``label``, or None."""
     text = rest.decode("ascii", "replace")
-    m = re.fullmatch(rf"{label}-----\n([A-Za-z0-9+/=]{{1,200}})\n-----END {label}-----\n?",
+    # blank lines or spaces after the END line (a CI secret written with one more newline)
+    # carry nothing; everything before it is read exactly
+    m = re.fullmatch(rf"{label}-----\n([A-Za-z0-9+/=]{{1,200}})\n-----END {label}-----[ \t\n]*",
                      text)
     if m is None:
         return None
