@@ -109,8 +109,13 @@ def publish(ledger: Ledger, directory: str | os.PathLike[str], *, with_entries: 
         counts = _Counts()
         old_size = 0 if old is None else old.size
         with_entries = with_entries or out.has_entries()
+        current: set[str] = set()
         for rel, made, known, bundle in _files(ledger, cp.size, old_size, with_entries):
             counts.add(out.put(rel, made, check=recheck or not known), bundle=bundle)
+            current.add(rel)
+        if recheck:  # the partial tiles kept from earlier checkpoints, too
+            for rel, made in _kept_partials(ledger, out, cp.size, current):
+                counts.add(out.put(rel, made, check=True), bundle=False)
         out.sync_dirs()
         wrote = old is None or old.note != cp.note
         if wrote:
@@ -130,6 +135,38 @@ def _files(ledger: Ledger, size: int, old_size: int, with_entries: bool
         if with_entries and level == 0:
             yield ("tile/entries/" + _tiles.tile_path(0, index, width).partition("/")[2],
                    partial(entry_bundle, ledger, index, width), known, True)
+
+
+def _kept_partials(ledger: Ledger, out: _Dir, size: int, current: set[str]
+                   ) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(relative path, its bytes' maker) of every partial tile (hash tile or entry bundle)
+    present in ``out`` that is not one of the tree of ``size``'s own files: those of
+    earlier checkpoints. One that a tree of ``size`` cannot hold is not this log's
+    (PublishConflictError). Names that are no tile path are not ours to judge: skipped."""
+    top = out.root / "tile"
+    for dirpath, dirnames, filenames in os.walk(top):  # links are not followed
+        dirnames.sort()
+        if not dirpath.endswith(".p"):
+            continue
+        for name in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, name), out.root).replace(os.sep, "/")
+            if rel in current or name.startswith(_TMP):
+                continue
+            tile = rel.removeprefix("tile/")
+            bundle = tile.startswith("entries/")
+            try:
+                level, index, width = _tiles.parse_tile_path(
+                    "0/" + tile.removeprefix("entries/") if bundle else tile)
+            except MalformedInputError:
+                continue
+            if bundle and level != 0:
+                continue
+            if not _tiles.available(level, index, width, size):
+                raise PublishConflictError(
+                    f"{out.root / rel} is a tile that the log's tree of size {size} does not "
+                    "hold: another log's file, or tampered with; nothing was replaced")
+            yield rel, (partial(entry_bundle, ledger, index, width) if bundle
+                        else partial(_hash_tile, ledger, level, index, width))
 
 
 def entry_bundle(ledger: Ledger, index: int, width: int) -> bytes:

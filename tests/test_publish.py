@@ -278,6 +278,41 @@ def test_recheck_finds_a_tampered_old_tile(led: Ledger, tmp_path: Path) -> None:
         publish(led, out, recheck=True)
 
 
+@pytest.mark.parametrize("rel", ["tile/0/001.p/44", "tile/entries/001.p/44"])
+def test_recheck_compares_the_partial_tiles_kept_from_earlier_checkpoints(
+        led: Ledger, tmp_path: Path, rel: str) -> None:
+    grow(led, 300)
+    out = tmp_path / "pub"
+    publish(led, out, with_entries=True)
+    grow(led, 310)
+    again = publish(led, out)
+    assert (out / rel).exists() and (out / rel.replace(".p/44", ".p/54")).exists()
+    clean = publish(led, out, recheck=True)
+    assert clean.files_checked == len(files(out)) - 1  # every file but the checkpoint
+    assert again.files_checked < clean.files_checked
+    data = bytearray((out / rel).read_bytes())
+    data[-1] ^= 1
+    (out / rel).write_bytes(bytes(data))
+    publish(led, out)  # without --recheck a kept file is trusted
+    with pytest.raises(PublishConflictError, match="other bytes"):
+        publish(led, out, recheck=True)
+
+
+def test_recheck_refuses_a_partial_tile_the_tree_cannot_hold(led: Ledger,
+                                                             tmp_path: Path) -> None:
+    grow(led, 300)
+    out = tmp_path / "pub"
+    publish(led, out)
+    stray = out / "tile/0/001.p/90"  # 256 + 90 > 300 entries
+    stray.write_bytes(b"\0" * 32 * 90)
+    publish(led, out)
+    with pytest.raises(PublishConflictError, match="does not hold"):
+        publish(led, out, recheck=True)
+    (out / "tile/0/001.p/README").write_text("not a tile")  # not a tile path: not ours
+    stray.unlink()
+    publish(led, out, recheck=True)
+
+
 def test_a_link_where_a_directory_belongs_is_refused(led: Ledger, tmp_path: Path) -> None:
     grow(led, 10)
     out = tmp_path / "pub"
