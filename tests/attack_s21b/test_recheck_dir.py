@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,9 @@ def grow(ledger: Ledger, to: int) -> None:
 
 
 @pytest.fixture
-def led(tmp_path: Path) -> Ledger:
+def led(tmp_path: Path) -> Iterator[Ledger]:
     ledger = make_ledger(tmp_path / "store", Keys())
-    yield ledger  # type: ignore[misc]
+    yield ledger
     ledger.close()
 
 
