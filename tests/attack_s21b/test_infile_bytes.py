@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from cli.infile import PAYLOAD_LIMIT, SMALL_FILE_LIMIT
+from tests.attack_s19.common import run
+from tests.attack_s21.common import WRITER
 from tests.cli_support import MODEL, REPO, Store, init_store, ok, refused
 
 EVENT = ("record", "fraud_scoring", "--event", "retrained")
@@ -186,3 +188,30 @@ def test_init_under_passphrase_file_encrypts_the_keys(tmp_path: Path) -> None:
     if outcome.startswith("exit 0"):
         for key in (tmp_path / "s-keys").glob("*.key"):
             assert b"ENCRYPTED" in key.read_bytes(), f"{key} written in the clear"
+
+
+# Held: `--payload -` with standard input closed, ending in a NUL, or not UTF-8: a
+# usage error (2) naming the cause, nothing recorded; exactly PAYLOAD_LIMIT bytes on a
+# pipe is read whole (a pipe gives its bytes in pieces).
+@pytest.mark.parametrize(("stdin", "data", "fragment"), [
+    ("closed", b"", "closed"),
+    ("data", b'{"a": 1}\x00', "not valid JSON"),
+    ("data", b'\xff{"a": 1}', "not valid UTF-8"),
+])
+def test_payload_stdin_hostile(store: Store, stdin: str, data: bytes, fragment: str) -> None:
+    before = store.state()
+    done = run([*WRITER, *EVENT, "--payload", "-"], stdin=stdin, input=data,
+               extra_env=store.env)
+    assert done.code == 2 and fragment in done.err, str(done)
+    assert "Traceback" not in done.err, str(done)
+    assert store.state() == before
+
+
+def test_payload_stdin_pipe_at_the_bound(store: Store) -> None:
+    data = _padded(b'{"auc": 0.5}', PAYLOAD_LIMIT)
+    done = run([*WRITER, *EVENT, "--payload", "-"], stdin="data", input=data,
+               extra_env=store.env)
+    assert done.code == 0, str(done)
+    over = run([*WRITER, *EVENT, "--payload", "-"], stdin="data", input=data + b" ",
+               extra_env=store.env)
+    assert over.code == 2 and "larger than" in over.err, str(over)
