@@ -72,7 +72,7 @@ def test_cr_inside_a_head_line_is_refused(tmp_path: Path) -> None:
         ActorKey.load(path, pw)
 
 
-# FINDING (low): ledger/keys.py:185 accepts CRLF "a secret pasted on Windows" but not
+# FINDING (low): ledger/keys.py:184-190 accepts CRLF "a secret pasted on Windows" but not
 # the UTF-8 byte-order mark that Windows PowerShell 5 (`Set-Content -Encoding UTF8`,
 # `Out-File -Encoding utf8`) puts at the start of the same file, nor a blank line before
 # the magic (a secret pasted with a leading newline): "is not a modelseal actor key
