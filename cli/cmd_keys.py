@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
@@ -25,15 +24,17 @@ from verifier import (
 )
 from ledger._store import removed_on_failure
 
-from .context import Settings, UsageProblem
+from .context import Settings, UsageProblem, passphrase_from_env
 from .infile import SMALL_FILE_LIMIT, read_at_most
 from .output import emit_csv, emit_json, iso, table
 
 pass_settings = click.make_pass_decorator(Settings)
 
 
-def _new_passphrase() -> str | None:
-    return os.environ.get("MODELSEAL_KEY_PASSPHRASE") or None
+def _new_passphrase(kind: str = "actor") -> str | None:
+    """The passphrase a new key of ``kind`` is encrypted with: what every later command
+    will read for it (``passphrase_from_env``: the ``_FILE`` forms too), or None (plain)."""
+    return passphrase_from_env(kind) or None
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -62,7 +63,8 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     """Create a store, a log key file and an admin key file (0600, outside the store).
 
     Prints the log's verifier key: the one thing an examiner must receive out of band.
-    Key files are encrypted when MODELSEAL_KEY_PASSPHRASE is set.
+    Key files are encrypted when MODELSEAL_KEY_PASSPHRASE is set (the log key with
+    MODELSEAL_LOG_KEY_PASSPHRASE if that is set; each also as a _FILE).
     """
     settings = click.get_current_context().find_object(Settings)
     if settings is not None and settings.server:
@@ -89,11 +91,10 @@ def init(directory: Path, origin: str, admin_name: str, keys_dir: Path | None,
     made: list[Path] = []
     try:
         keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pw = _new_passphrase()
         made.append(log_path)  # keys first: a store whose keys were never saved is useless
-        log_key.save(log_path, pw)
+        log_key.save(log_path, _new_passphrase("log"))
         made.append(admin_path)
-        admin.save(admin_path, pw)
+        admin.save(admin_path, _new_passphrase())
         with removed_on_failure(directory):
             Ledger.create(directory, origin=origin, log_key=log_key, admin=admin,
                           policy=policy).close()

@@ -4,6 +4,7 @@ file): at most a stated size, so a huge or endless input (a runaway producer, a 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,12 +19,25 @@ SMALL_FILE_LIMIT = 1 << 20
 def read_at_most(source: Path | BinaryIO, limit: int) -> bytes:
     """The bytes of ``source`` (a file's path, or a binary stream open for reading), reading
     no more than ``limit`` + 1 of them: a result longer than ``limit`` means that the input
-    is larger, and it was not read further. OSError as opening or reading raise it.
-    Precondition: ``limit`` >= 0."""
+    is larger, and it was not read further. A path is opened without waiting for a writer
+    (a FIFO nobody writes reads as empty; a pipe whose writer runs is read to its end).
+    OSError as opening or reading raise it. Precondition: ``limit`` >= 0."""
     if isinstance(source, Path):
-        with source.open("rb") as fh:
+        with open_now(source) as fh:
             return _read(fh, limit)
     return _read(source, limit)
+
+
+def open_now(path: Path) -> BinaryIO:
+    """``path`` opened for reading at once: O_NONBLOCK for the open only (a FIFO with no
+    writer would block it), then blocking reads."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read(fh: BinaryIO, limit: int) -> bytes:

@@ -4,6 +4,7 @@ lives in ledger/ or verifier/."""
 from __future__ import annotations
 
 import errno
+import io
 import sys
 from typing import Any, NoReturn
 
@@ -48,6 +49,17 @@ def _show_usage_error(exc: click.ClickException) -> NoReturn:
     raise SystemExit(exc.exit_code) from None
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output for a process started with it closed: every write is an OSError
+    (EBADF), as a write to the closed descriptor would be."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
 def _interrupted() -> NoReturn:
     """Ctrl-C: `interrupted` on stderr (if it can be written), exit 130."""
     if sys.stderr is not None:
@@ -64,6 +76,8 @@ class _Group(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         safe_streams()  # an encoding that cannot show a name escapes it instead of crashing
+        if sys.stdout is None:  # started with stdout closed: output fails (exit 4), never
+            sys.stdout = _ClosedOutput()  # vanishes with exit 0 as print would let it
         argv = args[0] if args else kwargs.get("args")
         for arg in sys.argv[1:] if argv is None else argv:
             if isinstance(arg, str) and not _is_text(arg):

@@ -144,7 +144,12 @@ def _kept_partials(ledger: Ledger, out: _Dir, size: int, current: set[str]
     earlier checkpoints. One that a tree of ``size`` cannot hold is not this log's
     (PublishConflictError). Names that are no tile path are not ours to judge: skipped."""
     top = out.root / "tile"
-    for dirpath, dirnames, filenames in os.walk(top):  # links are not followed
+    for dirpath, dirnames, filenames in os.walk(top):  # links are not followed: refused
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                raise PublishConflictError(
+                    f"{os.path.join(dirpath, name)} is a link where the log's directory "
+                    "belongs: nothing replaced")
         dirnames.sort()
         if not dirpath.endswith(".p"):
             continue

@@ -179,9 +179,11 @@ class _SigningKey:
         cls, path: str | os.PathLike[str], passphrase: str | bytes | None, allow_insecure: bool
     ) -> tuple[Ed25519PrivateKey, str]:
         target = Path(path)
-        # CRLF line ends (a secret pasted on Windows) are the same text: the file is
-        # written with LF, so this gives back its exact bytes (the head is authenticated)
+        # CRLF line ends (a secret pasted on Windows), a UTF-8 BOM or blank space before
+        # the first line are the same text: the file is written with LF and begins with
+        # its magic, so this gives back its exact bytes (the head is authenticated)
         data = _read_private(target, allow_insecure).replace(b"\r\n", b"\n")
+        data = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n")
         head, sep, rest = data.partition(b"-----BEGIN ")
         try:
             lines = head.decode("utf-8").split("\n")

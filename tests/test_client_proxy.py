@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from ledger.client._deadline import DeadlineTransport, environment_proxy
 from ledger.client._errors import ServerUnavailableError
-from ledger.client._http import Http, _without_userinfo
+from ledger.client._deadline import proxy_shown
+from ledger.client._http import Http
 
 from .client_support import clear_proxy_env
 from .test_client_deadline import HEAD, SLACK, TIMEOUT, RawServer, read_head, trickle_head
@@ -153,11 +154,10 @@ def test_without_a_proxy_only_the_server_is_named() -> None:
     assert "proxy" not in str(caught.value) and f"127.0.0.1:{port}" in str(caught.value)
 
 
-@given(user=st.text(st.characters(blacklist_characters="/"), max_size=12),
-       password=st.text(st.characters(blacklist_characters="/"), min_size=4, max_size=12)
-       .map(lambda p: f"pw{p}"),
+@given(user=st.text(max_size=12),  # unencoded '/', '?', '#', '@' too: never shown
+       password=st.text(min_size=4, max_size=12).map(lambda p: f"pw{p}"),
        path=st.sampled_from(["", "/", "/x?y=1"]))
 def test_proxy_credentials_never_reach_the_error_line(user: str, password: str,
                                                       path: str) -> None:
-    shown = _without_userinfo(f"http://{user}:{password}@proxy.example:3128{path}")
-    assert shown == f"http://proxy.example:3128{path}"
+    shown = proxy_shown(f"http://{user}:{password}@proxy.example:3128{path}")
+    assert shown == f"http://proxy.example:3128{path}" and password not in shown

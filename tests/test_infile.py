@@ -4,6 +4,9 @@ JSON may not give one member twice."""
 from __future__ import annotations
 
 import io
+import os
+import threading
+import time
 import json
 import tempfile
 from pathlib import Path
@@ -75,3 +78,30 @@ def test_a_payload_over_the_read_bound_is_refused_before_it_is_read_whole(
     big.write_text(json.dumps({"rows": "x" * (1 << 21)}))
     refused(store.run("record", "fraud_scoring", "--event", "validated", "--payload-file",
                       big), 2, "larger than 1,048,576 bytes", hint="at most 65,535 bytes")
+
+
+def test_a_fifo_with_no_writer_reads_as_empty_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    assert read_at_most(fifo, 100) == b""
+    assert time.monotonic() - started < 5
+
+
+def test_a_pipe_whose_writer_is_slow_is_read_to_its_end() -> None:
+    r, w = os.pipe()  # what `--payload-file <(cmd)` names as /dev/fd/N
+
+    def write() -> None:
+        time.sleep(0.3)
+        os.write(w, b'{"auc": ')
+        time.sleep(0.2)
+        os.write(w, b"0.9}")
+        os.close(w)
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        assert read_at_most(Path(f"/dev/fd/{r}"), 100) == b'{"auc": 0.9}'
+    finally:
+        t.join(10)
+        os.close(r)

@@ -1,5 +1,6 @@
-"""A key file's text: CRLF line ends and blank lines or spaces after its END line (what a
-secret store or a Windows editor may add) are the same key; anything else still is not."""
+"""A key file's text: CRLF line ends, a UTF-8 BOM, and blank lines or spaces before its
+first line or after its END line (what a secret store or a Windows editor may add) are the
+same key; anything else still is not."""
 
 from __future__ import annotations
 
@@ -31,13 +32,13 @@ def _load(d: Path, data: bytes, passphrase: str | None) -> ActorKey:
 
 
 @settings(max_examples=30, deadline=None)
-@given(crlf=st.booleans(), tail=st.text(" \t\n", max_size=6),
-       passphrase=st.sampled_from([None, PASS]))
-def test_line_ends_and_trailing_blank_space_load_the_same_key(
-        crlf: bool, tail: str, passphrase: str | None) -> None:
+@given(crlf=st.booleans(), tail=st.text(" \t\n", max_size=6), bom=st.booleans(),
+       lead=st.text(" \t\n", max_size=4), passphrase=st.sampled_from([None, PASS]))
+def test_line_ends_and_blank_space_around_load_the_same_key(
+        crlf: bool, tail: str, bom: bool, lead: str, passphrase: str | None) -> None:
     with tempfile.TemporaryDirectory() as d:
         key, data = _saved(Path(d), passphrase)
-        text = data + tail.encode()
+        text = ("\ufeff" if bom else "").encode() + lead.encode() + data + tail.encode()
         if crlf:
             text = text.replace(b"\n", b"\r\n")
         loaded = _load(Path(d), text, passphrase)
@@ -54,7 +55,7 @@ def test_changes_inside_the_text_are_still_refused(tmp_path: Path,
     with pytest.raises(KeyFileError):
         _load(tmp_path, spaced, passphrase)  # a space inside the block
     with pytest.raises(KeyFileError):
-        _load(tmp_path, b"\n" + data, passphrase)  # a blank line before the magic
+        _load(tmp_path, b"x\n" + data, passphrase)  # text before the magic
     with pytest.raises(KeyFileError):
         _load(tmp_path, data + b"x\n", passphrase)  # text after the END line
     if passphrase is not None:  # the authenticated head: a changed name does not open

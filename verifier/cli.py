@@ -134,8 +134,10 @@ def _read_note(path: str) -> bytes:
     that a huge or endless file is refused (MalformedInputError), never held whole."""
     if path == "-":
         data = _stdin().read(MAX_NOTE_SIZE + 1)
-    else:
-        with open(path, "rb") as fh:
+    else:  # O_NONBLOCK for the open only: a FIFO with no writer must not block it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            os.set_blocking(fd, True)
             data = fh.read(MAX_NOTE_SIZE + 1)
     if len(data) > MAX_NOTE_SIZE:
         raise MalformedInputError(f"the trusted checkpoint {path} is larger than the "
@@ -406,6 +408,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.report is not None and _not_a_file(args.report):
         return _usage(f"--report must name a regular file or a new one; {args.report} is "
                       f"{_not_a_file(args.report)}", args.json)
+    if args.bundle == "-" and args.trusted == "-":
+        return _usage("the bundle and --trusted cannot both be read from standard input (-); "
+                      "give one of them as a file", args.json)
     jobs = default_jobs() if args.jobs is None else args.jobs
     if jobs < 1:
         return _usage("--jobs must be at least 1", args.json)

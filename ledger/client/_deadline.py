@@ -265,15 +265,24 @@ def _no_proxy(entries: str, host: str, port: int | None) -> bool:
     return False
 
 
+def proxy_shown(proxy: str) -> str:
+    """``proxy`` without its ``user:password@`` part (all before the last ``@``: a proxy's
+    URL has no path), so its credentials never reach an error line, even unencoded."""
+    scheme, sep, rest = proxy.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
 def _proxy_pool(proxy: str, ssl_context: ssl.SSLContext) -> httpcore.HTTPProxy:
     """An httpcore pool through the HTTP proxy ``proxy`` (CONNECT for https targets),
     on the deadline's backend. ValueError for a proxy that is not http:// or https://."""
     try:
         parts = urllib.parse.urlsplit(proxy)
         port = parts.port
-    except ValueError as exc:
+    except ValueError:  # its text may quote the password: never shown
         raise ValueError(f"the proxy the environment names (HTTP_PROXY, HTTPS_PROXY or "
-                         f"ALL_PROXY) is not a valid URL: {exc}") from None
+                         f"ALL_PROXY), {proxy_shown(proxy)}, is not a valid URL (in a user "
+                         f"name or password, '/', '?', '#' and '@' must be percent-encoded)"
+                         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"the proxy {parts.scheme}://{parts.hostname or ''} (from the "
                          "environment) is not an http:// or https:// proxy; only those "

@@ -125,9 +125,11 @@ def _error_object(body: bytes) -> tuple[str, str] | None:
     return name, message
 
 
-def error_from_answer(status: int, body: bytes, what: str = "the server") -> Exception:
+def error_from_answer(status: int, body: bytes, what: str = "the server", *,
+                      read: bool = True) -> Exception:
     """The exception an error answer (status >= 400) stands for: the Ledger's class its
     ``error`` names (a whitelist), any 401 an UnauthenticatedError, else ServerError.
+    ``read``: the request was a read (a refused write is never a ReadForbiddenError).
     Never raises; ``body`` may be any bytes."""
     parsed = _error_object(body) if isinstance(body, (bytes, bytearray)) else None
     if parsed is None:
@@ -140,6 +142,8 @@ def error_from_answer(status: int, body: bytes, what: str = "the server") -> Exc
     known = _BY_NAME.get(name)
     if known is not None and status in known[1]:
         cls = known[0]
+        if cls is ReadForbiddenError and not read:
+            cls = AuthorizationError
         if issubclass(cls, ServerError):
             return cls(message, status=status, name=name)
         return cls(message)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import httpx
 
-from ._deadline import DeadlineTransport, environment_proxy, within
+from ._deadline import DeadlineTransport, environment_proxy, proxy_shown, within
 from ._errors import ServerMisbehaviourError, ServerUnavailableError, error_from_answer
 
 T = TypeVar("T")
@@ -82,8 +82,8 @@ class Http:
         if transport is None:
             transport = DeadlineTransport(proxy=proxy)  # a bad proxy URL: ValueError here
         # what failure messages name: the server, and the proxy when one stands between
-        self._where = self.base_url if proxy is None else \
-            f"{self.base_url} through the proxy {_without_userinfo(proxy)}"
+        shown = _server_shown(self.base_url)
+        self._where = shown if proxy is None else f"{shown} through the proxy {proxy_shown(proxy)}"
         self._client = httpx.Client(base_url=self.base_url, transport=transport,
                                     follow_redirects=False, timeout=timeout,
                                     headers={"User-Agent": "modelseal-client/1"})
@@ -171,7 +171,8 @@ class Http:
                         body = _bounded(resp, MAX_ERROR_BODY, deadline, path, strict=False)
                     finally:
                         resp.close()
-                last = error_from_answer(status, body, self._where)
+                last = error_from_answer(status, body, self._where,
+                                         read=method in ("GET", "HEAD"))
                 if status < 500 or status in _NOT_TRANSIENT or attempt >= self.retries:
                     raise last
                 if status == 503:
@@ -209,12 +210,13 @@ class Http:
             self.sleep(wait)
 
 
-def _without_userinfo(url: str) -> str:
-    """``url`` without its ``user:password@`` part: a proxy's credentials never reach an
-    error line."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+def _server_shown(base_url: str) -> str:
+    """The server's URL without a ``user:password@`` part, for error lines."""
+    try:
+        url = httpx.URL(base_url)
+        return str(url.copy_with(username=None, password=None)) if url.userinfo else base_url
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "the server (--server)"
 
 
 def _describe(exc: httpx.TransportError) -> str:

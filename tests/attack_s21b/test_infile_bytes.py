@@ -185,9 +185,11 @@ def test_init_under_passphrase_file_encrypts_the_keys(tmp_path: Path) -> None:
     pw.write_bytes(b"correct horse battery\n")
     outcome = _modelseal(tmp_path, 60, "init", str(tmp_path / "s"), "--origin",
                          "example.com/att21", MODELSEAL_KEY_PASSPHRASE_FILE=str(pw))
-    if outcome.startswith("exit 0"):
-        for key in (tmp_path / "s-keys").glob("*.key"):
-            assert b"ENCRYPTED" in key.read_bytes(), f"{key} written in the clear"
+    assert outcome.startswith("exit 0"), outcome
+    keys = sorted((tmp_path / "s-keys").glob("*.key"))
+    assert len(keys) == 2, keys
+    for key in keys:
+        assert b"ENCRYPTED" in key.read_bytes(), f"{key} written in the clear"
 
 
 # Held: `--payload -` with standard input closed, ending in a NUL, or not UTF-8: a
