@@ -273,10 +273,12 @@ def parse_checkpoint(data: bytes, keys: list[VKey]) -> Checkpoint:
     size = decimal(lines[1])
     root = b64hash(lines[2])
     time: int | None = None
+    seen_time = False
     for ext in lines[3:]:
-        if ext.startswith("modelseal-time "):
-            if time is not None:
+        if ext == "modelseal-time" or ext.startswith("modelseal-time "):
+            if time is not None or seen_time:
                 raise Malformed("two modelseal-time lines")
+            seen_time = True
             time = decimal(ext[len("modelseal-time ") :])
             if time > MAX_NANOS:
                 raise Malformed("modelseal-time above 2^63-1")
@@ -1104,17 +1106,33 @@ MAGIC = b"\x89MSB\r\n\x1a\n"
 _TOP = {"format", "version", "checkpoint", "at", "consistency", "next", "from_trusted", "entries"}
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d: dict[str, Any] = {}
+class _Obj(dict[str, Any]):
+    """A JSON object that remembers the earlier occurrences of a member given twice."""
+
+    dups: list[tuple[str, Any]]
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Obj:
+    obj = _Obj()
+    obj.dups = []
     for k, v in pairs:
-        if k in d:
-            raise Malformed(f"duplicate member {k!r}")
-        d[k] = v
-    return d
+        if k in obj:
+            obj.dups.append((k, obj[k]))
+        obj[k] = v
+    return obj
+
+
+def _variants(obj: Any) -> list[Any]:
+    """``obj`` and, per earlier occurrence of a repeated member, ``obj`` holding that one."""
+    if not isinstance(obj, _Obj):
+        return [obj]
+    return [obj] + [_Obj({**obj, k: v}) for k, v in obj.dups]
 
 
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
+        # a member given twice: each occurrence has to fit the schema, the last one counts
+        # (bundle.md §1)
         obj = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs,
                          parse_constant=_no_constant, parse_float=_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -1134,21 +1152,29 @@ def _hash_list(v: Any, what: str) -> list[Any]:
 
 def check_schema(doc: dict[str, Any], compact: bool) -> None:
     """bundle.md §1 (strict schema, step 2); base64 is decoded later (step 8)."""
+    for variant in _variants(doc):
+        _check_schema_one(variant, compact)
+
+
+def _check_schema_one(doc: dict[str, Any], compact: bool) -> None:
     want = _TOP - ({"entries"} if compact else set())
     _need(set(doc) == want, "bundle has missing or unknown members")
+    identify(doc)
     _need(isinstance(doc["checkpoint"], str), "checkpoint is not a string")
-    at = doc["at"]
-    _need(isinstance(at, dict) and set(at) == {"size", "time", "root"}, "at has wrong members")
-    _need(type(at["size"]) is int and type(at["time"]) is int, "at.size/at.time not integers")
-    _need(isinstance(at["root"], str), "at.root is not a string")
+    for at in _variants(doc["at"]):
+        _need(isinstance(at, dict) and set(at) == {"size", "time", "root"}, "at has wrong members")
+        _need(type(at["size"]) is int and type(at["time"]) is int, "at.size/at.time not integers")
+        _need(isinstance(at["root"], str), "at.root is not a string")
     _hash_list(doc["consistency"], "consistency")
-    nxt = doc["next"]
-    if nxt is not None:
+    for nxt in _variants(doc["next"]):
+        if nxt is None:
+            continue
         _need(isinstance(nxt, dict) and set(nxt) == {"entry", "proof"}, "next has wrong members")
         _need(isinstance(nxt["entry"], str), "next.entry is not a string")
         _hash_list(nxt["proof"], "next.proof")
-    ft = doc["from_trusted"]
-    if ft is not None:
+    for ft in _variants(doc["from_trusted"]):
+        if ft is None:
+            continue
         _need(isinstance(ft, dict) and set(ft) == {"old_size", "proof"}, "from_trusted members")
         _need(type(ft["old_size"]) is int, "from_trusted.old_size")
         _hash_list(ft["proof"], "from_trusted.proof")
@@ -1253,7 +1279,11 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
     checks: list[str] = []
     identify(doc)                                                     # step 1
     check_schema(doc, compact)                                        # step 2
-    cp = parse_checkpoint(doc["checkpoint"].encode("utf-8"), keys)    # step 3
+    try:
+        cp_bytes = doc["checkpoint"].encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Malformed("checkpoint holds a lone surrogate") from exc
+    cp = parse_checkpoint(cp_bytes, keys)                             # step 3
     if cp.time is None:
         raise Malformed("checkpoint has no modelseal-time line")
     big_n, big_r, big_t = cp.size, cp.root, cp.time
@@ -1350,6 +1380,9 @@ def main(argv: list[str]) -> int:
     except Fail as exc:
         print(f"FAIL {exc}")
         return 1
+    except Exception as exc:  # a bug of this script, never a verdict
+        print(f"ERROR internal: {type(exc).__name__}: {exc}")
+        return 70
     print(f"OK {res.n} of {res.size} entries, {res.models} models; " + "; ".join(res.checks))
     return 0
 
