@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
-# --------------------------------------------------------------------------- errors
+# --- errors
 
 
 class Malformed(Exception):
@@ -48,7 +48,7 @@ class Fail(Exception):
         self.kind = kind
 
 
-# --------------------------------------------------------------------------- text rules
+# --- text rules
 
 
 _B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
@@ -100,7 +100,7 @@ def key_name_ok(name: str) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------- Ed25519 keys
+# --- Ed25519 keys
 
 _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493
@@ -213,7 +213,7 @@ def parse_vkey(s: str) -> VKey:
     return key
 
 
-# --------------------------------------------------------------------------- notes, checkpoints
+# --- notes, checkpoints
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ def parse_checkpoint(data: bytes, keys: list[VKey]) -> Checkpoint:
     return Checkpoint(lines[0], size, root, time, tuple(verified), tuple(vkeys))
 
 
-# --------------------------------------------------------------------------- Merkle (merkle.md)
+# --- Merkle (merkle.md)
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -353,7 +353,9 @@ def _consistency_len(old: int, new: int) -> int:
     return (0 if old & (old - 1) == 0 else 1) + inner + border
 
 
-def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, new_root: bytes) -> None:
+def verify_consistency(
+    old: int, new: int, proof: list[bytes], old_root: bytes, new_root: bytes
+) -> None:
     if old > new:
         raise Malformed("old size above new size")
     if len(proof) != _consistency_len(old, new):
@@ -364,7 +366,9 @@ def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, 
         return
     if old == new:
         if old_root != new_root:
-            raise Fail("ConsistencyError", f"roots differ at equal size: {old_root.hex()} {new_root.hex()}")
+            raise Fail(
+                "ConsistencyError", f"roots differ at equal size: {old_root.hex()} {new_root.hex()}"
+            )
         return
     hashes = ([old_root] if old & (old - 1) == 0 else []) + proof
     fn, sn = old - 1, new - 1
@@ -390,7 +394,7 @@ def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, 
         raise Fail("ConsistencyError", f"proof does not reproduce the new root {new_root.hex()}")
 
 
-# --------------------------------------------------------------------------- canonical JSON (entry.md §1)
+# --- canonical JSON (entry.md §1)
 
 
 def _fmt_float(x: float) -> str:
@@ -470,18 +474,36 @@ def decode_canonical(data: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
-# --------------------------------------------------------------------------- names (entry.md §3.4)
+# --- names (entry.md §3.4)
 
-_LATIN = [(0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x130), (0x134, 0x137),
-          (0x139, 0x13E), (0x141, 0x148), (0x14A, 0x17E), (0x1A0, 0x1A1), (0x1AF, 0x1B0),
-          (0x218, 0x21B), (0x1EA0, 0x1EF9)]
+_LATIN = [
+    (0x41, 0x5A),
+    (0x61, 0x7A),
+    (0xC0, 0xD6),
+    (0xD8, 0xF6),
+    (0xF8, 0x130),
+    (0x134, 0x137),
+    (0x139, 0x13E),
+    (0x141, 0x148),
+    (0x14A, 0x17E),
+    (0x1A0, 0x1A1),
+    (0x1AF, 0x1B0),
+    (0x218, 0x21B),
+    (0x1EA0, 0x1EF9),
+]
 _GREEK = [(0x386, 0x386), (0x388, 0x38A), (0x38C, 0x38C), (0x38E, 0x3A1), (0x3A3, 0x3CE)]
 _CYRILLIC = [(0x400, 0x481), (0x48A, 0x4FF)]
 _KANA = [(0x3041, 0x3096), (0x309D, 0x309F), (0x30A1, 0x30FA), (0x30FC, 0x30FF)]
 _HAN = [(0x4E00, 0x9FFF)]
 _HANGUL = [(0xAC00, 0xD7A3)]
-_SCRIPTS = {"Latin": _LATIN, "Greek": _GREEK, "Cyrillic": _CYRILLIC, "Kana": _KANA,
-            "Han": _HAN, "Hangul": _HANGUL}
+_SCRIPTS = {
+    "Latin": _LATIN,
+    "Greek": _GREEK,
+    "Cyrillic": _CYRILLIC,
+    "Kana": _KANA,
+    "Han": _HAN,
+    "Hangul": _HANGUL,
+}
 _SETS = [{"Latin"}, {"Greek"}, {"Cyrillic"}, {"Han", "Kana"}, {"Han", "Hangul"}]
 
 
@@ -519,7 +541,7 @@ def name_problem(s: str, *, no_space: bool = False) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- statement schema (entry.md §3)
+# --- statement schema (entry.md §3)
 
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f]+")
 _TEXT_RE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]*")
@@ -533,12 +555,25 @@ ROLES = {"writer", "admin", "reader"}
 ALL_OPS = ["event", "keyring", "membership", "register", "tag"]
 PRESETS: dict[str, dict[str, Any]] = {
     "admin": {"event_types": None, "models": None, "ops": ALL_OPS, "tags": None, "tiers": None},
-    "writer": {"event_types": None, "models": None, "ops": ["event", "membership", "register", "tag"],
-               "tags": None, "tiers": None},
+    "writer": {
+        "event_types": None,
+        "models": None,
+        "ops": ["event", "membership", "register", "tag"],
+        "tags": None,
+        "tiers": None,
+    },
     "reader": {"event_types": None, "models": None, "ops": [], "tags": None, "tiers": None},
 }
-OP_GROUP = {"register": "register", "event": "event", "tag": "tag", "member_add": "membership",
-            "member_remove": "membership", "grant": "keyring", "revoke": "keyring", "policy": "keyring"}
+OP_GROUP = {
+    "register": "register",
+    "event": "event",
+    "tag": "tag",
+    "member_add": "membership",
+    "member_remove": "membership",
+    "grant": "keyring",
+    "revoke": "keyring",
+    "policy": "keyring",
+}
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -598,7 +633,7 @@ def check_value(v: Any) -> None:
         _need(depth <= 32, "value nested deeper than 32")
         _need(count <= 4096, "more than 4096 values")
         if isinstance(x, dict):
-            for k, y in x.items():
+            for y in x.values():
                 count += 1
                 _need(depth + 1 <= 32 and count <= 4096, "value too deep or too many values")
                 walk(y, depth + 1)
@@ -614,21 +649,33 @@ def check_value(v: Any) -> None:
 
 
 def _sorted_unique(lst: list[Any]) -> bool:
-    return all(a < b for a, b in zip(lst, lst[1:]))
+    return all(a < b for a, b in zip(lst, lst[1:], strict=False))
 
 
 def t_scope(v: Any) -> dict[str, Any]:
-    _need(isinstance(v, dict) and set(v) == {"ops", "event_types", "tags", "models", "tiers"},
-          "scope has the wrong fields")
+    _need(
+        isinstance(v, dict) and set(v) == {"ops", "event_types", "tags", "models", "tiers"},
+        "scope has the wrong fields",
+    )
     ops = v["ops"]
-    _need(isinstance(ops, list) and len(ops) <= 5 and all(o in ALL_OPS for o in ops)
-          and _sorted_unique(ops), "scope ops")
+    _need(
+        isinstance(ops, list)
+        and len(ops) <= 5
+        and all(o in ALL_OPS for o in ops)
+        and _sorted_unique(ops),
+        "scope ops",
+    )
     for dim in ("event_types", "tags", "models", "tiers"):
         lst = v[dim]
         if lst is None:
             continue
-        _need(isinstance(lst, list) and len(lst) <= 64 and all(isinstance(x, str) for x in lst)
-              and _sorted_unique(lst), f"scope {dim}")
+        _need(
+            isinstance(lst, list)
+            and len(lst) <= 64
+            and all(isinstance(x, str) for x in lst)
+            and _sorted_unique(lst),
+            f"scope {dim}",
+        )
         for x in lst:
             if dim == "event_types":
                 t_re(x, _EVT, "scope event type")
@@ -646,8 +693,13 @@ def t_policy(v: Any) -> dict[str, Any]:
         _need(et not in RESERVED, "policy names a reserved event type")
         _need(isinstance(rule, dict) and set(rule) == {"required"}, "policy rule fields")
         req = rule["required"]
-        _need(isinstance(req, list) and len(req) <= 64 and all(isinstance(x, str) for x in req)
-              and _sorted_unique(req), "policy required list")
+        _need(
+            isinstance(req, list)
+            and len(req) <= 64
+            and all(isinstance(x, str) for x in req)
+            and _sorted_unique(req),
+            "policy required list",
+        )
         for x in req:
             t_name(x, "policy required field")
     return dict(v)
@@ -672,7 +724,9 @@ def check_statement(st: dict[str, Any]) -> str:
     op = st.get("op")
     _need(isinstance(op, str) and op in _KIND_FIELDS, "unknown op")
     assert isinstance(op, str)
-    common = {"v", "op", "id", "actor", "origin", "claimed_at"} | ({"log"} if op != "genesis" else set())
+    common = {"v", "op", "id", "actor", "origin", "claimed_at"} | (
+        {"log"} if op != "genesis" else set()
+    )
     req = common | _KIND_FIELDS[op]
     opt = _OPTIONAL.get(op, set())
     keys = set(st)
@@ -743,8 +797,10 @@ def parse_entry(raw: bytes) -> Entry:
     """entry.md §4: every failure is Malformed."""
     _need(len(raw) <= 65535, "entry over 65,535 bytes")
     e = decode_canonical(raw, "entry")
-    _need(set(e) == {"v", "index", "recorded_at", "prev", "statement", "key_id", "sig"},
-          "entry has missing or unknown fields")
+    _need(
+        set(e) == {"v", "index", "recorded_at", "prev", "statement", "key_id", "sig"},
+        "entry has missing or unknown fields",
+    )
     _need(type(e["v"]) is int and e["v"] == 1, "entry version is not 1")
     index = _int(e["index"], 0, MAX_U64, "index")
     rec = _int(e["recorded_at"], 0, MAX_NANOS, "recorded_at")
@@ -764,7 +820,7 @@ def parse_entry(raw: bytes) -> Entry:
     return Entry(raw, index, rec, prev, sb, st, op, kid, sig)
 
 
-# --------------------------------------------------------------------------- replay (entry.md §8)
+# --- replay (entry.md §8)
 
 
 def glob_match(pat: str, s: str) -> bool:
@@ -772,7 +828,7 @@ def glob_match(pat: str, s: str) -> bool:
     parts = pat.split("*")
     if len(parts) == 1:
         return pat == s
-    if not s.startswith(parts[0]) or not s[len(parts[0]):].endswith(parts[-1]):
+    if not s.startswith(parts[0]) or not s[len(parts[0]) :].endswith(parts[-1]):
         return False
     if len(parts[0]) + len(parts[-1]) > len(s):
         return False
@@ -846,7 +902,7 @@ def _reach(models: dict[str, Model], start: str, target: str) -> bool:
         if x == target:
             return True
         m = models.get(x)
-        for y in (m.members if m else ()):
+        for y in m.members if m else ():
             if y not in seen:
                 seen.add(y)
                 stack.append(y)
@@ -945,7 +1001,11 @@ def _check_scope(state: State, ak: ActiveKey, st: dict[str, Any], op: str) -> No
         if any(sc[d] is not None for d in ("event_types", "tags", "models", "tiers")):
             raise Fail("AuthorizationError", "scope: policy needs an unrestricted scope")
         return
-    if op == "event" and sc["event_types"] is not None and st["event_type"] not in sc["event_types"]:
+    if (
+        op == "event"
+        and sc["event_types"] is not None
+        and st["event_type"] not in sc["event_types"]
+    ):
         raise Fail("AuthorizationError", "scope: event type")
     if op == "tag" and sc["tags"] is not None and st["tag"] not in sc["tags"]:
         raise Fail("AuthorizationError", "scope: tag")
@@ -964,7 +1024,11 @@ def _check_scope(state: State, ak: ActiveKey, st: dict[str, Any], op: str) -> No
         for n in names:
             if n in state.models:
                 tiers.append(state.models[n].tier)
-        if op == "event" and st["event_type"] == "updated" and isinstance(st["payload"].get("tier"), str):
+        if (
+            op == "event"
+            and st["event_type"] == "updated"
+            and isinstance(st["payload"].get("tier"), str)
+        ):
             tiers.append(st["payload"]["tier"])
         for t in tiers:
             if t not in sc["tiers"]:
@@ -1056,8 +1120,12 @@ def _event(state: State, st: dict[str, Any], snap: str) -> None:
                 if not (isinstance(v, str) and len(v) <= 4000 and _TEXT_RE.fullmatch(v)):
                     raise Fail("RuleError", "bad purpose")
             else:
-                if not (isinstance(v, str) and len(v) <= 200 and _NAME_RE.fullmatch(v)
-                        and name_problem(v) is None):
+                if not (
+                    isinstance(v, str)
+                    and len(v) <= 200
+                    and _NAME_RE.fullmatch(v)
+                    and name_problem(v) is None
+                ):
                     raise Fail("RuleError", f"bad {k}")
                 if k == "status" and v == "retired":
                     raise Fail("RuleError", "status cannot be set to retired")
@@ -1099,7 +1167,7 @@ def _membership(state: State, st: dict[str, Any], op: str, snap: str) -> None:
     grp.head = snap
 
 
-# --------------------------------------------------------------------------- bundle framing
+# --- bundle framing
 
 
 MAGIC = b"\x89MSB\r\n\x1a\n"
@@ -1133,8 +1201,12 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         # a member given twice: each occurrence has to fit the schema, the last one counts
         # (bundle.md §1)
-        obj = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs,
-                         parse_constant=_no_constant, parse_float=_float)
+        obj = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_pairs,
+            parse_constant=_no_constant,
+            parse_float=_float,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, Malformed):
             raise
@@ -1145,7 +1217,10 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 def _hash_list(v: Any, what: str) -> list[Any]:
-    _need(isinstance(v, list) and all(isinstance(x, str) for x in v), f"{what} is not a list of strings")
+    _need(
+        isinstance(v, list) and all(isinstance(x, str) for x in v),
+        f"{what} is not a list of strings",
+    )
     assert isinstance(v, list)
     return v
 
@@ -1254,7 +1329,7 @@ class _Stream:
                 raise Malformed("bytes after the compressed stream")
 
 
-# --------------------------------------------------------------------------- verification (bundle.md §2)
+# --- verification (bundle.md §2)
 
 
 @dataclass
@@ -1277,25 +1352,25 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
     else:
         doc = load_json_object(data, "bundle")
     checks: list[str] = []
-    identify(doc)                                                     # step 1
-    check_schema(doc, compact)                                        # step 2
+    identify(doc)  # step 1
+    check_schema(doc, compact)  # step 2
     try:
         cp_bytes = doc["checkpoint"].encode("utf-8")
     except UnicodeEncodeError as exc:
         raise Malformed("checkpoint holds a lone surrogate") from exc
-    cp = parse_checkpoint(cp_bytes, keys)                             # step 3
+    cp = parse_checkpoint(cp_bytes, keys)  # step 3
     if cp.time is None:
         raise Malformed("checkpoint has no modelseal-time line")
     big_n, big_r, big_t = cp.size, cp.root, cp.time
     checks.append(f"checkpoint of size {big_n} signed by {', '.join(cp.signers)}")
     at = doc["at"]
     n, t = at["size"], at["time"]
-    _need(0 <= n <= big_n, "at.size outside 0..N")                    # step 5
-    _need(0 <= t <= MAX_NANOS, "at.time outside 0..2^63-1")           # step 6
+    _need(0 <= n <= big_n, "at.size outside 0..N")  # step 5
+    _need(0 <= t <= MAX_NANOS, "at.time outside 0..2^63-1")  # step 6
     if t > big_t:
         raise Fail("TimeBoundError", "the bundle's time is after its checkpoint's")
     raws: list[bytes]
-    if stream is not None:                                            # step 7 while reading
+    if stream is not None:  # step 7 while reading
         raws = []
         for _ in range(n):
             m = int.from_bytes(stream.read(2), "big")
@@ -1304,17 +1379,17 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
         stream.finish()
     else:
         _need(len(doc["entries"]) == n, "entry count differs from at.size")  # step 7
-        raws = [b64(s) for s in doc["entries"]]                       # step 8
+        raws = [b64(s) for s in doc["entries"]]  # step 8
     at_root = b64hash(at["root"])
     leaves = [leaf_hash(r) for r in raws]
-    calc = mth(leaves)                                                # step 9
+    calc = mth(leaves)  # step 9
     if calc != at_root:
         raise Fail("RootMismatchError", f"entries hash to {calc.hex()}, at.root is {at_root.hex()}")
     checks.append(f"{n} entries hash to at.root")
-    cons = [b64hash(x) for x in doc["consistency"]]                   # step 10
+    cons = [b64hash(x) for x in doc["consistency"]]  # step 10
     verify_consistency(n, big_n, cons, at_root, big_r)
     checks.append(f"consistency proof {n} -> {big_n}")
-    nxt_entry: Entry | None = None                                    # step 11
+    nxt_entry: Entry | None = None  # step 11
     nxt_raw: bytes | None = None
     if n == big_n:
         _need(doc["next"] is None, "next present although n == N")
@@ -1331,7 +1406,7 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
         if nxt_entry.recorded_at > big_t:
             raise Fail("TimeBoundError", "next entry recorded after the checkpoint's time")
         checks.append(f"next entry {n} proven in the checkpoint, recorded after t")
-    state = State()                                                   # step 12
+    state = State()  # step 12
     first: Entry | None = None
     last: Entry | None = None
     for raw in raws:
@@ -1342,16 +1417,18 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
         last = e
     if n:
         checks.append(f"replayed {n} entries ({state.sigs_checked} statement signatures)")
-    genesis = first                                                   # step 13
+    genesis = first  # step 13
     if n == 0 and nxt_raw is not None:
         genesis = apply(state, nxt_raw)
     if genesis is not None:
         if genesis.st.get("origin") != cp.origin:
             raise Fail("ChainError", "genesis origin is not the checkpoint's origin")
         if genesis.op != "genesis" or parse_vkey(genesis.st["log_key"]) not in cp.signer_keys:
-            raise Fail("SignatureError", "the checkpoint is not signed by the log key named at genesis")
+            raise Fail(
+                "SignatureError", "the checkpoint is not signed by the log key named at genesis"
+            )
         checks.append("checkpoint signed by the genesis log key")
-    if nxt_entry is not None and last is not None:                    # step 14
+    if nxt_entry is not None and last is not None:  # step 14
         if nxt_entry.recorded_at < last.recorded_at:
             raise Fail("ChainError", "next entry recorded before entry n-1")
     return Result(checks, n, big_n, len(state.models))
@@ -1389,4 +1466,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
-

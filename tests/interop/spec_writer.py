@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import spec_verifier as sv  # the sibling module: its folder is on sys.path
 
+__all__ = ["HOUR", "T0", "Log", "Signer", "checkpoint_note", "consistency_proof", "sv"]
+
 T0 = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
 HOUR = 3_600_000_000_000
 
@@ -50,14 +52,16 @@ class Signer:
         return self.priv.sign(msg)
 
 
-def checkpoint_note(origin: str, size: int, root: bytes, signers: list[Signer],
-                    extensions: list[str]) -> str:
+def checkpoint_note(
+    origin: str, size: int, root: bytes, signers: list[Signer], extensions: list[str]
+) -> str:
     """A checkpoint note (checkpoint.md §4), signed by every signer."""
     text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
     text += "".join(e + "\n" for e in extensions)
     lines = "".join(
         f"\u2014 {s.name} {base64.b64encode(s.key_id + s.sign(text.encode())).decode()}\n"
-        for s in signers)
+        for s in signers
+    )
     return text + "\n" + lines
 
 
@@ -103,49 +107,91 @@ class Log:
 
     def statement(self, actor: Signer, op: str, **fields: Any) -> dict[str, Any]:
         self.counter += 1
-        st: dict[str, Any] = {"v": 2, "op": op, "id": f"stmt-{self.counter:012d}-x",
-                              "actor": actor.name, "origin": self.origin, "claimed_at": self.now}
+        st: dict[str, Any] = {
+            "v": 2,
+            "op": op,
+            "id": f"stmt-{self.counter:012d}-x",
+            "actor": actor.name,
+            "origin": self.origin,
+            "claimed_at": self.now,
+        }
         if op != "genesis":
             st["log"] = self.log_id
         st.update(fields)
         return st
 
     def genesis(self, **over: Any) -> bytes:
-        st = self.statement(self.admin, "genesis", log_key=self.log_key.vkey,
-                            admin_key=self.admin.vkey, claim_skew=300_000_000_000,
-                            claim_window=86_400_000_000_000)
+        st = self.statement(
+            self.admin,
+            "genesis",
+            log_key=self.log_key.vkey,
+            admin_key=self.admin.vkey,
+            claim_skew=300_000_000_000,
+            claim_window=86_400_000_000_000,
+        )
         st.update(over)
         raw = self.append(self.admin, st)
         self.log_id = sv.leaf_hash(raw).hex()
         return raw
 
-    def add(self, actor: Signer, op: str, *, entry_over: dict[str, Any] | None = None,
-            st_bytes: bytes | None = None, **fields: Any) -> bytes:
+    def add(
+        self,
+        actor: Signer,
+        op: str,
+        *,
+        entry_over: dict[str, Any] | None = None,
+        st_bytes: bytes | None = None,
+        **fields: Any,
+    ) -> bytes:
         st = self.statement(actor, op, **fields)
         return self.append(actor, st, entry_over=entry_over, st_bytes=st_bytes)
 
-    def append(self, actor: Signer, st: dict[str, Any], *, entry_over: dict[str, Any] | None = None,
-               st_bytes: bytes | None = None) -> bytes:
+    def append(
+        self,
+        actor: Signer,
+        st: dict[str, Any],
+        *,
+        entry_over: dict[str, Any] | None = None,
+        st_bytes: bytes | None = None,
+    ) -> bytes:
         self.now += HOUR
         sb = st_bytes if st_bytes is not None else sv.canon(st).encode()
         op = st.get("op")
         model = st.get("model") if op in ("event", "tag") else st.get("group")
         prev = self.heads.get(model) if isinstance(model, str) else None
-        e: dict[str, Any] = {"v": 1, "index": len(self.entries), "recorded_at": self.now,
-                             "prev": prev, "statement": sb.decode("utf-8", "surrogatepass"),
-                             "key_id": actor.key_id.hex(),
-                             "sig": base64.b64encode(actor.sign(sb)).decode()}
+        e: dict[str, Any] = {
+            "v": 1,
+            "index": len(self.entries),
+            "recorded_at": self.now,
+            "prev": prev,
+            "statement": sb.decode("utf-8", "surrogatepass"),
+            "key_id": actor.key_id.hex(),
+            "sig": base64.b64encode(actor.sign(sb)).decode(),
+        }
         e.update(entry_over or {})
         raw = sv.canon(e).encode("utf-8", "surrogatepass")
         self.entries.append(raw)
         snap = sv.leaf_hash(raw).hex()
         name = st.get("name") if op == "register" else model
-        if isinstance(name, str) and op in ("register", "event", "tag", "member_add", "member_remove"):
+        if isinstance(name, str) and op in (
+            "register",
+            "event",
+            "tag",
+            "member_add",
+            "member_remove",
+        ):
             self.heads[name] = snap
         return raw
 
-    def bundle(self, n: int | None = None, t: int | None = None, *, signers: list[Signer] | None = None,
-               extensions: list[str] | None = None, big_t: int | None = None) -> bytes:
+    def bundle(
+        self,
+        n: int | None = None,
+        t: int | None = None,
+        *,
+        signers: list[Signer] | None = None,
+        extensions: list[str] | None = None,
+        big_t: int | None = None,
+    ) -> bytes:
         """A JSON bundle (bundle.md §1) of the first ``n`` entries under a checkpoint of all."""
         big_n = len(self.entries)
         n = big_n if n is None else n
@@ -155,12 +201,21 @@ class Log:
         t = big_t if t is None else t
         ext = [f"modelseal-time {big_t}"] if extensions is None else extensions
         note = checkpoint_note(self.origin, big_n, root, signers or [self.log_key], ext)
-        b = lambda h: base64.b64encode(h).decode()  # noqa: E731
-        nxt = None
+
+        def b(h: bytes) -> str:
+            return base64.b64encode(h).decode()
+
+        nxt: dict[str, Any] | None = None
         if n < big_n:
             nxt = {"entry": b(self.entries[n]), "proof": [b(h) for h in _path(n, leaves)]}
-        doc = {"format": "modelseal-bundle", "version": 2, "checkpoint": note,
-               "at": {"size": n, "time": t, "root": b(sv.mth(leaves[:n]))},
-               "consistency": [b(h) for h in consistency_proof(n, leaves)],
-               "next": nxt, "from_trusted": None, "entries": [b(r) for r in self.entries[:n]]}
+        doc = {
+            "format": "modelseal-bundle",
+            "version": 2,
+            "checkpoint": note,
+            "at": {"size": n, "time": t, "root": b(sv.mth(leaves[:n]))},
+            "consistency": [b(h) for h in consistency_proof(n, leaves)],
+            "next": nxt,
+            "from_trusted": None,
+            "entries": [b(r) for r in self.entries[:n]],
+        }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

@@ -53,8 +53,13 @@ def _spec(path: Path, keys: list[str]) -> Outcome:
 
 def _real(path: Path, keys: list[str]) -> Outcome:
     args = [a for k in keys for a in ("--key", k)]
-    r = subprocess.run(VERIFY + [str(path), *args, "--jobs", "1"], capture_output=True,
-                       text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        VERIFY + [str(path), *args, "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     m = re.match(r"FAIL: (\w+):", r.stdout)
     kind = m.group(1) if m and r.returncode == 1 else None
     return Outcome(r.returncode, kind, r.stdout + r.stderr)
@@ -71,7 +76,7 @@ def assert_agree(path: Path, keys: list[str]) -> tuple[Outcome, Outcome]:
     return s, r
 
 
-# --------------------------------------------------------------------------- bundles of the real tools
+# --- bundles of the real tools
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,19 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     d = tmp_path_factory.mktemp("demo")
-    out = subprocess.run(CLI + ["demo", str(d / "demo")], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
+    out = subprocess.run(
+        CLI + ["demo", str(d / "demo")], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if "log verifier key" in line)
     vkey = lines[at + 1].strip()
     base = d / "demo"
-    env_args = {"MODELSEAL_STORE": str(base / "store"), "MODELSEAL_LOG_KEY": str(base / "keys/log.key"),
-                "MODELSEAL_KEY": str(base / "keys/risk-admin.key")}
+    env_args = {
+        "MODELSEAL_STORE": str(base / "store"),
+        "MODELSEAL_LOG_KEY": str(base / "keys/log.key"),
+        "MODELSEAL_KEY": str(base / "keys/risk-admin.key"),
+    }
     import os
 
     env = {**os.environ, **env_args}
@@ -106,15 +115,31 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         "trusted.json": ["--at", "2025-03-01", "--trusted-size", "10"],
     }
     for name, args in exports.items():
-        r = subprocess.run(CLI + ["export", "-o", str(base / name), *args], capture_output=True,
-                           text=True, timeout=300, cwd=ROOT, env=env)
+        r = subprocess.run(
+            CLI + ["export", "-o", str(base / name), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            env=env,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         files[name] = base / name
     return Demo(base, vkey, files)
 
 
-@pytest.mark.parametrize("name", ["demo", "small.json", "small.msb", "full.json", "full.msb",
-                                  "before-genesis.json", "trusted.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "demo",
+        "small.json",
+        "small.msb",
+        "full.json",
+        "full.msb",
+        "before-genesis.json",
+        "trusted.json",
+    ],
+)
 def test_real_bundles_verify_in_both(demo: Demo, name: str) -> None:
     s, r = assert_agree(demo.files[name], [demo.vkey])
     assert s.code == 0 and s.text.startswith("OK "), s.text
@@ -123,8 +148,14 @@ def test_real_bundles_verify_in_both(demo: Demo, name: str) -> None:
 def _recompress(data: bytes, codec: int, body: Callable[[bytes], bytes] | None = None) -> bytes:
     raw = zlib.decompress(data[9:])
     raw = body(raw) if body else raw
-    packed = {0: lambda b: b, 1: zlib.compress, 2: lambda b: lzma.compress(b, format=lzma.FORMAT_XZ),
-              3: bz2.compress}[codec](raw)
+    if codec == 0:
+        packed = raw
+    elif codec == 1:
+        packed = zlib.compress(raw)
+    elif codec == 2:
+        packed = lzma.compress(raw, format=lzma.FORMAT_XZ)
+    else:
+        packed = bz2.compress(raw)
     return MAGIC + bytes([codec]) + packed
 
 
@@ -160,23 +191,60 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], int, str 
     "flip a byte of the last entry": (lambda d: _flip_entry(d, -1, 7), 1, "RootMismatchError"),
     "drop an entry": (lambda d: {**d, "entries": d["entries"][:3] + d["entries"][4:]}, 3, None),
     "drop an entry and lower at.size": (
-        lambda d: {**d, "entries": d["entries"][:-1], "at": {**d["at"], "size": d["at"]["size"] - 1}},
-        1, "RootMismatchError"),
+        lambda d: {
+            **d,
+            "entries": d["entries"][:-1],
+            "at": {**d["at"], "size": d["at"]["size"] - 1},
+        },
+        1,
+        "RootMismatchError",
+    ),
     "reorder two entries": (
-        lambda d: {**d, "entries": [d["entries"][2], d["entries"][1], d["entries"][0]] + d["entries"][3:]},
-        1, "RootMismatchError"),
+        lambda d: {
+            **d,
+            "entries": [d["entries"][2], d["entries"][1], d["entries"][0]] + d["entries"][3:],
+        },
+        1,
+        "RootMismatchError",
+    ),
     "checkpoint size + 1": (lambda d: _cp_size(d, 1), 1, "SignatureError"),
     "checkpoint size - 1": (lambda d: _cp_size(d, -1), 1, "SignatureError"),
-    "at.time after the checkpoint": (lambda d: {**d, "at": {**d["at"], "time": 2**63 - 1}}, 1,
-                                     "TimeBoundError"),
-    "at.time at the next entry": (lambda d: {**d, "at": {**d["at"], "time": json.loads(
-        base64.b64decode(d["next"]["entry"]))["recorded_at"]}}, 1, "ChainError"),
+    "at.time after the checkpoint": (
+        lambda d: {**d, "at": {**d["at"], "time": 2**63 - 1}},
+        1,
+        "TimeBoundError",
+    ),
+    "at.time at the next entry": (
+        lambda d: {
+            **d,
+            "at": {
+                **d["at"],
+                "time": json.loads(base64.b64decode(d["next"]["entry"]))["recorded_at"],
+            },
+        },
+        1,
+        "ChainError",
+    ),
     "next removed": (lambda d: {**d, "next": None}, 3, None),
-    "next entry flipped": (lambda d: {**d, "next": {**d["next"], "entry": base64.b64encode(
-        base64.b64decode(d["next"]["entry"])[:-1] + b"!").decode()}}, 1, "RootMismatchError"),
+    "next entry flipped": (
+        lambda d: {
+            **d,
+            "next": {
+                **d["next"],
+                "entry": base64.b64encode(
+                    base64.b64decode(d["next"]["entry"])[:-1] + b"!"
+                ).decode(),
+            },
+        },
+        1,
+        "RootMismatchError",
+    ),
     "consistency proof short": (lambda d: {**d, "consistency": d["consistency"][1:]}, 3, None),
-    "consistency hashes swapped": (lambda d: {**d, "consistency": d["consistency"][::-1]}, 1,
-                                   "ConsistencyError"),
+    "consistency hashes swapped": (
+        lambda d: {**d, "consistency": d["consistency"][::-1]},
+        1,
+        "ConsistencyError",
+    ),
     "unknown member": (lambda d: {**d, "extra": 1}, 3, None),
     "version 1": (lambda d: {**d, "version": 1}, 3, None),
 }
@@ -207,12 +275,24 @@ def _join(head: bytes, recs: list[bytes]) -> bytes:
 
 COMPACT_MUTATIONS: dict[str, tuple[Callable[[bytes], bytes], int, str | None]] = {
     "flip a byte of record 3": (
-        lambda b: _join(_records(b)[0], [r if i != 3 else r[:9] + bytes([r[9] ^ 1]) + r[10:]
-                                         for i, r in enumerate(_records(b)[1])]), 1, "RootMismatchError"),
+        lambda b: _join(
+            _records(b)[0],
+            [
+                r if i != 3 else r[:9] + bytes([r[9] ^ 1]) + r[10:]
+                for i, r in enumerate(_records(b)[1])
+            ],
+        ),
+        1,
+        "RootMismatchError",
+    ),
     "drop a record": (lambda b: _join(_records(b)[0], _records(b)[1][:-1]), 3, None),
     "reorder two records": (
-        lambda b: _join(_records(b)[0], [_records(b)[1][1], _records(b)[1][0]] + _records(b)[1][2:]),
-        1, "RootMismatchError"),
+        lambda b: _join(
+            _records(b)[0], [_records(b)[1][1], _records(b)[1][0]] + _records(b)[1][2:]
+        ),
+        1,
+        "RootMismatchError",
+    ),
     "an extra record": (lambda b: _join(_records(b)[0], _records(b)[1] + [b"{}"]), 3, None),
     "a zero-length record": (lambda b: b + b"\x00\x00", 3, None),
 }
@@ -237,7 +317,9 @@ def test_repeated_member_last_counts_in_both(demo: Demo, tmp_path: Path) -> None
     assert assert_agree(p, [demo.vkey])[0].code == 3
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_random_byte_flip_json_agrees(demo: Demo, tmp_path: Path, data: st.DataObject) -> None:
     src = demo.files["small.json"].read_bytes()
@@ -252,7 +334,9 @@ def test_random_byte_flip_json_agrees(demo: Demo, tmp_path: Path, data: st.DataO
     assert_agree(p, [demo.vkey])
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_random_byte_flip_compact_agrees(demo: Demo, tmp_path: Path, data: st.DataObject) -> None:
     raw = _recompress(demo.files["small.msb"].read_bytes(), 0)
@@ -265,7 +349,7 @@ def test_random_byte_flip_compact_agrees(demo: Demo, tmp_path: Path, data: st.Da
     assert_agree(p, [demo.vkey])
 
 
-# --------------------------------------------------------------------------- logs written from the spec
+# --- logs written from the spec
 
 
 def _base() -> tuple[w.Log, w.Signer]:
@@ -277,16 +361,31 @@ def _base() -> tuple[w.Log, w.Signer]:
 
 
 def _register(log: w.Log, who: w.Signer, name: str, **over: Any) -> bytes:
-    f: dict[str, Any] = {"name": name, "owner": "team", "model_type": "ml", "tier": "high",
-                         "purpose": "p", "status": "active", "metadata": {}}
+    f: dict[str, Any] = {
+        "name": name,
+        "owner": "team",
+        "model_type": "ml",
+        "tier": "high",
+        "purpose": "p",
+        "status": "active",
+        "metadata": {},
+    }
     f.update(over)
     return log.add(who, "register", **f)
 
 
 def case_valid() -> w.Log:
     log, wr = _base()
-    _register(log, wr, "m1", metadata={"f": [1.5, 1e16, 1e-6, 0.00001, -0.0, 123456789012345.6],
-                                       "s": "é/\u2028\x7f", "t": "tab\there"})
+    _register(
+        log,
+        wr,
+        "m1",
+        metadata={
+            "f": [1.5, 1e16, 1e-6, 0.00001, -0.0, 123456789012345.6],
+            "s": "é/\u2028\x7f",
+            "t": "tab\there",
+        },
+    )
     _register(log, wr, "m2")
     log.add(wr, "event", model="m1", event_type="validated", payload={"result": "pass"})
     snap = w.sv.leaf_hash(log.entries[-1]).hex()
@@ -294,7 +393,9 @@ def case_valid() -> w.Log:
     log.add(wr, "member_add", group="m2", member="m1", role=None)
     log.add(wr, "event", model="m1", event_type="retired", payload={})
     log.add(wr, "event", model="m1", event_type="reactivated", payload={})
-    log.add(wr, "event", model="m1", event_type="updated", payload={"owner": "Ωμεγα", "tier": "low"})
+    log.add(
+        wr, "event", model="m1", event_type="updated", payload={"owner": "Ωμεγα", "tier": "low"}
+    )
     log.add(wr, "member_remove", group="m2", member="m1", reason="done")
     reader = w.Signer.make("auditor")
     log.add(log.admin, "grant", key=reader.vkey, role="reader")
@@ -311,16 +412,35 @@ def case_wrong_index() -> w.Log:
 
 def case_time_back() -> w.Log:
     log, wr = _base()
-    log.add(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="", status="active",
-            metadata={}, entry_over={"recorded_at": w.T0 - 1})
+    log.add(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+        entry_over={"recorded_at": w.T0 - 1},
+    )
     return log
 
 
 def case_claim_ahead() -> w.Log:
     log, wr = _base()
     log.now += 0
-    st = log.statement(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="",
-                       status="active", metadata={})
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
     st["claimed_at"] = log.now + 2 * w.HOUR
     log.append(wr, st)
     return log
@@ -328,8 +448,17 @@ def case_claim_ahead() -> w.Log:
 
 def case_claim_held_back() -> w.Log:
     log, wr = _base()
-    st = log.statement(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="",
-                       status="active", metadata={})
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
     st["claimed_at"] = log.now - 25 * w.HOUR
     log.append(wr, st)
     return log
@@ -378,8 +507,18 @@ def case_writer_grants() -> w.Log:
 
 def case_wrong_key_id() -> w.Log:
     log, wr = _base()
-    log.add(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="", status="active",
-            metadata={}, entry_over={"key_id": "00000000"})
+    log.add(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+        entry_over={"key_id": "00000000"},
+    )
     return log
 
 
@@ -394,24 +533,51 @@ def case_reused_id() -> w.Log:
 def case_bad_signature() -> w.Log:
     log, wr = _base()
     other = w.Signer.make("ml-pipeline-other-secret")
-    st = log.statement(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="",
-                       status="active", metadata={})
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
     log.append(wr, st, entry_over={"sig": base64.b64encode(other.sign(b"x")).decode()})
     return log
 
 
 def case_statement_not_canonical() -> w.Log:
     log, wr = _base()
-    st = log.statement(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="",
-                       status="active", metadata={})
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
     log.append(wr, st, st_bytes=json.dumps(st, sort_keys=True).encode())
     return log
 
 
 def case_float_not_canonical() -> w.Log:
     log, wr = _base()
-    st = log.statement(wr, "register", name="m1", owner="o", model_type="t", tier="t", purpose="",
-                       status="active", metadata={"f": 1.0})
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={"f": 1.0},
+    )
     sb = w.sv.canon(st).encode().replace(b'"f":1.0', b'"f":1e0')
     log.append(wr, st, st_bytes=sb)
     return log
@@ -527,7 +693,13 @@ def case_grant_active_name() -> w.Log:
 def case_scope_model() -> w.Log:
     log, _ = _base()
     sc = w.Signer.make("fraud-bot")
-    scope = {"ops": ["register"], "event_types": None, "tags": None, "models": ["fraud_*"], "tiers": None}
+    scope = {
+        "ops": ["register"],
+        "event_types": None,
+        "tags": None,
+        "models": ["fraud_*"],
+        "tiers": None,
+    }
     log.add(log.admin, "grant", key=sc.vkey, role="writer", scope=scope)
     _register(log, sc, "fraud_a")
     _register(log, sc, "credit_a")
