@@ -791,6 +791,314 @@ CASES: dict[str, tuple[Callable[[], w.Log], int, str | None]] = {
 }
 
 
+def case_4096_values_ok() -> w.Log:
+    log, wr = _base()
+    md: dict[str, Any] = {f"k{i:04d}": 0 for i in range(2046)}
+    md["z"] = [0]  # 1 + 2 * 2046 + 3 = 4096
+    _register(log, wr, "m1", metadata=md)
+    return log
+
+
+def case_name_400_bytes() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "\u4e00" * 134)  # 402 bytes
+    return log
+
+
+def case_name_399_bytes_ok() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "\u4e00" * 133)
+    return log
+
+
+def case_actor_nbsp() -> w.Log:
+    log, _ = _base()
+    _register(log, w.Signer.make("ml\u00a0pipe"), "m1")
+    return log
+
+
+def case_claim_skew_boundary_ok() -> w.Log:
+    log, wr = _base()
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
+    st["claimed_at"] = log.now + w.HOUR + 300_000_000_000
+    log.append(wr, st)
+    return log
+
+
+def case_claim_window_boundary_ok() -> w.Log:
+    log, wr = _base()
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
+    st["claimed_at"] = log.now + w.HOUR - 86_400_000_000_000
+    log.append(wr, st)
+    return log
+
+
+def case_genesis_skew_too_big() -> w.Log:
+    log = w.Log()
+    log.genesis(claim_skew=3_600_000_000_001)
+    return log
+
+
+def case_scoped_admin_glob_cover() -> w.Log:
+    log, _ = _base()
+    adm = w.Signer.make("fraud-admin")
+    scope = {
+        "ops": ["keyring", "register"],
+        "event_types": None,
+        "tags": None,
+        "models": ["a*c"],
+        "tiers": None,
+    }
+    log.add(log.admin, "grant", key=adm.vkey, role="admin", scope=scope)
+    sub = {
+        "ops": ["register"],
+        "event_types": None,
+        "tags": None,
+        "models": ["a*b*c"],
+        "tiers": None,
+    }
+    log.add(adm, "grant", key=w.Signer.make("sub").vkey, role="writer", scope=sub)
+    return log
+
+
+def case_scoped_admin_glob_not_cover() -> w.Log:
+    log, _ = _base()
+    adm = w.Signer.make("fraud-admin")
+    scope = {
+        "ops": ["keyring", "register"],
+        "event_types": None,
+        "tags": None,
+        "models": ["a*b"],
+        "tiers": None,
+    }
+    log.add(log.admin, "grant", key=adm.vkey, role="admin", scope=scope)
+    sub = {"ops": ["register"], "event_types": None, "tags": None, "models": ["a*"], "tiers": None}
+    log.add(adm, "grant", key=w.Signer.make("sub").vkey, role="writer", scope=sub)
+    return log
+
+
+def case_scoped_admin_revokes_root() -> w.Log:
+    log, _ = _base()
+    adm = w.Signer.make("fraud-admin")
+    scope = {"ops": ["keyring"], "event_types": None, "tags": None, "models": ["f*"], "tiers": None}
+    log.add(log.admin, "grant", key=adm.vkey, role="admin", scope=scope)
+    log.add(adm, "revoke", name="root-admin", reason=None)
+    return log
+
+
+def case_scoped_policy() -> w.Log:
+    log, _ = _base()
+    adm = w.Signer.make("fraud-admin")
+    scope = {"ops": ["keyring"], "event_types": None, "tags": None, "models": ["f*"], "tiers": None}
+    log.add(log.admin, "grant", key=adm.vkey, role="admin", scope=scope)
+    log.add(adm, "policy", policy=None)
+    return log
+
+
+def case_reader_scope_contained() -> w.Log:
+    log, _ = _base()
+    adm = w.Signer.make("fraud-admin")
+    scope = {"ops": ["keyring"], "event_types": [], "tags": [], "models": [], "tiers": []}
+    log.add(log.admin, "grant", key=adm.vkey, role="admin", scope=scope)
+    log.add(adm, "grant", key=w.Signer.make("aud").vkey, role="reader")
+    return log
+
+
+def case_tier_scope_existing() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1", tier="high")
+    sc = w.Signer.make("low-bot")
+    scope = {"ops": ["event"], "event_types": None, "tags": None, "models": None, "tiers": ["low"]}
+    log.add(log.admin, "grant", key=sc.vkey, role="writer", scope=scope)
+    log.add(sc, "event", model="m1", event_type="updated", payload={"tier": "low"})
+    return log
+
+
+def case_updated_status_retired() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1")
+    log.add(wr, "event", model="m1", event_type="updated", payload={"status": "retired"})
+    return log
+
+
+def case_retired_member_no_policy_ok() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "g")
+    _register(log, wr, "m")
+    log.add(wr, "event", model="m", event_type="retired", payload={})
+    log.add(wr, "member_add", group="g", member="m", role=None)
+    return log
+
+
+def case_retired_member_policy() -> w.Log:
+    log, wr = _base()
+    log.add(log.admin, "policy", policy={"events": {"retired": {"required": []}}})
+    _register(log, wr, "g")
+    _register(log, wr, "m")
+    log.add(wr, "event", model="m", event_type="retired", payload={})
+    log.add(wr, "member_add", group="g", member="m", role=None)
+    return log
+
+
+def case_reactivate_active() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1")
+    log.add(wr, "event", model="m1", event_type="reactivated", payload={})
+    return log
+
+
+def case_register_retired() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1", status="retired")
+    return log
+
+
+def case_tag_target_tag() -> w.Log:
+    log, wr = _base()
+    raw = _register(log, wr, "m1")
+    t1 = log.add(wr, "tag", model="m1", tag="a", target=w.sv.leaf_hash(raw).hex())
+    log.add(wr, "tag", model="m1", tag="b", target=w.sv.leaf_hash(t1).hex())
+    return log
+
+
+def case_self_member() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "a")
+    log.add(wr, "member_add", group="a", member="a", role=None)
+    return log
+
+
+def case_admin_revokes_self_other_remains() -> w.Log:
+    log, _ = _base()
+    a2 = w.Signer.make("admin-two")
+    log.add(log.admin, "grant", key=a2.vkey, role="admin")
+    log.add(log.admin, "revoke", name="root-admin", reason="rotate")
+    log.add(a2, "grant", key=log.admin.vkey, role="admin")
+    return log
+
+
+def case_revoked_then_writes() -> w.Log:
+    log, wr = _base()
+    log.add(log.admin, "revoke", name="ml-pipeline", reason=None)
+    _register(log, wr, "m1")
+    return log
+
+
+def case_event_type_upper() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1")
+    log.add(wr, "event", model="m1", event_type="Validated", payload={})
+    return log
+
+
+def case_lone_surrogate_statement() -> w.Log:
+    log, wr = _base()
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="",
+        status="active",
+        metadata={},
+    )
+    sb = w.sv.canon(st).encode().replace(b'"purpose":""', b'"purpose":"\\ud800"')
+    log.append(wr, st, st_bytes=sb)
+    return log
+
+
+def case_unicode_escape_not_canonical() -> w.Log:
+    log, wr = _base()
+    st = log.statement(
+        wr,
+        "register",
+        name="m1",
+        owner="o",
+        model_type="t",
+        tier="t",
+        purpose="A",
+        status="active",
+        metadata={},
+    )
+    sb = w.sv.canon(st).encode().replace(b'"purpose":"A"', b'"purpose":"\\u0041"')
+    log.append(wr, st, st_bytes=sb)
+    return log
+
+
+def case_sorted_by_codepoint() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1", metadata={"\uffff": 1, "\U0001f600": 2, "a": 3})
+    return log
+
+
+def case_trailing_newline_name() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1\n")
+    return log
+
+
+MORE: dict[str, tuple[Callable[[], w.Log], int, str | None]] = {
+    "4096 values are allowed": (case_4096_values_ok, 0, None),
+    "name of 402 bytes": (case_name_400_bytes, 3, None),
+    "name of 399 bytes": (case_name_399_bytes_ok, 0, None),
+    "actor with a no-break space": (case_actor_nbsp, 3, None),
+    "claimed_at at the skew bound": (case_claim_skew_boundary_ok, 0, None),
+    "claimed_at at the window bound": (case_claim_window_boundary_ok, 0, None),
+    "genesis claim_skew over 1 h": (case_genesis_skew_too_big, 1, "RuleError"),
+    "scoped admin: a*c covers a*b*c": (case_scoped_admin_glob_cover, 0, None),
+    "scoped admin: a*b does not cover a*": (
+        case_scoped_admin_glob_not_cover,
+        1,
+        "AuthorizationError",
+    ),
+    "scoped admin revokes the root admin": (
+        case_scoped_admin_revokes_root,
+        1,
+        "AuthorizationError",
+    ),
+    "scoped admin sets a policy": (case_scoped_policy, 1, "AuthorizationError"),
+    "an empty-ops scope is contained": (case_reader_scope_contained, 0, None),
+    "tier scope: the model's current tier": (case_tier_scope_existing, 1, "AuthorizationError"),
+    "updated sets status retired": (case_updated_status_retired, 1, "RuleError"),
+    "retired member, no policy": (case_retired_member_no_policy_ok, 0, None),
+    "retired member, policy": (case_retired_member_policy, 1, "RuleError"),
+    "reactivated on an active model": (case_reactivate_active, 1, "RuleError"),
+    "register retired": (case_register_retired, 1, "RuleError"),
+    "tag target is a tag": (case_tag_target_tag, 1, "RuleError"),
+    "group contains itself": (case_self_member, 1, "RuleError"),
+    "admin revokes itself, another remains": (case_admin_revokes_self_other_remains, 0, None),
+    "revoked key writes": (case_revoked_then_writes, 1, "AuthorizationError"),
+    "upper-case event type": (case_event_type_upper, 3, None),
+    "lone surrogate escape": (case_lone_surrogate_statement, 3, None),
+    "\\u0041 escape": (case_unicode_escape_not_canonical, 3, None),
+    "keys sorted by code point": (case_sorted_by_codepoint, 0, None),
+    "name with a trailing newline": (case_trailing_newline_name, 3, None),
+}
+CASES.update(MORE)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_spec_written_logs(tmp_path: Path, name: str) -> None:
     build, code, kind = CASES[name]
