@@ -1167,6 +1167,27 @@ def _membership(state: State, st: dict[str, Any], op: str, snap: str) -> None:
     grp.head = snap
 
 
+def _check_trusted(tr: Checkpoint, cp: Checkpoint, ft: Any) -> None:
+    """bundle.md §2 step 4 (``ft`` is the bundle's ``from_trusted``, schema-checked)."""
+    if tr.time is None:
+        raise Malformed("the trusted checkpoint has no modelseal-time line")
+    assert cp.time is not None
+    if tr.size < cp.size and not tr.time < cp.time:
+        raise Fail("TimeBoundError", "the trusted checkpoint is not older than the bundle's")
+    if tr.origin != cp.origin:
+        raise Fail("ConsistencyError", "the trusted checkpoint is of another origin")
+    if tr.size > cp.size:
+        raise Fail("ConsistencyError", "the bundle's checkpoint is smaller than the trusted one")
+    if tr.size == cp.size:
+        if tr.root != cp.root:
+            raise Fail("ConsistencyError", "a fork: same size, another root")
+        return
+    if ft is None or ft["old_size"] != tr.size:
+        raise Fail("ConsistencyError", "no consistency proof from the trusted size")
+    proof = [b64hash(x) for x in ft["proof"]]
+    verify_consistency(tr.size, cp.size, proof, tr.root, cp.root)
+
+
 # --- bundle framing
 
 
@@ -1340,7 +1361,8 @@ class Result:
     models: int
 
 
-def verify(data: bytes, keys: list[VKey]) -> Result:
+def verify(data: bytes, keys: list[VKey], trusted: Checkpoint | None = None) -> Result:
+    """bundle.md §2 without witnesses; ``trusted`` was verified with ``keys`` by the caller."""
     compact = data.startswith(b"\x89")
     stream: _Stream | None = None
     if compact:
@@ -1363,6 +1385,9 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
         raise Malformed("checkpoint has no modelseal-time line")
     big_n, big_r, big_t = cp.size, cp.root, cp.time
     checks.append(f"checkpoint of size {big_n} signed by {', '.join(cp.signers)}")
+    if trusted is not None:  # step 4
+        _check_trusted(trusted, cp, doc["from_trusted"])
+        checks.append(f"extends the trusted checkpoint of size {trusted.size}")
     at = doc["at"]
     n, t = at["size"], at["time"]
     _need(0 <= n <= big_n, "at.size outside 0..N")  # step 5
@@ -1409,12 +1434,22 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
     state = State()  # step 12
     first: Entry | None = None
     last: Entry | None = None
+    ts = trusted.size if trusted is not None else None
+    tt = trusted.time if trusted is not None and trusted.time is not None else 0
+    if ts is not None and n < ts and nxt_entry is not None and nxt_entry.recorded_at > tt:
+        raise Fail("TimeBoundError", "an entry the trusted checkpoint holds is dated after it")
     for raw in raws:
         e = apply(state, raw)
         if e.recorded_at > t:
             raise Fail("ChainError", f"entry {e.index} recorded after the bundle's time")
+        if ts is not None and e.index == min(n, ts) - 1 and e.recorded_at > tt:
+            raise Fail("TimeBoundError", "an entry the trusted checkpoint holds is dated after it")
+        if ts is not None and ts < big_n and e.index == ts and e.recorded_at <= tt:
+            raise Fail("TimeBoundError", "an entry the trusted checkpoint left out is back-dated")
         first = first or e
         last = e
+    if ts is not None and ts == n < big_n and nxt_entry is not None and nxt_entry.recorded_at <= tt:
+        raise Fail("TimeBoundError", "an entry the trusted checkpoint left out is back-dated")
     if n:
         checks.append(f"replayed {n} entries ({state.sigs_checked} statement signatures)")
     genesis = first  # step 13
@@ -1435,22 +1470,36 @@ def verify(data: bytes, keys: list[VKey]) -> Result:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3:
-        print("USAGE spec_verifier.py BUNDLE VKEY [VKEY ...]")
+    args = argv[1:]
+    trusted_path: str | None = None
+    if "--trusted" in args:
+        i = args.index("--trusted")
+        if i + 1 >= len(args):
+            print("USAGE --trusted needs a file")
+            return 2
+        trusted_path = args[i + 1]
+        del args[i : i + 2]
+    if len(args) < 2:
+        print("USAGE spec_verifier.py BUNDLE VKEY [VKEY ...] [--trusted CHECKPOINT]")
         return 2
     try:
-        keys = [parse_vkey(s.strip()) for s in argv[2:]]
+        keys = [parse_vkey(s.strip()) for s in args[1:]]
     except Malformed as exc:
         print(f"USAGE bad key: {exc}")
         return 2
     try:
-        with open(argv[1], "rb") as fh:
+        with open(args[0], "rb") as fh:
             data = fh.read()
+        tdata = None
+        if trusted_path is not None:
+            with open(trusted_path, "rb") as fh:
+                tdata = fh.read()
     except OSError as exc:
         print(f"IOERROR {exc}")
         return 4
     try:
-        res = verify(data, keys)
+        trusted = parse_checkpoint(tdata, keys) if tdata is not None else None
+        res = verify(data, keys, trusted)
     except Malformed as exc:
         print(f"MALFORMED {exc}")
         return 3

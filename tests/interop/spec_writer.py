@@ -191,6 +191,7 @@ class Log:
         signers: list[Signer] | None = None,
         extensions: list[str] | None = None,
         big_t: int | None = None,
+        trusted_size: int | None = None,
     ) -> bytes:
         """A JSON bundle (bundle.md §1) of the first ``n`` entries under a checkpoint of all."""
         big_n = len(self.entries)
@@ -215,7 +216,20 @@ class Log:
             "at": {"size": n, "time": t, "root": b(sv.mth(leaves[:n]))},
             "consistency": [b(h) for h in consistency_proof(n, leaves)],
             "next": nxt,
-            "from_trusted": None,
+            "from_trusted": None
+            if trusted_size is None
+            else {
+                "old_size": trusted_size,
+                "proof": [b(h) for h in consistency_proof(trusted_size, leaves)],
+            },
             "entries": [b(r) for r in self.entries[:n]],
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    def checkpoint(self, size: int, time: int, *, origin: str | None = None) -> bytes:
+        """A checkpoint note of the first ``size`` entries at ``time`` (a trusted one)."""
+        root = sv.mth([sv.leaf_hash(r) for r in self.entries[:size]])
+        note = checkpoint_note(
+            origin or self.origin, size, root, [self.log_key], [f"modelseal-time {time}"]
+        )
+        return note.encode()

@@ -45,16 +45,17 @@ class Outcome:
     text: str
 
 
-def _spec(path: Path, keys: list[str]) -> Outcome:
-    r = subprocess.run(SPEC + [str(path)] + keys, capture_output=True, text=True, timeout=120)
+def _spec(path: Path, keys: list[str], extra: list[str] | None = None) -> Outcome:
+    args = [str(path), *keys, *(extra or [])]
+    r = subprocess.run(SPEC + args, capture_output=True, text=True, timeout=120)
     m = re.match(r"FAIL (\w+):", r.stdout)
     return Outcome(r.returncode, m.group(1) if m else None, r.stdout + r.stderr)
 
 
-def _real(path: Path, keys: list[str]) -> Outcome:
+def _real(path: Path, keys: list[str], extra: list[str] | None = None) -> Outcome:
     args = [a for k in keys for a in ("--key", k)]
     r = subprocess.run(
-        VERIFY + [str(path), *args, "--jobs", "1"],
+        VERIFY + [str(path), *args, *(extra or []), "--jobs", "1"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -65,12 +66,14 @@ def _real(path: Path, keys: list[str]) -> Outcome:
     return Outcome(r.returncode, kind, r.stdout + r.stderr)
 
 
-def both(path: Path, keys: list[str]) -> tuple[Outcome, Outcome]:
-    return _spec(path, keys), _real(path, keys)
+def both(path: Path, keys: list[str], extra: list[str] | None = None) -> tuple[Outcome, Outcome]:
+    return _spec(path, keys, extra), _real(path, keys, extra)
 
 
-def assert_agree(path: Path, keys: list[str]) -> tuple[Outcome, Outcome]:
-    s, r = both(path, keys)
+def assert_agree(
+    path: Path, keys: list[str], extra: list[str] | None = None
+) -> tuple[Outcome, Outcome]:
+    s, r = both(path, keys, extra)
     assert s.code in (0, 1, 3), s.text
     assert (s.code, s.kind) == (r.code, r.kind), f"spec: {s.text}\nreal: {r.text}"
     return s, r
@@ -113,6 +116,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         "full.msb": ["--format", "compact"],
         "before-genesis.json": ["--at", "2024-01-01"],
         "trusted.json": ["--at", "2025-03-01", "--trusted-size", "10"],
+        "trusted389.json": ["--trusted-size", "389"],
+        "trusted389.msb": ["--trusted-size", "389", "--format", "compact"],
     }
     for name, args in exports.items():
         r = subprocess.run(
@@ -1158,3 +1163,73 @@ def test_finding_time_line_prefix(tmp_path: Path) -> None:
     s, r = both(p, [log.log_key.vkey])
     assert s.code == 0, s.text
     assert r.code == 0, r.text
+
+
+@pytest.mark.parametrize("name", ["demo", "trusted389.json", "trusted389.msb"])
+def test_real_bundles_with_trusted_checkpoint(demo: Demo, name: str) -> None:
+    cp = next(demo.dir.glob("checkpoint-2025-*.txt"))
+    s, _ = assert_agree(demo.files[name], [demo.vkey], ["--trusted", str(cp)])
+    assert s.code == 0 and "extends the trusted checkpoint of size 389" in s.text, s.text
+
+
+def test_real_bundle_without_proof_from_trusted(demo: Demo) -> None:
+    cp = next(demo.dir.glob("checkpoint-2025-*.txt"))
+    s, _ = assert_agree(demo.files["small.json"], [demo.vkey], ["--trusted", str(cp)])
+    assert (s.code, s.kind) == (1, "ConsistencyError"), s.text
+
+
+def _trusted_case(tmp_path: Path, ts: int, tt_delta: int, **kw: Any) -> tuple[int, str | None]:
+    """case_valid's log, a trusted checkpoint of size ``ts`` dated at entry ts-1 + delta."""
+    log = case_valid()
+    rec = [json.loads(e)["recorded_at"] for e in log.entries]
+    tt = (rec[ts - 1] if ts else w.T0) + tt_delta
+    tp = tmp_path / "trusted.txt"
+    tp.write_bytes(log.checkpoint(ts, tt, origin=kw.pop("origin", None)))
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle(trusted_size=kw.pop("trusted_size", ts), **kw))
+    s, _ = assert_agree(p, [log.log_key.vkey], ["--trusted", str(tp)])
+    return s.code, s.kind
+
+
+TRUSTED: dict[str, tuple[dict[str, Any], tuple[int, str | None]]] = {
+    "valid": ({"ts": 5, "tt_delta": 0}, (0, None)),
+    "valid, the same size": ({"ts": 13, "tt_delta": 0, "trusted_size": None}, (0, None)),
+    "valid, size 0": ({"ts": 0, "tt_delta": 0}, (0, None)),
+    "valid, cut below the trusted size": (
+        {"ts": 8, "tt_delta": 0, "n": 3, "t": w.T0 + 3 * w.HOUR},
+        (0, None),
+    ),
+    "valid, cut at the trusted size": (
+        {"ts": 8, "tt_delta": 0, "n": 8, "t": w.T0 + 8 * w.HOUR},
+        (0, None),
+    ),
+    "held entry dated after the trusted time": ({"ts": 5, "tt_delta": -1}, (1, "TimeBoundError")),
+    "left-out entry back-dated": ({"ts": 5, "tt_delta": w.HOUR}, (1, "TimeBoundError")),
+    "cut below: next dated after the trusted time": (
+        {"ts": 8, "tt_delta": -5 * w.HOUR, "n": 3, "t": w.T0 + 3 * w.HOUR},
+        (1, "TimeBoundError"),
+    ),
+    "cut at: next back-dated": (
+        {"ts": 8, "tt_delta": w.HOUR, "n": 8, "t": w.T0 + 8 * w.HOUR},
+        (1, "TimeBoundError"),
+    ),
+    "another origin": (
+        {"ts": 5, "tt_delta": 0, "origin": "spec.example/x"},
+        (1, "ConsistencyError"),
+    ),
+    "from_trusted of another size": (
+        {"ts": 5, "tt_delta": 0, "trusted_size": 4},
+        (1, "ConsistencyError"),
+    ),
+    "no from_trusted": ({"ts": 5, "tt_delta": 0, "trusted_size": None}, (1, "ConsistencyError")),
+    "trusted not older than the checkpoint": (
+        {"ts": 5, "tt_delta": 100 * w.HOUR},
+        (1, "TimeBoundError"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRUSTED))
+def test_spec_written_trusted(tmp_path: Path, name: str) -> None:
+    kw, want = TRUSTED[name]
+    assert _trusted_case(tmp_path, **kw) == want
