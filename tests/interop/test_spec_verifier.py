@@ -1233,3 +1233,60 @@ TRUSTED: dict[str, tuple[dict[str, Any], tuple[int, str | None]]] = {
 def test_spec_written_trusted(tmp_path: Path, name: str) -> None:
     kw, want = TRUSTED[name]
     assert _trusted_case(tmp_path, **kw) == want
+
+
+def _one_register(tmp_path: Path, **over: Any) -> tuple[Outcome, Outcome]:
+    log, wr = _base()
+    _register(log, wr, over.pop("name", "m1"), **over)
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle())
+    return assert_agree(p, [log.log_key.vkey])
+
+
+_JSON_SCALARS = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+    | st.booleans()
+    | st.none()
+)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(_JSON_SCALARS, min_size=1, max_size=40),
+    keys=st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=6), max_size=10),
+)
+def test_free_form_metadata_is_canonical_in_both(
+    tmp_path: Path, values: list[Any], keys: list[str]
+) -> None:
+    """entry.md §1.1: floats, escapes and key order as this writer encodes them verify."""
+    md: dict[str, Any] = {"v": values, "o": {k: i for i, k in enumerate(keys)}}
+    s, _ = _one_register(tmp_path, metadata=md)
+    assert s.code == 0, s.text
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("m\u00d7x", False),  # multiplication sign inside Latin-1
+        ("\u0131stanbul", False),  # dotless i
+        ("\u017fhip", False),  # long s
+        ("\u0138", False),  # kra
+        ("\u00e9t\u00e9 2025", True),
+        ("\u65e5\u672c\u30e2\u30c7\u30eb", True),  # Han + Kana
+        ("\ud55c\uad6d\u5b57", True),  # Hangul + Han
+        ("\u30ab\ud55c", False),  # Kana + Hangul
+        ("\u043c\u043e\u0434\u0435\u043b\u044c-7", True),  # Cyrillic + digits
+        ("a  b", False),  # two spaces
+        (" ab", False),
+        ("a\u202eb", False),  # bidi control
+        ("Vi\u1ec7t", True),  # Vietnamese
+        ("\u0218tef", True),  # Romanian S comma
+    ],
+)
+def test_name_profile_agrees(tmp_path: Path, name: str, ok: bool) -> None:
+    s, _ = _one_register(tmp_path, name=name)
+    assert s.code == (0 if ok else 3), s.text
