@@ -876,6 +876,7 @@ class Model:
     head: str
     snapshots: set[str]
     members: set[str] = field(default_factory=set)
+    parents: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -907,6 +908,25 @@ def _reach(models: dict[str, Model], start: str, target: str) -> bool:
                 seen.add(y)
                 stack.append(y)
     return False
+
+
+def _closure(models: dict[str, Model], start: str, down: bool) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        m = models[stack.pop()]
+        for y in m.members if down else m.parents:
+            if y not in seen:
+                seen.add(y)
+                stack.append(y)
+    return seen
+
+
+def _over_walk_limit(models: dict[str, Model], member: str, group: str) -> bool:
+    """entry.md §8.5 rule 17: more than 4,096 links both below ``member`` and above ``group``."""
+    down = sum(len(models[x].members) for x in _closure(models, member, True))
+    up = sum(len(models[x].parents) for x in _closure(models, group, False))
+    return down > 4096 and up > 4096
 
 
 def apply(state: State, raw: bytes) -> Entry:
@@ -1156,14 +1176,17 @@ def _membership(state: State, st: dict[str, Any], op: str, snap: str) -> None:
             raise Fail("RuleError", "already a member")
         if mem == g or _reach(state.models, mem, g):
             raise Fail("RuleError", "membership cycle")
-        # the 4,096-link walk limit is not implemented (see the module docstring of the test)
+        if _over_walk_limit(state.models, mem, g):
+            raise Fail("RuleError", "member_add over the 4,096-link walk limit")
         grp.members.add(mem)
+        mm.parents.add(g)
     else:
         if state.policy is not None and grp.status == "retired":
             raise Fail("RuleError", "membership change on a retired group under a policy")
         if mem not in grp.members:
             raise Fail("RuleError", "not a member")
         grp.members.discard(mem)
+        state.models[mem].parents.discard(g)
     grp.head = snap
 
 

@@ -1290,3 +1290,41 @@ def test_free_form_metadata_is_canonical_in_both(
 def test_name_profile_agrees(tmp_path: Path, name: str, ok: bool) -> None:
     s, _ = _one_register(tmp_path, name=name)
     assert s.code == (0 if ok else 3), s.text
+
+
+def _walk_log(down_full: int) -> w.Log:
+    """M holds A1..A64, ``down_full`` of which hold B1..B64; G is in P1..P64, each in Q1..Q64.
+
+    Links below M: 64 + 64 * down_full; links above G: 64 + 64 * 64 = 4,160. The last entry
+    adds M to G (no cycle)."""
+    log, wr = _base()
+    names = ["M", "G"] + [f"{c}{i:02d}" for c in "ABPQ" for i in range(64)]
+    for name in names:
+        _register(log, wr, name)
+
+    def add(g: str, m: str) -> None:
+        log.add(wr, "member_add", group=g, member=m, role=None)
+
+    for i in range(64):
+        add("M", f"A{i:02d}")
+        add(f"P{i:02d}", "G")
+    for i in range(down_full):
+        for j in range(64):
+            add(f"A{i:02d}", f"B{j:02d}")
+    for i in range(64):
+        for j in range(64):
+            add(f"Q{j:02d}", f"P{i:02d}")
+    add("G", "M")
+    return log
+
+
+@pytest.mark.parametrize(("down_full", "want"), [(63, (0, None)), (64, (1, "RuleError"))])
+def test_member_add_walk_limit(
+    tmp_path: Path, down_full: int, want: tuple[int, str | None]
+) -> None:
+    """entry.md §8.5 rule 17: 4,096 links below is allowed, 4,160 on both sides is not."""
+    log = _walk_log(down_full)
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle())
+    s, _ = assert_agree(p, [log.log_key.vkey])
+    assert (s.code, s.kind) == want, s.text
