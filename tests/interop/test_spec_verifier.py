@@ -9,6 +9,7 @@ of the same error class.
 from __future__ import annotations
 
 import base64
+import hashlib
 import bz2
 import json
 import lzma
@@ -1328,3 +1329,41 @@ def test_member_add_walk_limit(
     p.write_bytes(log.bundle())
     s, _ = assert_agree(p, [log.log_key.vkey])
     assert (s.code, s.kind) == want, s.text
+
+
+def _vkey_of(name: str, pub: bytes) -> str:
+    kid = hashlib.sha256(name.encode() + b"\n\x01" + pub).digest()[:4]
+    body = base64.b64encode(b"\x01" + pub).decode()
+    return f"{name}+{kid.hex()}+{body}"
+
+
+def _with_torsion(pub: bytes) -> bytes:
+    """P + (0, -1): the point (-x, -y), which has a component of order 2."""
+    p = w.sv._P
+    n = int.from_bytes(pub, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    yy = (p - y) % p
+    # -x has the opposite parity of x (x != 0), so the sign bit flips
+    return (yy | ((sign ^ 1) << 255)).to_bytes(32, "little")
+
+
+@pytest.mark.parametrize(
+    "pub",
+    [
+        (1).to_bytes(32, "little"),  # the identity
+        (w.sv._P - 1).to_bytes(32, "little"),  # (0, -1), order 2
+        (1 | (1 << 255)).to_bytes(32, "little"),  # x = 0 with the sign bit set
+        (w.sv._P + 1).to_bytes(32, "little"),  # y >= p
+        "torsion",
+    ],
+)
+def test_granted_key_must_have_order_l(tmp_path: Path, pub: bytes | str) -> None:
+    """checkpoint.md §3.2 rule 7, through a grant (entry.md §8.4 step 12: malformed)."""
+    raw = _with_torsion(w.Signer.make("mixed").public) if pub == "torsion" else pub
+    assert isinstance(raw, bytes)
+    log, _ = _base()
+    log.add(log.admin, "grant", key=_vkey_of("weak", raw), role="writer")
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle())
+    s, _ = assert_agree(p, [log.log_key.vkey])
+    assert s.code == 3, s.text
