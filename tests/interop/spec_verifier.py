@@ -53,6 +53,7 @@ class Fail(Exception):
 
 _B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 MAX_U64 = 2**64 - 1
+sys.set_int_max_str_digits(4300)  # entry.md §1.2: longer integers are malformed, whatever the env
 MAX_NANOS = 2**63 - 1
 
 
@@ -802,7 +803,7 @@ def parse_entry(raw: bytes) -> Entry:
         "entry has missing or unknown fields",
     )
     _need(type(e["v"]) is int and e["v"] == 1, "entry version is not 1")
-    index = _int(e["index"], 0, MAX_U64, "index")
+    index = _int(e["index"], 0, 10**4300, "index")  # no upper bound (entry.md §4)
     rec = _int(e["recorded_at"], 0, MAX_NANOS, "recorded_at")
     prev = e["prev"]
     if prev is not None:

@@ -1367,3 +1367,28 @@ def test_granted_key_must_have_order_l(tmp_path: Path, pub: bytes | str) -> None
     p.write_bytes(log.bundle())
     s, _ = assert_agree(p, [log.log_key.vkey])
     assert s.code == 3, s.text
+
+
+@pytest.mark.parametrize(
+    ("index", "want"),
+    [
+        (2**64, (1, "ChainError")),
+        (10**4299, (1, "ChainError")),  # 4,300 digits
+        (10**4300, (3, None)),  # 4,301 digits: the parser's limit (entry.md §1.2)
+        (-1, (3, None)),
+    ],
+    ids=["2^64", "4300 digits", "4301 digits", "-1"],
+)
+def test_entry_index_range(tmp_path: Path, index: int, want: tuple[int, str | None]) -> None:
+    """entry.md §4 (as clarified): `index` has no upper bound but the digit limit."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        log, wr = _base()
+        _register(log, wr, "m1", entry_over={"index": index})
+    finally:
+        sys.set_int_max_str_digits(old)
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle())
+    s, _ = assert_agree(p, [log.log_key.vkey])
+    assert (s.code, s.kind) == want, s.text
