@@ -1392,3 +1392,103 @@ def test_entry_index_range(tmp_path: Path, index: int, want: tuple[int, str | No
     p.write_bytes(log.bundle())
     s, _ = assert_agree(p, [log.log_key.vkey])
     assert (s.code, s.kind) == want, s.text
+
+
+def _zero_sig() -> dict[str, Any]:
+    return {"sig": base64.b64encode(b"\0" * 64).decode()}
+
+
+def _plain(**extra: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {"name": "m1", "owner": "o", "model_type": "t", "tier": "t"}
+    f.update({"purpose": "", "status": "active", "metadata": {}}, **extra)
+    return f
+
+
+def order_reader_reuse_badsig() -> w.Log:
+    log, _ = _base()
+    rd = w.Signer.make("aud")
+    log.add(log.admin, "grant", key=rd.vkey, role="reader")
+    log.counter -= 1
+    log.add(rd, "register", entry_over=_zero_sig(), **_plain())
+    return log
+
+
+def order_unknown_model_badsig() -> w.Log:
+    log, wr = _base()
+    log.add(wr, "event", model="ghost", event_type="x", payload={}, entry_over=_zero_sig())
+    return log
+
+
+def order_prev_unknown_actor() -> w.Log:
+    log, wr = _base()
+    _register(log, wr, "m1")
+    log.add(w.Signer.make("nobody"), "event", model="m1", event_type="x", payload={},
+            entry_over={"prev": None})  # fmt: skip
+    return log
+
+
+def order_origin_badsig() -> w.Log:
+    log, wr = _base()
+    st_ = log.statement(wr, "register", **_plain())
+    st_["origin"] = "x.example"
+    log.append(wr, st_, entry_over=_zero_sig())
+    return log
+
+
+def order_reuse_badsig() -> w.Log:
+    log, wr = _base()
+    log.counter -= 1
+    log.add(wr, "register", entry_over=_zero_sig(), **_plain())
+    return log
+
+
+def order_writer_grants_badsig() -> w.Log:
+    log, _ = _base()
+    log.add(w.Signer.make("ml-pipeline"), "grant", key=w.Signer.make("q").vkey, role="writer",
+            entry_over=_zero_sig())  # fmt: skip
+    return log
+
+
+def order_junk_key_badsig() -> w.Log:
+    log, _ = _base()
+    log.add(log.admin, "grant", key="junk", role="writer", entry_over=_zero_sig())
+    return log
+
+
+def order_malformed_and_index() -> w.Log:
+    log, wr = _base()
+    log.add(wr, "register", entry_over={"index": 9}, **_plain(tier="t\n"))
+    return log
+
+
+ORDER: dict[str, tuple[Callable[[], w.Log], int, str | None]] = dict(
+    {
+        "order: reader, reused id, bad signature": (
+            order_reader_reuse_badsig,
+            1,
+            "AuthorizationError",
+        ),
+        "order: unknown model, bad signature": (order_unknown_model_badsig, 1, "SignatureError"),
+        "order: wrong prev, unknown actor": (order_prev_unknown_actor, 1, "ChainError"),
+        "order: other origin, bad signature": (order_origin_badsig, 1, "RuleError"),
+        "order: reused id, bad signature": (order_reuse_badsig, 1, "ChainError"),
+        "order: writer grants, bad signature": (
+            order_writer_grants_badsig,
+            1,
+            "AuthorizationError",
+        ),
+        "order: junk granted key, bad signature": (order_junk_key_badsig, 1, "SignatureError"),
+        "order: malformed name, wrong index": (order_malformed_and_index, 3, None),
+    }
+)
+
+
+@pytest.mark.parametrize("name", sorted(ORDER))
+def test_rule_order(tmp_path: Path, name: str) -> None:
+    """entry.md §8: one entry breaking several rules gives the class of the first in order."""
+    build, code, kind = ORDER[name]
+    log = build()
+    p = tmp_path / "b.json"
+    p.write_bytes(log.bundle())
+    s, _ = assert_agree(p, [log.log_key.vkey])
+    assert (s.code, s.kind) == (code, kind), s.text
