@@ -4,13 +4,30 @@
 Standalone: the standard library and ``cryptography`` only; it imports nothing
 of the project. Usage::
 
-    spec_verifier.py BUNDLE VKEY [VKEY ...]
+    spec_verifier.py BUNDLE VKEY [VKEY ...] [--trusted CHECKPOINT_FILE]
 
-Prints ``OK <checks>`` (exit 0), ``FAIL <reason>`` (exit 1, a verification
-failure), ``MALFORMED <reason>`` (exit 3) or ``USAGE <reason>`` (exit 2).
-Both encodings (JSON, bundle.md §1, and compact, bundle.md §7) are read.
-No ``--trusted`` checkpoint and no witnesses: ``from_trusted`` is ignored as
-bundle.md §2 step 4 says it is without one.
+Prints ``OK <checks>`` (exit 0), ``FAIL <ErrorClass>: <reason>`` (exit 1, a
+verification failure; the class is the spec's), ``MALFORMED <reason>`` (exit 3),
+``USAGE`` (2), ``IOERROR`` (4) or, for a bug of this script, ``ERROR`` (70).
+
+Checked (bundle.md §2, in its order): the JSON and the compact encodings
+(§1, §7: magic, codecs 0-3, header, records, trailing data); the checkpoint
+note (checkpoint.md §2, §4: envelope, body, modelseal-time line, Ed25519
+signatures with the given keys, §3.2 key parsing with the order-L rule); the
+trusted checkpoint and ``from_trusted`` (step 4); ranges of ``n`` and ``t``;
+the entry count; the MTH of the entries (merkle.md §2); the consistency proof
+``n -> N`` and the inclusion proof of ``next`` with their length rules
+(merkle.md §4-5); the cut (step 11); the replay of every entry (entry.md §8:
+canonical JSON by re-encoding, the statement schema of every kind with the
+name profile, scopes and policies, §1.3 value limits, position, time, claim
+times, prev chains, genesis rules, roles, scopes with containment, statement
+ids, each statement's Ed25519 signature by its actor's active key, keyring,
+inventory and membership rules with the cycle and the 4,096-link walk limit);
+the time bounds of the trusted checkpoint (step 12); the genesis tie to the
+checkpoint's origin and log key (step 13) and the order at the cut (step 14).
+
+Not done: witnesses (step 3a); the inventory's fields are replayed only as far
+as the rules need them (status, tier, heads, members), not reported.
 """
 
 from __future__ import annotations
