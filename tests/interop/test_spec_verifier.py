@@ -1492,3 +1492,56 @@ def test_rule_order(tmp_path: Path, name: str) -> None:
     p.write_bytes(log.bundle())
     s, _ = assert_agree(p, [log.log_key.vkey])
     assert (s.code, s.kind) == (code, kind), s.text
+
+
+def _note_variant(kind: str) -> tuple[bytes, list[str]]:
+    log = case_valid()
+    d = json.loads(log.bundle())
+    cp: str = d["checkpoint"]
+    text, sigs = cp.split("\n\n")
+    lk = log.log_key
+
+    def b(x: bytes) -> str:
+        return base64.b64encode(x).decode()
+
+    extra = {
+        "63-byte signature by the log key": [f"\u2014 {lk.name} " + b(lk.key_id + b"\1" * 63)],
+        "log key name, another key ID": [f"\u2014 {lk.name} " + b(b"\0\0\0\0" + b"\1" * 64)],
+        "64 signature lines": [f"\u2014 x{i} AAAAAAA=" for i in range(63)],
+        "65 signature lines": [f"\u2014 x{i} AAAAAAA=" for i in range(64)],
+        "a 4-byte signature": ["\u2014 x AAAAAA=="],
+        "a name with +": ["\u2014 x+y AAAAAAA="],
+        "a name with U+0085": ["\u2014 x\u0085y AAAAAAA="],
+        "a name with U+00A0": ["\u2014 x\u00a0y AAAAAAA="],
+    }.get(kind)
+    if extra is not None:
+        d["checkpoint"] = text + "\n\n" + sigs + "".join(line + "\n" for line in extra)
+    elif kind == "NUL in the note":
+        d["checkpoint"] = cp.replace("\n\n", "\n\0\n", 1)
+    elif kind == "C1 control in the signed text":
+        d["checkpoint"] = cp.replace(log.origin + "\n", log.origin + "\u0085\n", 1)
+    return json.dumps(d).encode(), [lk.vkey]
+
+
+@pytest.mark.parametrize(
+    ("kind", "want"),
+    [
+        ("63-byte signature by the log key", (1, "SignatureError")),
+        ("log key name, another key ID", (0, None)),
+        ("64 signature lines", (0, None)),
+        ("65 signature lines", (3, None)),
+        ("a 4-byte signature", (3, None)),
+        ("a name with +", (3, None)),
+        ("a name with U+0085", (3, None)),
+        ("a name with U+00A0", (3, None)),
+        ("NUL in the note", (3, None)),
+        ("C1 control in the signed text", (1, "SignatureError")),
+    ],
+)
+def test_signed_note_rules(tmp_path: Path, kind: str, want: tuple[int, str | None]) -> None:
+    """checkpoint.md §2: envelope rules and which signature lines count."""
+    data, keys = _note_variant(kind)
+    p = tmp_path / "b.json"
+    p.write_bytes(data)
+    s, _ = assert_agree(p, keys)
+    assert (s.code, s.kind) == want, s.text
