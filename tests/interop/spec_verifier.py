@@ -70,7 +70,6 @@ class Fail(Exception):
 
 _B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 MAX_U64 = 2**64 - 1
-sys.set_int_max_str_digits(4300)  # entry.md §1.2: longer integers are malformed, whatever the env
 MAX_NANOS = 2**63 - 1
 
 
@@ -1511,6 +1510,7 @@ def verify(data: bytes, keys: list[VKey], trusted: Checkpoint | None = None) -> 
 
 
 def main(argv: list[str]) -> int:
+    sys.set_int_max_str_digits(4300)  # entry.md §1.2: longer ones are malformed, whatever the env
     args = argv[1:]
     trusted_path: str | None = None
     if "--trusted" in args:
