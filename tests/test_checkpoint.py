@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import verifier as v
 from tests.helpers import raw_sig_line, sign_text, spare_bits
 from tests.logsim import Signer
+from verifier.checkpoint import _time_of
 
 LOG = Signer("example.com/log", b"checkpoint-log")
 OTHER = Signer("example.com/log", b"another-key-same-name")
@@ -179,3 +180,20 @@ def test_round_trip(origin: str, size: int, root: bytes, extensions: list[str],
     assert cp.time == time
     assert cp.note == note
     assert v.Checkpoint.parse_body(text) == (origin, size, root, tuple(extensions))
+
+
+@pytest.mark.parametrize("extensions,expect", [
+    (["modelseal-time 5"], 5),
+    (["modelseal-timezone UTC", "modelseal-time 5"], 5),  # another keyword: opaque
+    (["modelseal-timestamp 7", "modelseal-time-zone x"], None),
+    ([], None),
+])
+def test_the_time_line_is_its_keyword_exactly(extensions: list[str], expect: int | None) -> None:
+    assert _time_of(extensions) == expect
+
+
+@pytest.mark.parametrize("extensions", [["modelseal-time"], ["modelseal-time 1",
+                                                             "modelseal-time 2"]])
+def test_a_time_line_without_a_value_or_twice_is_malformed(extensions: list[str]) -> None:
+    with pytest.raises(v.MalformedInputError):
+        _time_of(extensions)

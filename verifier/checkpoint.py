@@ -23,7 +23,9 @@ def time_line(ns: int) -> str:
 
 def _time_of(extensions: Sequence[str]) -> int | None:
     """The one ``modelseal-time`` extension's value; None if there is none."""
-    found = [line for line in extensions if line.startswith(TIME_PREFIX.rstrip())]
+    keyword = TIME_PREFIX.rstrip()  # the keyword alone, or with one space and a value;
+    found = [line for line in extensions  # other lines (modelseal-timezone) are opaque
+             if line == keyword or line.startswith(TIME_PREFIX)]
     if not found:
         return None
     if len(found) > 1:
