@@ -6,8 +6,14 @@ instead of a KeyboardInterrupt traceback."""
 from __future__ import annotations
 
 import os
-import signal
-from types import FrameType
+
+# The C module, not `signal`: importing signal.py builds its enums (about a millisecond,
+# far more on a loaded machine), a window in which a Ctrl-C would still be a traceback.
+import _signal  # type: ignore[import-not-found]
+
+TYPE_CHECKING = False  # typing itself is not loaded before the guard
+if TYPE_CHECKING:
+    from types import FrameType
 
 _INTERRUPTED = 130  # verifier.exitcodes.EXIT_INTERRUPTED; importing it here would load more
 
@@ -26,9 +32,9 @@ def guard() -> bool:
     is in place (a parent that ignores SIGINT keeps it ignored) and in the main thread.
     True if it did; pass that to `release`."""
     try:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
             return False
-        signal.signal(signal.SIGINT, _quit_while_loading)
+        _signal.signal(_signal.SIGINT, _quit_while_loading)
     except ValueError:  # not the main thread: an embedding program owns signals
         return False
     return True
@@ -38,7 +44,7 @@ def release(guarded: bool) -> None:
     """Give SIGINT back to Python's handler (if `guard` took it): from here the command
     handles Ctrl-C itself."""
     if guarded:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 def run_verifier() -> None:

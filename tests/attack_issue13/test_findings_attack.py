@@ -216,7 +216,9 @@ def test_hostile_names_in_findings_are_escaped_in_the_report() -> None:
         r'href="#model-[0-9a-f]{16}"', html))
 
 
-def test_policy_files_that_are_too_big_or_too_deep_are_usage_errors(tmp_path: Path) -> None:
+def test_policy_files_that_are_too_big_or_too_deep_are_malformed_input(tmp_path: Path) -> None:
+    # session 21: a policy file that is no policy is malformed input (3), as a bad profile
+    # is for `findings --profile`; one that cannot be read is an I/O error (4)
     import json
     store = init_store(tmp_path)
     big = {"events": {f"e{i:03d}": {"required": [f"f{j:02d}" + "x" * 190 for j in range(64)]}
@@ -226,7 +228,7 @@ def test_policy_files_that_are_too_big_or_too_deep_are_usage_errors(tmp_path: Pa
     state = store.state()
     for f in ("big.json", "deep.json"):
         run = store.run("policy", "set", str(tmp_path / f))
-        assert run.code == 2, (f, run.code, run.err)
+        assert run.code == 3, (f, run.code, run.err)
     assert store.state() == state
 
 
