@@ -4,9 +4,10 @@ file): at most a stated size, so a huge or endless input (a runaway producer, a 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import BinaryIO
+
+from verifier.cli import open_now
 
 PAYLOAD_LIMIT = 1 << 20
 """Bytes a payload's JSON text may have: 16 times an entry (65,535 bytes at most), so room
@@ -26,18 +27,6 @@ def read_at_most(source: Path | BinaryIO, limit: int) -> bytes:
         with open_now(source) as fh:
             return _read(fh, limit)
     return _read(source, limit)
-
-
-def open_now(path: Path) -> BinaryIO:
-    """``path`` opened for reading at once: O_NONBLOCK for the open only (a FIFO with no
-    writer would block it), then blocking reads."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _read(fh: BinaryIO, limit: int) -> bytes:

@@ -203,6 +203,13 @@ def init_store(base: Path, name: str = "store", env: dict[str, str] | None = Non
                  doc["log_vkey"], doc["admin_vkey"])
 
 
+def registered_store(base: Path, name: str = "fraud_scoring") -> Store:
+    """``init_store(base)`` with the model ``name`` registered (MODEL's fields)."""
+    s = init_store(base)
+    ok(s.run("register", name, *MODEL))
+    return s
+
+
 def saved_store(store_dir: Path, keys: Path, log_key: LogKey, admin: ActorKey) -> Store:
     """The Store of a ledger at ``store_dir`` written through the Ledger API: its log and
     admin keys saved (unencrypted) as ``log.key`` and ``risk-admin.key`` in the new

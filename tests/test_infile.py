@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cli.infile import read_at_most
 
-from .cli_support import MODEL, Store, init_store, ok, refused
+from .cli_support import Store, ok, refused, registered_store
 
 
 class _Trickle(io.RawIOBase):
@@ -53,9 +53,7 @@ def test_read_at_most_from_a_file(data: bytes, limit: int) -> None:
 
 
 def _store(tmp_path: Path) -> Store:
-    s = init_store(tmp_path)
-    ok(s.run("register", "fraud_scoring", *MODEL))
-    return s
+    return registered_store(tmp_path)
 
 
 def test_a_payload_member_given_twice_is_refused(tmp_path: Path) -> None:

@@ -129,15 +129,26 @@ def _stdin() -> BinaryIO:
     return sys.stdin.buffer
 
 
+def open_now(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading at once: O_NONBLOCK for the open only (a FIFO with no
+    writer would block it; one nobody writes then reads as empty), then blocking reads (a
+    pipe whose writer runs is read to its end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_note(path: str) -> bytes:
     """The note at ``path`` (``-``: standard input), read up to MAX_NOTE_SIZE + 1 bytes so
     that a huge or endless file is refused (MalformedInputError), never held whole."""
     if path == "-":
         data = _stdin().read(MAX_NOTE_SIZE + 1)
-    else:  # O_NONBLOCK for the open only: a FIFO with no writer must not block it
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as fh:
-            os.set_blocking(fd, True)
+    else:
+        with open_now(path) as fh:
             data = fh.read(MAX_NOTE_SIZE + 1)
     if len(data) > MAX_NOTE_SIZE:
         raise MalformedInputError(f"the trusted checkpoint {path} is larger than the "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.attack_s21.common import GIB, VERIFY, WRITER, Done, proc, sparse
-from tests.cli_support import MODEL, Store, init_store, ok
+from tests.cli_support import MODEL, Store, init_store, registered_store
 
 HUGE = 8 * GIB
 MEMORY = 2 * GIB
@@ -21,9 +21,7 @@ MEMORY = 2 * GIB
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = init_store(tmp_path)
-    ok(s.run("register", "fraud_scoring", *MODEL))
-    return s
+    return registered_store(tmp_path)
 
 
 def _refused_cleanly(done: Done, code: int) -> None:

@@ -13,7 +13,7 @@ import pytest
 from cli.infile import PAYLOAD_LIMIT, SMALL_FILE_LIMIT
 from tests.attack_s19.common import run
 from tests.attack_s21.common import WRITER
-from tests.cli_support import MODEL, REPO, Store, init_store, ok, refused
+from tests.cli_support import MODEL, REPO, Store, init_store, ok, refused, registered_store
 
 EVENT = ("record", "fraud_scoring", "--event", "retrained")
 POLICY = b'{"events": {"validated": {"required": ["result"]}}}'
@@ -21,9 +21,7 @@ POLICY = b'{"events": {"validated": {"required": ["result"]}}}'
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = init_store(tmp_path)
-    ok(s.run("register", "fraud_scoring", *MODEL))
-    return s
+    return registered_store(tmp_path)
 
 
 def _padded(doc: bytes, size: int) -> bytes:
