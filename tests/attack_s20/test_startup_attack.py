@@ -166,6 +166,30 @@ def _after_python_start(done: Done) -> bool:
         ROOT / "ledger"))
 
 
+_ENTRY_MODULES = tuple(str(ROOT / m) for m in ("cli/__init__.py", "cli/_entry.py",
+                                                "verifier/__init__.py", "verifier/startup.py"))
+
+
+def _before_the_guard(done: Done) -> bool:
+    """Whether a KeyboardInterrupt traceback shows only the launcher, the import machinery
+    and the module-level code of the entry modules: the SIGINT came while they were still
+    being imported, before any code could set a handler (the residual of specs/errors.md
+    §3, wider on a loaded machine). A frame inside any function (guard, modelseal, run)
+    means later, and fails."""
+    if not done.err.rstrip().endswith("KeyboardInterrupt"):
+        return False
+    frames = [line.strip() for line in done.err.splitlines() if line.strip().startswith("File ")]
+    for frame in frames:
+        launcher = any(f'File "{BIN / name}"' in frame for name in ("modelseal",
+                                                                    "modelseal-verify"))
+        frozen = frame.startswith('File "<frozen ')
+        entry = frame.endswith("in <module>") and any(f'File "{m}"' in frame
+                                                      for m in _ENTRY_MODULES)
+        if not (launcher or frozen or entry):
+            return False
+    return bool(frames)
+
+
 def _check_timed(done: Done, ok_codes: tuple[int, ...]) -> str | None:
     """None if ``done`` is an allowed outcome of a Ctrl-C: the command's code, 130 and
     `interrupted`, or Python's own start-up (killed before Python took SIGINT: -SIGINT
@@ -175,6 +199,8 @@ def _check_timed(done: Done, ok_codes: tuple[int, ...]) -> str | None:
     if done.err.startswith("Fatal Python error: init_") and not _after_python_start(done):
         return None
     if "Traceback" in done.err or "KeyboardInterrupt" in done.err:
+        if _before_the_guard(done):
+            return None
         return str(done) if _after_python_start(done) else None  # Python's own start-up
     if done.code == 130:
         return None if done.err.strip().endswith("interrupted") and done.out == "" \
